@@ -1,0 +1,3 @@
+from stratabase.cli.main import run
+
+run()

@@ -1,0 +1,121 @@
+"""The only place errors become HTTP: RFC 9457 problem+json, never a traceback."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from stratabase.exceptions import (
+    AlreadyExists,
+    Conflict,
+    DatabaseUnavailable,
+    InvalidInput,
+    InvariantViolation,
+    NotFound,
+    PermissionDenied,
+    StratabaseError,
+)
+
+logger = logging.getLogger("stratabase.api")
+
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_BASE = "https://stratabase.dev/problems/"
+
+_STATUS: list[tuple[type[StratabaseError], int]] = [
+    (NotFound, 404),
+    (AlreadyExists, 409),
+    (Conflict, 409),
+    (InvariantViolation, 409),
+    (InvalidInput, 422),
+    (PermissionDenied, 403),
+    (DatabaseUnavailable, 503),
+]
+
+
+def status_for(exc: StratabaseError) -> int:
+    for cls, status in _STATUS:
+        if isinstance(exc, cls):
+            return status
+    return 500
+
+
+def problem(
+    status: int,
+    *,
+    code: str,
+    detail: str,
+    instance: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + code,
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+    }
+    if instance:
+        body["instance"] = instance
+    body.update({key: value for key, value in extra.items() if value is not None})
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StratabaseError)
+    status = status_for(exc)
+    if status >= 500:
+        logger.error("%s on %s: %s", type(exc).__name__, request.url.path, exc.message)
+    errors = [{"field": exc.field, "message": exc.message}] if exc.field else None
+    return problem(
+        status, code=exc.code, detail=exc.message, instance=request.url.path, errors=errors
+    )
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {
+            "field": ".".join(str(part) for part in error["loc"] if part != "body"),
+            "location": str(error["loc"][0]) if error["loc"] else "body",
+            "message": error["msg"],
+        }
+        for error in exc.errors()
+    ]
+    first = errors[0] if errors else {"field": "", "message": "invalid request"}
+    return problem(
+        422,
+        code="validation",
+        detail=f"{first['field']}: {first['message']}" if first["field"] else first["message"],
+        instance=request.url.path,
+        errors=errors,
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "-")
+    return problem(
+        exc.status_code,
+        code=code,
+        detail=str(exc.detail),
+        instance=request.url.path,
+        headers=dict(exc.headers) if exc.headers else None,
+    )
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem(500, code="internal", detail="internal error", instance=request.url.path)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(StratabaseError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

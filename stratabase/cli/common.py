@@ -1,0 +1,53 @@
+"""What every command shares: settings from the context, async running, one-line errors."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Coroutine
+from typing import Any, NoReturn, TypeVar, cast
+
+import typer
+from rich.console import Console
+
+from stratabase.exceptions import ConfigError, StratabaseError
+from stratabase.settings import Settings, load_settings
+
+T = TypeVar("T")
+
+console = Console()
+errors = Console(stderr=True)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """One line on stderr and a non-zero exit: what scripts and people both can read."""
+    errors.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def settings_from(ctx: typer.Context) -> Settings:
+    if not isinstance(ctx.obj, Settings):
+        try:
+            ctx.obj = load_settings()
+        except ConfigError as exc:
+            fail(exc.message, 2)
+    return cast(Settings, ctx.obj)
+
+
+def configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level_number,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine; turn our errors into one line and exit code 1."""
+    try:
+        return asyncio.run(coro)
+    except StratabaseError as exc:
+        fail(exc.message, 2 if isinstance(exc, ConfigError) else 1)
+    except KeyboardInterrupt:
+        fail("interrupted", 130)

@@ -1,0 +1,132 @@
+"""The async engine for either backend, configured the way each needs.
+
+SQLite (embedded): WAL, foreign keys on, ``synchronous=NORMAL``, a busy timeout, and write
+transactions opened with ``BEGIN IMMEDIATE`` behind one in-process writer lock, so
+concurrent writers in a process queue instead of failing with "database is locked".
+PostgreSQL: a bounded pool with an acquire timeout and a server-side statement timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession as _AsyncSession
+
+from stratabase.db.base import metadata
+from stratabase.db.errors import ErrorTranslator
+from stratabase.db.monitor import QueryMonitor
+from stratabase.settings import Backend, Settings
+
+logger = logging.getLogger("stratabase.db")
+
+#: Execution option read by the SQLite ``begin`` hook: DEFERRED (reads) or IMMEDIATE (writes).
+BEGIN_MODE = "stratabase_begin"
+SQLITE_BUSY_TIMEOUT_MS = 5_000
+
+
+def _sqlite_engine(settings: Settings) -> AsyncEngine:
+    engine = create_async_engine(
+        settings.async_database_url,
+        pool_size=settings.pool_max_size,
+        max_overflow=0,
+        pool_timeout=settings.pool_acquire_timeout,
+        pool_recycle=settings.pool_idle_timeout,
+    )
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        # Let us issue BEGIN ourselves (the driver's implicit BEGIN is always DEFERRED).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            "PRAGMA journal_mode=WAL",
+            "PRAGMA foreign_keys=ON",
+            "PRAGMA synchronous=NORMAL",
+            f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
+        ):
+            cursor.execute(pragma)
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(connection: Any) -> None:
+        mode = connection.get_execution_options().get(BEGIN_MODE, "DEFERRED")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+def _postgres_engine(settings: Settings) -> AsyncEngine:
+    server_settings = {"application_name": "stratabase"}
+    if settings.statement_timeout_ms:
+        server_settings["statement_timeout"] = str(settings.statement_timeout_ms)
+    return create_async_engine(
+        settings.async_database_url,
+        pool_size=settings.pool_max_size,
+        max_overflow=0,
+        pool_timeout=settings.pool_acquire_timeout,
+        pool_recycle=settings.pool_idle_timeout,
+        pool_pre_ping=False,
+        connect_args={
+            "server_settings": server_settings,
+            "timeout": settings.pool_acquire_timeout,
+        },
+    )
+
+
+class Engines:
+    """The engine, its session factories, monitor and error translator: built once per app."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.backend: Backend = settings.backend
+        self.engine = (
+            _sqlite_engine(settings) if self.backend == "sqlite" else _postgres_engine(settings)
+        )
+        self.monitor = QueryMonitor(
+            slow_ms=settings.slow_query_ms,
+            warn_ms=settings.warn_query_ms,
+            log_parameters=settings.log_level == "DEBUG",
+        )
+        self.monitor.attach(self.engine.sync_engine)
+        self.translator = ErrorTranslator(metadata)
+        self.read_sessions = async_sessionmaker(
+            self.engine, class_=_AsyncSession, expire_on_commit=False, autoflush=False
+        )
+        write_engine = (
+            self.engine.execution_options(**{BEGIN_MODE: "IMMEDIATE"})
+            if self.backend == "sqlite"
+            else self.engine
+        )
+        self.write_sessions = async_sessionmaker(
+            write_engine, class_=_AsyncSession, expire_on_commit=False, autoflush=False
+        )
+        #: Serialises this process's SQLite writers; other processes wait on busy_timeout.
+        self.write_lock: asyncio.Lock | None = asyncio.Lock() if self.backend == "sqlite" else None
+        #: Tasks currently waiting for a pooled connection (or the SQLite writer lock).
+        self.waiting = 0
+
+    async def warm(self) -> None:
+        """Open ``pool_min_size`` connections now, so the first requests don't pay for them."""
+        target = min(self.settings.pool_min_size, self.settings.pool_max_size)
+        connections = [await self.engine.connect() for _ in range(target)]
+        for connection in connections:
+            await connection.close()
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+    def pool_stats(self) -> dict[str, int]:
+        pool: Any = self.engine.pool
+        size = int(pool.size()) if hasattr(pool, "size") else 1
+        checked_out = int(pool.checkedout()) if hasattr(pool, "checkedout") else 0
+        idle = int(pool.checkedin()) if hasattr(pool, "checkedin") else 0
+        return {
+            "size": size,
+            "checked_out": checked_out,
+            "idle": idle,
+            "waiting": self.waiting,
+        }

@@ -1,0 +1,69 @@
+"""Health probes: can we reach the database and Redis, how fast, how busy is the pool."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Literal
+
+from sqlalchemy import text
+
+from stratabase.db.session import Database
+from stratabase.exceptions import StratabaseError
+
+Status = Literal["ok", "degraded", "down"]
+
+
+async def check_database(db: Database) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        async with db.session() as session:
+            await session.execute(text("SELECT 1"))
+    except (StratabaseError, OSError) as exc:
+        return {"status": "down", "backend": db.backend, "error": str(exc).splitlines()[0]}
+    latency_ms = (time.perf_counter() - started) * 1000
+    return {
+        "status": "ok",
+        "backend": db.backend,
+        "latency_ms": round(latency_ms, 3),
+        "pool": db.engines.pool_stats(),
+        "queries": db.monitor.stats.as_dict(),
+    }
+
+
+async def check_redis(redis_url: str, *, timeout: float = 2.0) -> dict[str, Any]:
+    """Ping Redis. With no URL configured, the embedded in-process backends are in use."""
+    if not redis_url:
+        return {"status": "ok", "mode": "embedded"}
+    from redis.asyncio import Redis
+    from redis.exceptions import RedisError
+
+    client = Redis.from_url(redis_url, socket_timeout=timeout, socket_connect_timeout=timeout)
+    started = time.perf_counter()
+    try:
+        await client.ping()
+    except (RedisError, OSError) as exc:
+        return {"status": "down", "mode": "redis", "error": str(exc).splitlines()[0]}
+    finally:
+        await client.aclose()
+    return {
+        "status": "ok",
+        "mode": "redis",
+        "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+    }
+
+
+def overall(checks: dict[str, dict[str, Any]]) -> Status:
+    """Down if the database is down; degraded if anything else is."""
+    if checks.get("database", {}).get("status") != "ok":
+        return "down"
+    if any(check.get("status") != "ok" for check in checks.values()):
+        return "degraded"
+    return "ok"
+
+
+async def check_all(db: Database, redis_url: str) -> dict[str, Any]:
+    checks = {
+        "database": await check_database(db),
+        "redis": await check_redis(redis_url),
+    }
+    return {"status": overall(checks), "checks": checks}

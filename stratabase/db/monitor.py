@@ -1,0 +1,151 @@
+"""Query monitor: every statement's count, time and outcome, from SQLAlchemy events.
+
+It is how we prove query discipline: ``with monitor.count() as counter`` counts the
+statements a block issues, so a test can assert a page costs a constant number of them.
+Slow statements are logged normalised (literals replaced), with parameter values only at DEBUG.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+logger = logging.getLogger("stratabase.db.queries")
+
+#: Upper bounds (ms) of the latency histogram buckets; the last bucket is everything above.
+HISTOGRAM_BOUNDS_MS = (1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 5000.0)
+
+_STRING_LITERAL = re.compile(r"'(?:[^']|'')*'")
+_NUMBER_LITERAL = re.compile(r"(?<![\w$])-?\d+(?:\.\d+)?\b")
+_POSITIONAL = re.compile(r"\$\d+")
+_IN_LIST = re.compile(r"\(\s*\?(?:\s*,\s*\?)+\s*\)")
+_SPACE = re.compile(r"\s+")
+
+
+def normalise_sql(statement: str) -> str:
+    """Collapse a statement to its shape: literals and placeholders become ``?``."""
+    shape = _STRING_LITERAL.sub("?", statement)
+    shape = _POSITIONAL.sub("?", shape)
+    shape = _NUMBER_LITERAL.sub("?", shape)
+    shape = _IN_LIST.sub("(?, …)", shape)
+    return _SPACE.sub(" ", shape).strip()
+
+
+@dataclass
+class StatementCounter:
+    """Statements issued while a ``monitor.count()`` block was open."""
+
+    statements: int = 0
+    sql: list[str] = field(default_factory=list)
+
+
+@dataclass
+class QueryStats:
+    count: int = 0
+    errors: int = 0
+    slow: int = 0
+    total_ms: float = 0.0
+    max_ms: float = 0.0
+    histogram: list[int] = field(default_factory=lambda: [0] * (len(HISTOGRAM_BOUNDS_MS) + 1))
+
+    @property
+    def avg_ms(self) -> float:
+        return self.total_ms / self.count if self.count else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        buckets = {
+            f"le_{bound:g}ms": n
+            for bound, n in zip(HISTOGRAM_BOUNDS_MS, self.histogram, strict=False)
+        }
+        buckets["gt_5000ms"] = self.histogram[-1]
+        return {
+            "count": self.count,
+            "errors": self.errors,
+            "slow": self.slow,
+            "total_ms": round(self.total_ms, 3),
+            "avg_ms": round(self.avg_ms, 3),
+            "max_ms": round(self.max_ms, 3),
+            "histogram": buckets,
+        }
+
+
+class QueryMonitor:
+    """Listens on one engine; cheap enough to stay on in production."""
+
+    def __init__(self, *, slow_ms: float, warn_ms: float, log_parameters: bool = False) -> None:
+        self.slow_ms = slow_ms
+        self.warn_ms = warn_ms
+        self.log_parameters = log_parameters
+        self.stats = QueryStats()
+        self._counters: list[StatementCounter] = []
+
+    def attach(self, engine: Engine) -> None:
+        event.listen(engine, "before_cursor_execute", self._before)
+        event.listen(engine, "after_cursor_execute", self._after)
+        event.listen(engine, "handle_error", self._error)
+
+    def reset(self) -> None:
+        self.stats = QueryStats()
+
+    @contextmanager
+    def count(self) -> Iterator[StatementCounter]:
+        """Count the statements issued (by any task of this process) inside the block."""
+        counter = StatementCounter()
+        self._counters.append(counter)
+        try:
+            yield counter
+        finally:
+            self._counters.remove(counter)
+
+    def _before(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        conn.info.setdefault("stratabase_query_start", []).append(time.perf_counter())
+
+    def _after(
+        self,
+        conn: Any,
+        cursor: Any,
+        statement: str,
+        parameters: Any,
+        context: Any,
+        executemany: bool,
+    ) -> None:
+        starts = conn.info.get("stratabase_query_start")
+        elapsed_ms = (time.perf_counter() - starts.pop()) * 1000 if starts else 0.0
+        self._record(statement, elapsed_ms)
+        if elapsed_ms >= self.warn_ms:
+            self._log_slow(statement, parameters, elapsed_ms)
+
+    def _error(self, context: Any) -> None:
+        self.stats.errors += 1
+        connection = context.connection
+        starts = connection.info.get("stratabase_query_start") if connection is not None else None
+        if starts:
+            starts.pop()
+
+    def _record(self, statement: str, elapsed_ms: float) -> None:
+        stats = self.stats
+        stats.count += 1
+        stats.total_ms += elapsed_ms
+        stats.max_ms = max(stats.max_ms, elapsed_ms)
+        stats.histogram[bisect.bisect_left(HISTOGRAM_BOUNDS_MS, elapsed_ms)] += 1
+        if elapsed_ms >= self.slow_ms:
+            stats.slow += 1
+        for counter in self._counters:
+            counter.statements += 1
+            counter.sql.append(statement)
+
+    def _log_slow(self, statement: str, parameters: Any, elapsed_ms: float) -> None:
+        level = logging.WARNING if elapsed_ms >= self.slow_ms else logging.INFO
+        if self.log_parameters:
+            logger.log(level, "slow query %.1f ms: %s params=%r", elapsed_ms, statement, parameters)
+        else:
+            logger.log(level, "slow query %.1f ms: %s", elapsed_ms, normalise_sql(statement))

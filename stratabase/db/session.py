@@ -1,0 +1,161 @@
+"""Session scopes owned by services: reads, one-shot transactions, retried transactions.
+
+``Database.transaction(work)`` is the Python form of the seeds' ``withTransaction``: it runs
+``work(session)`` in a transaction, commits, rolls back on error, retries the whole unit on
+serialization failure, deadlock or SQLITE_BUSY (bounded, with jittered backoff), translates
+integrity errors into domain errors, and runs the *after-commit* hooks registered with
+:func:`after_commit` only once the commit has succeeded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import inspect
+import logging
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import TypeVar
+
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from stratabase.db.engine import Engines
+from stratabase.db.errors import is_retryable
+from stratabase.exceptions import DatabaseUnavailable, StratabaseError
+from stratabase.settings import Settings
+
+logger = logging.getLogger("stratabase.db")
+
+T = TypeVar("T")
+AfterCommitHook = Callable[[], Awaitable[None] | None]
+
+_AFTER_COMMIT = "stratabase_after_commit"
+_in_sqlite_write: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "stratabase_in_sqlite_write", default=False
+)
+
+#: Backoff between retried attempts: base * 2**attempt, capped, with full jitter.
+RETRY_BASE_SECONDS = 0.005
+RETRY_CAP_SECONDS = 0.25
+
+
+def after_commit(session: AsyncSession, hook: AfterCommitHook) -> None:
+    """Run ``hook`` after this session's transaction commits; never if it rolls back."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(hook)
+
+
+async def _run_hooks(hooks: list[AfterCommitHook]) -> None:
+    for hook in hooks:
+        try:
+            outcome = hook()
+            if inspect.isawaitable(outcome):
+                await outcome
+        except Exception:  # the data is committed: a hook's failure must not undo that
+            logger.exception("after-commit hook %r failed", hook)
+
+
+class Database:
+    """What services receive: the backend, session scopes and the query monitor."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engines = Engines(settings)
+        self.backend = self.engines.backend
+        self.monitor = self.engines.monitor
+        self.translator = self.engines.translator
+
+    @property
+    def engine(self):  # type: ignore[no-untyped-def]
+        return self.engines.engine
+
+    async def dispose(self) -> None:
+        await self.engines.dispose()
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A read session; anything left uncommitted is rolled back at the end."""
+        async with self.engines.read_sessions() as session:
+            await self._connect(session)
+            try:
+                yield session
+            except IntegrityError as exc:
+                raise self.translator.translate(exc) from exc
+
+    @asynccontextmanager
+    async def begin(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
+        """One transaction attempt: commit on success, roll back on error, then hooks."""
+        lock = self.engines.write_lock if write else None
+        if lock is not None and _in_sqlite_write.get():
+            raise RuntimeError("nested write transaction: pass the open session down instead")
+        if lock is not None:
+            await self._acquire(lock)
+        token = _in_sqlite_write.set(True) if lock is not None else None
+        hooks: list[AfterCommitHook] = []
+        try:
+            factory = self.engines.write_sessions if write else self.engines.read_sessions
+            async with factory() as session:
+                try:
+                    async with session.begin():
+                        await self._connect(session)
+                        yield session
+                except IntegrityError as exc:
+                    raise self.translator.translate(exc) from exc
+                hooks = session.info.pop(_AFTER_COMMIT, [])
+        finally:
+            if token is not None:
+                _in_sqlite_write.reset(token)
+            if lock is not None:
+                lock.release()
+        await _run_hooks(hooks)
+
+    async def transaction(
+        self,
+        work: Callable[[AsyncSession], Awaitable[T]],
+        *,
+        write: bool = True,
+        retries: int | None = None,
+    ) -> T:
+        """Run ``work`` in a transaction, retrying the whole unit on transient conflicts."""
+        attempts = (self.settings.transaction_retries if retries is None else retries) + 1
+        for attempt in range(attempts):
+            try:
+                async with self.begin(write=write) as session:
+                    result = await work(session)
+                return result
+            except StratabaseError:
+                raise
+            except DBAPIError as exc:
+                if not is_retryable(exc):
+                    raise
+                if attempt + 1 == attempts:
+                    raise DatabaseUnavailable(
+                        f"transaction gave up after {attempts} attempts: {type(exc.orig).__name__}"
+                    ) from exc
+                delay = min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2**attempt)
+                await asyncio.sleep(random.uniform(0, delay))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _connect(self, session: AsyncSession) -> None:
+        """Check out the connection now, counting waiters, so pool pressure is visible."""
+        self.engines.waiting += 1
+        try:
+            await session.connection()
+        except PoolTimeout as exc:
+            raise DatabaseUnavailable("timed out waiting for a database connection") from exc
+        except (OSError, DBAPIError) as exc:
+            raise DatabaseUnavailable(f"cannot reach the database: {exc}") from exc
+        finally:
+            self.engines.waiting -= 1
+
+    async def _acquire(self, lock: asyncio.Lock) -> None:
+        self.engines.waiting += 1
+        try:
+            async with asyncio.timeout(self.settings.pool_acquire_timeout):
+                await lock.acquire()
+        except TimeoutError as exc:
+            raise DatabaseUnavailable("timed out waiting for the SQLite writer lock") from exc
+        finally:
+            self.engines.waiting -= 1

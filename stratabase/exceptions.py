@@ -1,0 +1,114 @@
+"""Every error Stratabase raises on purpose.
+
+Callers catch one root and branch on the subclass; HTTP and CLI map each class to a status
+or an exit code in exactly one place (``api/errors.py``, ``cli/main.py``).
+
+    StratabaseError
+    ├── ConfigError              a setting is missing or malformed
+    ├── NotFound                 the thing asked for (or referred to) does not exist
+    ├── AlreadyExists            a unique value is taken
+    ├── Conflict                 the request contradicts the current state
+    │   └── InsufficientFunds    a debit larger than the available balance
+    ├── InvariantViolation       a CHECK constraint refused the write
+    ├── InvalidInput             the input is malformed (beyond what Pydantic can check)
+    ├── PermissionDenied         the caller may not do this
+    ├── MigrationError           the database schema is at a revision we do not know
+    └── DatabaseUnavailable      the database did not answer, or retries ran out
+"""
+
+from __future__ import annotations
+
+
+class StratabaseError(Exception):
+    """Something went wrong in Stratabase."""
+
+    #: A short machine-readable code, used as the problem ``type`` suffix over HTTP.
+    code = "error"
+
+    def __init__(self, message: str | None = None, *, field: str | None = None) -> None:
+        self.message = message or (self.__doc__ or self.code).strip()
+        #: The input field at fault, when one is known.
+        self.field = field
+        super().__init__(self.message)
+
+
+class ConfigError(StratabaseError):
+    """A setting is missing or malformed."""
+
+    code = "config"
+
+
+class NotFound(StratabaseError):
+    """The requested object does not exist."""
+
+    code = "not-found"
+
+
+class AlreadyExists(StratabaseError):
+    """A value that must be unique is already taken."""
+
+    code = "already-exists"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        field: str | None = None,
+        constraint: str | None = None,
+    ) -> None:
+        super().__init__(message, field=field)
+        #: Name of the unique constraint that refused the write.
+        self.constraint = constraint
+
+
+class Conflict(StratabaseError):
+    """The request contradicts the current state of the data."""
+
+    code = "conflict"
+
+
+class InsufficientFunds(Conflict):
+    """The account's available balance is smaller than the amount."""
+
+    code = "insufficient-funds"
+
+
+class InvariantViolation(StratabaseError):
+    """The database refused a write that would break an invariant."""
+
+    code = "invariant-violation"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        field: str | None = None,
+        constraint: str | None = None,
+    ) -> None:
+        super().__init__(message, field=field)
+        #: Name of the CHECK constraint that refused the write.
+        self.constraint = constraint
+
+
+class InvalidInput(StratabaseError):
+    """The input is malformed."""
+
+    code = "invalid-input"
+
+
+class PermissionDenied(StratabaseError):
+    """You are not allowed to do this."""
+
+    code = "permission-denied"
+
+
+class MigrationError(StratabaseError):
+    """The database schema cannot be brought to the expected revision."""
+
+    code = "migration"
+
+
+class DatabaseUnavailable(StratabaseError):
+    """The database did not answer in time."""
+
+    code = "database-unavailable"

@@ -1,0 +1,50 @@
+"""Alembic environment: runs on a connection we hand it, or builds one from settings.
+
+``stratabase migrate`` passes its own connection in ``config.attributes["connection"]``;
+the ``alembic`` command line (for writing new revisions) falls back to STRATABASE_DATABASE_URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from alembic import context
+from sqlalchemy.engine import Connection
+
+import stratabase.models  # noqa: F401  (registers every table)
+from stratabase.db.base import metadata
+
+config = context.config
+
+
+def _configure(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def _run_with_own_engine() -> None:
+    from stratabase.db.engine import Engines
+    from stratabase.settings import load_settings
+
+    engines = Engines(load_settings())
+    try:
+        async with engines.engine.connect() as connection:
+            await connection.run_sync(_configure)
+            await connection.commit()
+    finally:
+        await engines.dispose()
+
+
+connection = config.attributes.get("connection")
+if connection is not None:
+    _configure(connection)
+elif context.is_offline_mode():
+    raise SystemExit("offline (--sql) migrations are not supported; run `stratabase migrate`")
+else:
+    asyncio.run(_run_with_own_engine())

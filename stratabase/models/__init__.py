@@ -1,0 +1,73 @@
+"""ORM mappings, one module per domain. Importing this package registers every table."""
+
+from stratabase.db.base import Base, metadata
+from stratabase.models.accounts import Organization, Session, User
+from stratabase.models.content import (
+    Category,
+    Comment,
+    Highlight,
+    Media,
+    Post,
+    PostStats,
+    Tag,
+    post_tags,
+)
+from stratabase.models.events import ChangeEvent, QueryLog, SystemState, TokenUsageDaily, UserEvent
+from stratabase.models.jobs import Job
+from stratabase.models.ledger import (
+    LedgerAccount,
+    LedgerEntry,
+    LedgerTransfer,
+    Payment,
+    PaymentEvent,
+)
+from stratabase.models.moderation import AuditLog, ContentReport, ModerationReview
+from stratabase.models.publishing import (
+    AgentMemory,
+    ChatMessage,
+    ChatSession,
+    Episode,
+    PlanningNote,
+    Project,
+)
+from stratabase.models.social import Block, Follow, Like, Mute
+
+__all__ = [
+    "AgentMemory",
+    "AuditLog",
+    "Base",
+    "Block",
+    "Category",
+    "ChangeEvent",
+    "ChatMessage",
+    "ChatSession",
+    "Comment",
+    "ContentReport",
+    "Episode",
+    "Follow",
+    "Highlight",
+    "Job",
+    "LedgerAccount",
+    "LedgerEntry",
+    "LedgerTransfer",
+    "Like",
+    "Media",
+    "ModerationReview",
+    "Mute",
+    "Organization",
+    "Payment",
+    "PaymentEvent",
+    "PlanningNote",
+    "Post",
+    "PostStats",
+    "Project",
+    "QueryLog",
+    "Session",
+    "SystemState",
+    "Tag",
+    "TokenUsageDaily",
+    "User",
+    "UserEvent",
+    "metadata",
+    "post_tags",
+]

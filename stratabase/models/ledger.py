@@ -1,0 +1,171 @@
+"""Double-entry token ledger: accounts (wallets), transfers, entries, payments.
+
+Every movement is a transfer from a debit account to a credit account with one entry per
+side, so the sum of all balances never changes. Mints and burns move tokens against system
+accounts (treasury, payments clearing, fees), which alone may go negative.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from stratabase.db.base import Base, CreatedAtMixin, IdMixin, TimestampsMixin
+from stratabase.db.types import BigIntId, enum_column_type
+from stratabase.enums import AccountKind, PaymentProvider, PaymentStatus, TransferStatus
+
+
+class LedgerAccount(IdMixin, TimestampsMixin, Base):
+    """A wallet. ``balance`` is posted funds; ``pending_debits`` is held by open holds."""
+
+    __tablename__ = "ledger_accounts"
+    __table_args__ = (
+        UniqueConstraint("user_id", "currency"),
+        UniqueConstraint("system_code", "currency"),
+        CheckConstraint("kind = 'system' OR balance >= 0", name="balance_nonneg"),
+        CheckConstraint("pending_debits >= 0", name="pending_nonneg"),
+        CheckConstraint(
+            "kind = 'system' OR balance - pending_debits >= 0", name="available_nonneg"
+        ),
+        CheckConstraint("earned_total >= 0 AND spent_total >= 0", name="totals_nonneg"),
+        CheckConstraint(
+            "(kind = 'user') = (user_id IS NOT NULL)"
+            " AND (kind = 'system') = (system_code IS NOT NULL)",
+            name="owner_matches_kind",
+        ),
+    )
+
+    kind: Mapped[AccountKind] = mapped_column(enum_column_type(AccountKind, "kind"))
+    user_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("users.id", ondelete="RESTRICT")
+    )
+    #: treasury, payments_clearing, fees… for system accounts.
+    system_code: Mapped[str | None] = mapped_column(String(40))
+    currency: Mapped[str] = mapped_column(String(8), default="TOK")
+    balance: Mapped[int] = mapped_column(BigInteger, default=0)
+    pending_debits: Mapped[int] = mapped_column(BigInteger, default=0)
+    earned_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    spent_total: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class LedgerTransfer(IdMixin, CreatedAtMixin, Base):
+    """One movement of ``amount`` minor units; immutable once posted (reverse to correct)."""
+
+    __tablename__ = "ledger_transfers"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("debit_account_id <> credit_account_id", name="distinct_accounts"),
+        Index("ix_ledger_transfers_debit_account_id", "debit_account_id", "id"),
+        Index("ix_ledger_transfers_credit_account_id", "credit_account_id", "id"),
+        Index(
+            "ix_ledger_transfers_pending_expiry",
+            "expires_at",
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+        Index("ix_ledger_transfers_reference", "reference_type", "reference_id"),
+        Index("ix_ledger_transfers_linked_id", "linked_id"),
+    )
+
+    debit_account_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("ledger_accounts.id", ondelete="RESTRICT")
+    )
+    credit_account_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("ledger_accounts.id", ondelete="RESTRICT")
+    )
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(8), default="TOK")
+    status: Mapped[TransferStatus] = mapped_column(
+        enum_column_type(TransferStatus, "status"), default=TransferStatus.POSTED
+    )
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    #: What was paid for, e.g. ("post", "42").
+    reference_type: Mapped[str | None] = mapped_column(String(40))
+    reference_id: Mapped[str | None] = mapped_column(String(64))
+    #: Client-chosen key; a retry with the same key returns this transfer.
+    idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    #: Hash of the request body, so a reused key with a different body is refused.
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+    #: For post/void of a hold: the pending transfer it resolves.
+    pending_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("ledger_transfers.id", ondelete="RESTRICT")
+    )
+    #: For a reversal: the transfer it undoes.
+    reverses_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("ledger_transfers.id", ondelete="RESTRICT"), unique=True
+    )
+    #: Transfers committed all-or-nothing share the id of the first of them.
+    linked_id: Mapped[int | None] = mapped_column(BigInteger)
+    expires_at: Mapped[datetime | None]
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+
+
+class LedgerEntry(IdMixin, CreatedAtMixin, Base):
+    """One side of a posted transfer: negative on the debit account, positive on the credit."""
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (
+        CheckConstraint("amount <> 0", name="amount_nonzero"),
+        Index("ix_ledger_entries_account_id", "account_id", "id"),
+        Index("ix_ledger_entries_transfer_id", "transfer_id"),
+    )
+
+    transfer_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("ledger_transfers.id", ondelete="RESTRICT")
+    )
+    account_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("ledger_accounts.id", ondelete="RESTRICT")
+    )
+    amount: Mapped[int] = mapped_column(BigInteger)
+    balance_after: Mapped[int] = mapped_column(BigInteger)
+
+
+class Payment(IdMixin, TimestampsMixin, Base):
+    __tablename__ = "payments"
+    __table_args__ = (
+        UniqueConstraint("provider", "external_id"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        Index("ix_payments_user_id", "user_id", "created_at"),
+        Index("ix_payments_status", "status", "created_at"),
+    )
+
+    user_id: Mapped[int] = mapped_column(BigIntId, ForeignKey("users.id", ondelete="RESTRICT"))
+    provider: Mapped[PaymentProvider] = mapped_column(enum_column_type(PaymentProvider, "provider"))
+    external_id: Mapped[str] = mapped_column(String(200))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(8), default="USD")
+    status: Mapped[PaymentStatus] = mapped_column(
+        enum_column_type(PaymentStatus, "status"), default=PaymentStatus.PENDING
+    )
+    #: Tokens credited when the payment succeeded (and reversed on refund).
+    credit_transfer_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("ledger_transfers.id", ondelete="RESTRICT")
+    )
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+
+
+class PaymentEvent(IdMixin, Base):
+    """A provider webhook, stored once per provider event id: replays are no-ops."""
+
+    __tablename__ = "payment_events"
+    __table_args__ = (UniqueConstraint("provider", "event_id"),)
+
+    provider: Mapped[PaymentProvider] = mapped_column(enum_column_type(PaymentProvider, "provider"))
+    event_id: Mapped[str] = mapped_column(String(200))
+    event_type: Mapped[str] = mapped_column(String(60))
+    payment_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("payments.id", ondelete="SET NULL")
+    )
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    received_at: Mapped[datetime]

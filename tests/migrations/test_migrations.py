@@ -1,0 +1,61 @@
+"""The one migration history builds exactly the models' schema, down and up, on both backends."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import inspect, text
+
+from stratabase.db import migrate
+from stratabase.db.base import metadata
+from stratabase.db.session import Database
+from stratabase.exceptions import MigrationError
+from stratabase.settings import load_settings
+
+
+async def _tables(db: Database) -> set[str]:
+    async with db.engine.connect() as connection:
+        names = await connection.run_sync(lambda sync: inspect(sync).get_table_names())
+    return set(names) - {"alembic_version"}
+
+
+@pytest.fixture
+async def empty_db(empty_database_url: str):  # type: ignore[no-untyped-def]
+    db = Database(load_settings(database_url=empty_database_url))
+    yield db
+    await db.dispose()
+
+
+async def test_upgrade_from_empty_matches_models(empty_db: Database) -> None:
+    assert await migrate.current_revision(empty_db) is None
+    assert await migrate.upgrade(empty_db) == migrate.head_revision()
+    assert await _tables(empty_db) == set(metadata.tables)
+    await migrate.check(empty_db)  # alembic check: no drift between models and schema
+
+
+async def test_downgrade_to_base_and_up_again(empty_db: Database) -> None:
+    await migrate.upgrade(empty_db)
+    assert await migrate.downgrade(empty_db, "base") is None
+    assert await _tables(empty_db) == set()
+    await migrate.upgrade(empty_db)
+    await migrate.check(empty_db)
+
+
+async def test_upgrade_is_idempotent(empty_db: Database) -> None:
+    first = await migrate.upgrade(empty_db)
+    assert await migrate.upgrade(empty_db) == first
+
+
+async def test_unknown_revision_gives_a_clear_error(empty_db: Database) -> None:
+    await migrate.upgrade(empty_db)
+    async with empty_db.engine.begin() as connection:
+        await connection.execute(text("UPDATE alembic_version SET version_num = 'ffff9999'"))
+    with pytest.raises(MigrationError, match="revision ffff9999, which this version"):
+        await migrate.upgrade(empty_db)
+
+
+async def test_check_detects_drift(empty_db: Database) -> None:
+    await migrate.upgrade(empty_db)
+    async with empty_db.engine.begin() as connection:
+        await connection.execute(text("CREATE TABLE stray (id INTEGER PRIMARY KEY)"))
+    with pytest.raises(MigrationError):
+        await migrate.check(empty_db)
