@@ -1,0 +1,307 @@
+"""Posts and what hangs off them: content blocks, categories, tags, media, comments, highlights.
+
+Content blocks are a discriminated union on ``type``, so a bad block is reported against
+its own variant (``content_blocks.3.heading.level``) rather than as "matched no union
+member", and stored JSON reads back into the same typed blocks.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+from stratabase.enums import MediaType, PostKind, PostStatus
+from stratabase.schemas.common import (
+    SLUG_PATTERN,
+    HttpUrlStr,
+    Id,
+    InputModel,
+    Metadata,
+    PostSlug,
+    ReadModel,
+    Slug,
+    UpdateModel,
+    field_error,
+)
+
+# --- content blocks --------------------------------------------------------------------
+
+
+class _Block(BaseModel):
+    """Blocks are written by clients and read back from JSON: strict shape both ways."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ParagraphBlock(_Block):
+    type: Literal["paragraph"] = "paragraph"
+    text: str = Field(min_length=1, max_length=20_000)
+
+
+class HeadingBlock(_Block):
+    type: Literal["heading"] = "heading"
+    text: str = Field(min_length=1, max_length=300)
+    level: int = Field(default=2, ge=1, le=6)
+
+
+class QuoteBlock(_Block):
+    type: Literal["quote"] = "quote"
+    text: str = Field(min_length=1, max_length=5_000)
+    cite: str | None = Field(default=None, max_length=300)
+
+
+ListItem = Annotated[str, StringConstraints(min_length=1, max_length=2_000)]
+
+
+class ListBlock(_Block):
+    type: Literal["list"] = "list"
+    items: list[ListItem] = Field(min_length=1, max_length=100)
+    ordered: bool = False
+
+
+class ImageBlock(_Block):
+    type: Literal["image"] = "image"
+    url: HttpUrlStr
+    alt: str | None = Field(default=None, max_length=500)
+    caption: str | None = Field(default=None, max_length=1_000)
+    width: int | None = Field(default=None, gt=0)
+    height: int | None = Field(default=None, gt=0)
+
+
+class CodeBlock(_Block):
+    type: Literal["code"] = "code"
+    #: Not stripped: leading indentation is part of the code.
+    code: Annotated[str, StringConstraints(strip_whitespace=False, min_length=1, max_length=50_000)]
+    language: str | None = Field(default=None, max_length=40)
+
+
+class EmbedBlock(_Block):
+    type: Literal["embed"] = "embed"
+    url: HttpUrlStr
+    provider: str | None = Field(default=None, max_length=60)
+
+
+ContentBlock = Annotated[
+    ParagraphBlock | HeadingBlock | QuoteBlock | ListBlock | ImageBlock | CodeBlock | EmbedBlock,
+    Field(discriminator="type"),
+]
+ContentBlocks = Annotated[list[ContentBlock], Field(max_length=200)]
+
+# --- categories and tags ---------------------------------------------------------------
+
+
+class CategoryCreate(InputModel):
+    """A category within a theme; the slug is derived from the name when omitted."""
+
+    theme: Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=SLUG_PATTERN)]
+    name: str = Field(min_length=1, max_length=100)
+    slug: Slug | None = None
+    description: str | None = Field(default=None, max_length=2_000)
+
+
+class CategoryRead(ReadModel):
+    id: int
+    theme: str
+    name: str
+    slug: str
+    description: str | None = None
+    created_at: AwareDatetime
+
+
+def _unique_tags(tags: list[str]) -> list[str]:
+    # "Python" and "python" are one tag; keep the first spelling, in the order given.
+    seen: set[str] = set()
+    unique: list[str] = []
+    for tag in tags:
+        if tag.casefold() not in seen:
+            seen.add(tag.casefold())
+            unique.append(tag)
+    return unique
+
+
+TagName = Annotated[str, StringConstraints(min_length=1, max_length=50)]
+TagNames = Annotated[list[TagName], Field(max_length=20), AfterValidator(_unique_tags)]
+
+
+class TagRead(ReadModel):
+    id: int
+    name: str
+    slug: str
+
+
+# --- posts -----------------------------------------------------------------------------
+
+#: Statuses an author may set; ``hidden`` is a moderator's decision.
+AuthorPostStatus = Literal["draft", "published", "archived"]
+
+
+class PostCreate(InputModel):
+    """A new post. Tags are given by name and created on first use."""
+
+    kind: PostKind
+    title: str = Field(min_length=1, max_length=200)
+    slug: PostSlug | None = None
+    summary: str | None = Field(default=None, max_length=500)
+    content_blocks: ContentBlocks = Field(default_factory=list)
+    category_id: Id | None = None
+    tags: TagNames = Field(default_factory=list)
+    metadata: Metadata = Field(default_factory=dict)
+    status: AuthorPostStatus = "draft"
+
+
+class PostUpdate(UpdateModel):
+    """Lists and ``metadata`` replace the stored value as a whole."""
+
+    nullable_fields = frozenset({"summary", "category_id"})
+
+    kind: PostKind | None = None
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    slug: PostSlug | None = None
+    summary: str | None = Field(default=None, max_length=500)
+    content_blocks: ContentBlocks | None = None
+    category_id: Id | None = None
+    tags: TagNames | None = None
+    metadata: Metadata | None = None
+    status: AuthorPostStatus | None = None
+
+
+class PostStatsRead(ReadModel):
+    post_id: int
+    views: int = 0
+    likes: int = 0
+    shares: int = 0
+    comments: int = 0
+    updated_at: AwareDatetime | None = None
+
+
+_MIME_NAME = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*"
+#: ``type/subtype`` (RFC 6838 restricted names), stored lower-case.
+MimeType = Annotated[
+    str, StringConstraints(max_length=100, to_lower=True, pattern=f"^{_MIME_NAME}/{_MIME_NAME}$")
+]
+
+
+class MediaCreate(InputModel):
+    """A media item attached to a post (the post comes from the URL path)."""
+
+    type: MediaType
+    url: HttpUrlStr
+    mime_type: MimeType | None = None
+    size_bytes: int | None = Field(default=None, ge=0)
+    width: int | None = Field(default=None, gt=0)
+    height: int | None = Field(default=None, gt=0)
+    duration_seconds: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    alt: str | None = Field(default=None, max_length=500)
+    position: int = Field(default=0, ge=0)
+
+
+class MediaRead(ReadModel):
+    id: int
+    post_id: int
+    type: MediaType
+    url: str
+    mime_type: str | None = None
+    size_bytes: int | None = None
+    width: int | None = None
+    height: int | None = None
+    duration_seconds: float | None = None
+    alt: str | None = None
+    position: int
+    created_at: AwareDatetime
+
+
+class PostRead(ReadModel):
+    """A post; ``stats``, ``tags`` and ``media`` are present only when the query loaded them."""
+
+    id: int
+    author_id: int
+    category_id: int | None = None
+    kind: PostKind
+    title: str
+    slug: str
+    summary: str | None = None
+    content_blocks: list[ContentBlock] = Field(default_factory=list)
+    status: PostStatus
+    #: The ORM attribute is ``meta`` (``metadata`` is reserved on declarative classes).
+    metadata: dict[str, Any] = Field(
+        default_factory=dict, validation_alias=AliasChoices("meta", "metadata")
+    )
+    published_at: AwareDatetime | None = None
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+    stats: PostStatsRead | None = None
+    tags: list[TagRead] | None = None
+    media: list[MediaRead] | None = None
+
+
+# --- comments and highlights -----------------------------------------------------------
+
+
+class CommentCreate(InputModel):
+    """A comment on a post, or a reply when ``parent_id`` is given."""
+
+    body: str = Field(min_length=1, max_length=10_000)
+    parent_id: Id | None = None
+
+
+class CommentUpdate(UpdateModel):
+    body: str | None = Field(default=None, min_length=1, max_length=10_000)
+
+
+class CommentRead(ReadModel):
+    id: int
+    post_id: int
+    author_id: int
+    parent_id: int | None = None
+    root_id: int | None = None
+    depth: int = 0
+    body: str
+    like_count: int = 0
+    deleted_at: AwareDatetime | None = None
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+
+
+class HighlightCreate(InputModel):
+    """A highlighted span ``[start_offset, end_offset)`` of one block of a post."""
+
+    block_index: int = Field(ge=0)
+    start_offset: int = Field(ge=0)
+    end_offset: int = Field(gt=0)
+    #: Not stripped: it is the exact span the offsets point at.
+    text: Annotated[str, StringConstraints(strip_whitespace=False, min_length=1, max_length=20_000)]
+    note: str | None = Field(default=None, max_length=2_000)
+
+    @model_validator(mode="after")
+    def _offsets_ordered(self) -> Self:
+        if self.end_offset <= self.start_offset:
+            raise field_error(
+                type(self),
+                "end_offset",
+                "offsets_ordered",
+                "end_offset must be greater than start_offset",
+                self.end_offset,
+            )
+        return self
+
+
+class HighlightRead(ReadModel):
+    id: int
+    user_id: int
+    post_id: int
+    block_index: int
+    start_offset: int
+    end_offset: int
+    text: str
+    note: str | None = None
+    created_at: AwareDatetime
