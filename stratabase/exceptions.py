@@ -6,10 +6,11 @@ or an exit code in exactly one place (``api/errors.py``, ``cli/main.py``).
     StratabaseError
     ├── ConfigError              a setting is missing or malformed
     ├── NotFound                 the thing asked for (or referred to) does not exist
-    ├── AlreadyExists            a unique value is taken
+    ├── ConstraintRefused        the database refused a write by a named constraint
+    │   ├── AlreadyExists        a unique value is taken
+    │   └── InvariantViolation   a CHECK constraint refused the write
     ├── Conflict                 the request contradicts the current state
     │   └── InsufficientFunds    a debit larger than the available balance
-    ├── InvariantViolation       a CHECK constraint refused the write
     ├── InvalidInput             the input is malformed (beyond what Pydantic can check)
     ├── PermissionDenied         the caller may not do this
     ├── MigrationError           the database schema is at a revision we do not know
@@ -44,10 +45,10 @@ class NotFound(StratabaseError):
     code = "not-found"
 
 
-class AlreadyExists(StratabaseError):
-    """A value that must be unique is already taken."""
+class ConstraintRefused(StratabaseError):
+    """The database refused a write by one of its constraints."""
 
-    code = "already-exists"
+    code = "constraint"
 
     def __init__(
         self,
@@ -57,8 +58,14 @@ class AlreadyExists(StratabaseError):
         constraint: str | None = None,
     ) -> None:
         super().__init__(message, field=field)
-        #: Name of the unique constraint that refused the write.
+        #: Name of the constraint that refused the write (``uq_…``, ``ck_…``).
         self.constraint = constraint
+
+
+class AlreadyExists(ConstraintRefused):
+    """A value that must be unique is already taken."""
+
+    code = "already-exists"
 
 
 class Conflict(StratabaseError):
@@ -73,21 +80,10 @@ class InsufficientFunds(Conflict):
     code = "insufficient-funds"
 
 
-class InvariantViolation(StratabaseError):
+class InvariantViolation(ConstraintRefused):
     """The database refused a write that would break an invariant."""
 
     code = "invariant-violation"
-
-    def __init__(
-        self,
-        message: str | None = None,
-        *,
-        field: str | None = None,
-        constraint: str | None = None,
-    ) -> None:
-        super().__init__(message, field=field)
-        #: Name of the CHECK constraint that refused the write.
-        self.constraint = constraint
 
 
 class InvalidInput(StratabaseError):

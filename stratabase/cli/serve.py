@@ -27,23 +27,21 @@ async def _serve(settings: Settings, host: str, port: int, migrate_first: bool) 
         await db.dispose()
 
 
-def serve(
-    ctx: typer.Context,
-    host: str | None = typer.Option(None, help="Interface (default STRATABASE_HOST)."),
-    port: int | None = typer.Option(None, help="Port (default STRATABASE_PORT)."),
-) -> None:
+HostOption = typer.Option(None, help="Interface (default STRATABASE_HOST).")
+PortOption = typer.Option(None, help="Port (default STRATABASE_PORT).")
+
+
+def _start(ctx: typer.Context, host: str | None, port: int | None, *, migrate_first: bool) -> None:
+    settings = settings_from(ctx)
+    configure_logging(settings)
+    run(_serve(settings, host or settings.host, port or settings.port, migrate_first))
+
+
+def serve(ctx: typer.Context, host: str | None = HostOption, port: int | None = PortOption) -> None:
     """Serve the HTTP API on an already migrated database."""
-    settings = settings_from(ctx)
-    configure_logging(settings)
-    run(_serve(settings, host or settings.host, port or settings.port, migrate_first=False))
+    _start(ctx, host, port, migrate_first=False)
 
 
-def up(
-    ctx: typer.Context,
-    host: str | None = typer.Option(None, help="Interface (default STRATABASE_HOST)."),
-    port: int | None = typer.Option(None, help="Port (default STRATABASE_PORT)."),
-) -> None:
+def up(ctx: typer.Context, host: str | None = HostOption, port: int | None = PortOption) -> None:
     """Everything in one process: migrate, then serve the API."""
-    settings = settings_from(ctx)
-    configure_logging(settings)
-    run(_serve(settings, host or settings.host, port or settings.port, migrate_first=True))
+    _start(ctx, host, port, migrate_first=True)

@@ -61,28 +61,26 @@ async def current_revision(db: Database) -> str | None:
     return await _run(db, _known_revision)  # type: ignore[no-any-return]
 
 
-async def upgrade(db: Database, revision: str = "head") -> str | None:
+async def _move(db: Database, move: Any, revision: str) -> str | None:
+    """Run an Alembic upgrade or downgrade after refusing an unknown current revision."""
+
     def action(connection: Connection) -> str | None:
         _known_revision(connection)
         try:
-            command.upgrade(_with_connection(connection), revision)
+            move(_with_connection(connection), revision)
         except CommandError as exc:
             raise MigrationError(str(exc)) from exc
         return MigrationContext.configure(connection).get_current_revision()
 
     return await _run(db, action)  # type: ignore[no-any-return]
+
+
+async def upgrade(db: Database, revision: str = "head") -> str | None:
+    return await _move(db, command.upgrade, revision)
 
 
 async def downgrade(db: Database, revision: str = "base") -> str | None:
-    def action(connection: Connection) -> str | None:
-        _known_revision(connection)
-        try:
-            command.downgrade(_with_connection(connection), revision)
-        except CommandError as exc:
-            raise MigrationError(str(exc)) from exc
-        return MigrationContext.configure(connection).get_current_revision()
-
-    return await _run(db, action)  # type: ignore[no-any-return]
+    return await _move(db, command.downgrade, revision)
 
 
 async def check(db: Database) -> None:
