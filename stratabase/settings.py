@@ -81,6 +81,14 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
 
+    #: Jobs: slots per worker process, lease length, idle poll, retention of finished jobs.
+    worker_concurrency: int = Field(default=10, ge=1, le=1000)
+    job_lease_seconds: float = Field(default=30.0, ge=0.5, le=86_400)
+    job_poll_interval: float = Field(default=1.0, gt=0, le=3600)
+    job_retention_days: float = Field(default=7.0, gt=0)
+    #: Let the crawler fetch private, loopback and link-local addresses (tests, intranets).
+    crawl_allow_private: bool = False
+
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: str) -> str:

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from stratabase.cache.errors import CacheUnavailable
 from stratabase.exceptions import (
     AlreadyExists,
     Conflict,
@@ -35,6 +36,7 @@ _STATUS: list[tuple[type[StratabaseError], int]] = [
     (InvalidInput, 422),
     (PermissionDenied, 403),
     (DatabaseUnavailable, 503),
+    (CacheUnavailable, 503),
 ]
 
 

@@ -31,7 +31,7 @@ class Result:
     def ratio(self) -> float | None:
         if self.reference in (None, 0):
             return None
-        return round(self.value / self.reference, 3)  # type: ignore[operator]
+        return round(self.value / self.reference, 3)
 
     @property
     def meets_target(self) -> bool | None:

@@ -6,9 +6,14 @@ import typer
 
 import stratabase
 from stratabase.cli.bench import bench
+from stratabase.cli.cache import app as cache_app
 from stratabase.cli.common import settings_from
 from stratabase.cli.health import health
+from stratabase.cli.jobs import app as jobs_app
+from stratabase.cli.jobs import worker
+from stratabase.cli.ledger import ledger_app
 from stratabase.cli.migrate import migrate
+from stratabase.cli.seed import register as register_seed_commands
 from stratabase.cli.serve import serve, up
 
 app = typer.Typer(
@@ -42,6 +47,11 @@ app.command()(health)
 app.command()(serve)
 app.command()(up)
 app.command()(bench)
+app.add_typer(cache_app, name="cache")
+register_seed_commands(app)
+app.add_typer(ledger_app, name="ledger")
+app.command()(worker)
+app.add_typer(jobs_app, name="jobs")
 
 
 def run() -> None:

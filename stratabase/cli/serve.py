@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 import typer
 import uvicorn
 
@@ -9,21 +12,35 @@ from stratabase.api.app import create_app
 from stratabase.cli.common import configure_logging, console, run, settings_from
 from stratabase.db import migrate as migrations
 from stratabase.db.session import Database
+from stratabase.jobs.worker import run_embedded_worker
+from stratabase.seed import seed_if_empty
 from stratabase.settings import Settings
 
 
-async def _serve(settings: Settings, host: str, port: int, migrate_first: bool) -> None:
+async def _serve(settings: Settings, host: str, port: int, all_in_one: bool) -> None:
+    """Serve the API; ``all_in_one`` (``up``) first migrates and, embedded, runs a worker."""
     db = Database(settings)
+    stop = asyncio.Event()
+    worker: asyncio.Task[None] | None = None
     try:
-        if migrate_first:
+        if all_in_one:
             revision = await migrations.upgrade(db)
             console.print(f"database at revision {revision} ({settings.backend})")
+            if await seed_if_empty(db, settings):
+                console.print("empty database: seeded the default theme (small)")
         await db.engines.warm()
+        if all_in_one and settings.embedded:
+            worker = asyncio.create_task(run_embedded_worker(db, settings, stop))
+            console.print("in-process job worker started")
         app = create_app(settings, database=db)
         config = uvicorn.Config(app, host=host, port=port, log_level=settings.log_level.lower())
         console.print(f"serving on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
         await uvicorn.Server(config).serve()
     finally:
+        stop.set()
+        if worker is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
         await db.dispose()
 
 
@@ -31,17 +48,17 @@ HostOption = typer.Option(None, help="Interface (default STRATABASE_HOST).")
 PortOption = typer.Option(None, help="Port (default STRATABASE_PORT).")
 
 
-def _start(ctx: typer.Context, host: str | None, port: int | None, *, migrate_first: bool) -> None:
+def _start(ctx: typer.Context, host: str | None, port: int | None, *, all_in_one: bool) -> None:
     settings = settings_from(ctx)
     configure_logging(settings)
-    run(_serve(settings, host or settings.host, port or settings.port, migrate_first))
+    run(_serve(settings, host or settings.host, port or settings.port, all_in_one))
 
 
 def serve(ctx: typer.Context, host: str | None = HostOption, port: int | None = PortOption) -> None:
     """Serve the HTTP API on an already migrated database."""
-    _start(ctx, host, port, migrate_first=False)
+    _start(ctx, host, port, all_in_one=False)
 
 
 def up(ctx: typer.Context, host: str | None = HostOption, port: int | None = PortOption) -> None:
-    """Everything in one process: migrate, then serve the API."""
-    _start(ctx, host, port, migrate_first=True)
+    """Everything in one process: migrate, seed an empty database, serve, run a worker."""
+    _start(ctx, host, port, all_in_one=True)

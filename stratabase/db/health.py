@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from sqlalchemy import text
 
+from stratabase.cache import Cache, cache_health
 from stratabase.db.session import Database
 from stratabase.exceptions import StratabaseError
 
@@ -61,9 +62,12 @@ def overall(checks: dict[str, dict[str, Any]]) -> Status:
     return "ok"
 
 
-async def check_all(db: Database, redis_url: str) -> dict[str, Any]:
+async def check_all(db: Database, redis_url: str, cache: Cache | None = None) -> dict[str, Any]:
+    """Database and Redis; with ``cache``, also the cache (degraded while Redis is away)."""
     checks = {
         "database": await check_database(db),
         "redis": await check_redis(redis_url),
     }
+    if cache is not None:
+        checks["cache"] = await cache_health(cache)
     return {"status": overall(checks), "checks": checks}

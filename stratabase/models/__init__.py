@@ -30,6 +30,7 @@ from stratabase.models.publishing import (
     PlanningNote,
     Project,
 )
+from stratabase.models.search import SearchDocument
 from stratabase.models.social import Block, Follow, Like, Mute
 
 __all__ = [
@@ -62,6 +63,7 @@ __all__ = [
     "PostStats",
     "Project",
     "QueryLog",
+    "SearchDocument",
     "Session",
     "SystemState",
     "Tag",

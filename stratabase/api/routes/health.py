@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from stratabase.api.deps import DatabaseDep, SettingsDep
+from stratabase.api.deps import CacheDep, DatabaseDep, SettingsDep
 from stratabase.db.health import check_all, check_database
 
 router = APIRouter(tags=["health"])
@@ -33,9 +33,9 @@ class DatabaseHealth(BaseModel):
     response_model=HealthResponse,
     responses={503: {"model": HealthResponse, "description": "the database is down"}},
 )
-async def health(db: DatabaseDep, settings: SettingsDep) -> JSONResponse:
+async def health(db: DatabaseDep, settings: SettingsDep, cache: CacheDep) -> JSONResponse:
     """Overall status: 200 when ok or degraded (Redis down), 503 when the database is down."""
-    report = await check_all(db, settings.redis_url)
+    report = await check_all(db, settings.redis_url, cache)
     return JSONResponse(report, status_code=503 if report["status"] == "down" else 200)
 
 

@@ -1,0 +1,92 @@
+"""Sign-up, sign-in, sign-out and the caller's own account."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Request, status
+
+from stratabase.api.deps import (
+    AuthRateLimited,
+    CacheDep,
+    CurrentUserDep,
+    DatabaseDep,
+    InputGuard,
+    RateLimited,
+)
+from stratabase.api.schemas.auth import LogoutAllOut, RegisterIn, TokenOut
+from stratabase.api.schemas.common import PROBLEM_RESPONSES
+from stratabase.auth import service
+from stratabase.exceptions import NotFound
+from stratabase.schemas.accounts import LoginRequest, UserCreate, UserRead
+
+router = APIRouter(
+    prefix="/v1", tags=["auth"], responses=PROBLEM_RESPONSES, dependencies=[InputGuard]
+)
+
+
+def _client(request: Request, device: str | None) -> service.ClientInfo:
+    return service.ClientInfo(
+        device=device,
+        ip=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
+    )
+
+
+def _token(issued: service.IssuedSession) -> TokenOut:
+    return TokenOut(
+        token=issued.token,
+        expires_at=issued.expires_at,
+        user=UserRead.model_validate(issued.user),
+    )
+
+
+@router.post(
+    "/auth/register",
+    status_code=status.HTTP_201_CREATED,
+    response_model=TokenOut,
+    dependencies=[AuthRateLimited],
+)
+async def register(body: RegisterIn, request: Request, db: DatabaseDep) -> TokenOut:
+    """Create an account and return a bearer token for it."""
+    data = UserCreate.model_validate(body.model_dump(exclude={"device"}))
+    return _token(await service.register(db, data, _client(request, body.device)))
+
+
+@router.post("/auth/login", response_model=TokenOut, dependencies=[AuthRateLimited])
+async def login(body: LoginRequest, request: Request, db: DatabaseDep) -> TokenOut:
+    """Exchange email and password for a bearer token (a new session)."""
+    issued = await service.login(
+        db, body.email, body.password.get_secret_value(), _client(request, body.device)
+    )
+    if issued is None:
+        raise HTTPException(401, detail="wrong email or password")
+    return _token(issued)
+
+
+@router.post(
+    "/auth/logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    dependencies=[RateLimited],
+)
+async def logout(principal: CurrentUserDep, db: DatabaseDep, cache: CacheDep) -> None:
+    """Revoke the token of this request, effective immediately."""
+    if principal.session_id is not None:
+        await service.logout(db, cache, principal.session_id)
+
+
+@router.post(
+    "/auth/logout-all",
+    response_model=LogoutAllOut,
+    dependencies=[RateLimited],
+)
+async def logout_all(principal: CurrentUserDep, db: DatabaseDep, cache: CacheDep) -> LogoutAllOut:
+    """Revoke every session of the caller ("log out everywhere")."""
+    return LogoutAllOut(revoked=await service.logout_all(db, cache, principal.user_id))
+
+
+@router.get("/me", response_model=UserRead, dependencies=[RateLimited])
+async def me(principal: CurrentUserDep, db: DatabaseDep) -> UserRead:
+    """The caller's own account, with email, role and status."""
+    user = await service.get_user(db, principal.user_id)
+    if user is None:
+        raise NotFound("your account no longer exists")
+    return UserRead.model_validate(user)

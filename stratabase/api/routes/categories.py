@@ -1,0 +1,52 @@
+"""Categories and tags."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+
+from stratabase.api.deps import CacheDep, CursorsDep, DatabaseDep, InputGuard, RateLimited
+from stratabase.api.routes._params import DEFAULT, Cursor, Fields, Limit
+from stratabase.api.schemas.common import PROBLEM_RESPONSES, PageOut
+from stratabase.api.schemas.fields import page_response
+from stratabase.content import reads
+from stratabase.schemas.content import CategoryRead, TagRead
+
+router = APIRouter(
+    prefix="/v1",
+    tags=["categories"],
+    responses=PROBLEM_RESPONSES,
+    dependencies=[InputGuard, RateLimited],
+)
+
+
+@router.get("/categories", response_model=PageOut[CategoryRead])
+async def list_categories(
+    db: DatabaseDep,
+    cache: CacheDep,
+    codec: CursorsDep,
+    theme: str | None = Query(default=None, max_length=40),
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT,
+    fields: Fields = None,
+) -> dict[str, Any] | JSONResponse:
+    """Categories, optionally of one theme."""
+    page = await reads.list_categories(
+        db, cache, theme=theme, codec=codec, cursor=cursor, limit=limit
+    )
+    return page_response(page, CategoryRead, fields)
+
+
+@router.get("/tags", response_model=PageOut[TagRead])
+async def list_tags(
+    db: DatabaseDep,
+    codec: CursorsDep,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT,
+    fields: Fields = None,
+) -> dict[str, Any] | JSONResponse:
+    """Tags in creation order."""
+    page = await reads.list_tags(db, codec=codec, cursor=cursor, limit=limit)
+    return page_response(page, TagRead, fields)

@@ -1,0 +1,99 @@
+"""Threaded comments: the tree of a post, replies, edits, soft deletes and likes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Response, status
+
+from stratabase.api.deps import (
+    CacheDep,
+    CursorsDep,
+    DatabaseDep,
+    InputGuard,
+    OptionalUserDep,
+    RateLimited,
+    WriterUserDep,
+)
+from stratabase.api.routes._params import DEFAULT, Cursor, Limit, ObjectId
+from stratabase.api.schemas.common import PROBLEM_RESPONSES, PageOut
+from stratabase.api.schemas.posts import CommentOut
+from stratabase.api.schemas.users import LikeOut
+from stratabase.content import comments
+from stratabase.content import service as content
+from stratabase.enums import LikeTarget
+from stratabase.schemas.content import CommentCreate, CommentUpdate
+
+router = APIRouter(
+    prefix="/v1",
+    tags=["comments"],
+    responses=PROBLEM_RESPONSES,
+    dependencies=[InputGuard, RateLimited],
+)
+
+
+@router.get("/posts/{post_id}/comments", response_model=PageOut[CommentOut])
+async def comment_tree(
+    post_id: ObjectId,
+    viewer: OptionalUserDep,
+    db: DatabaseDep,
+    cache: CacheDep,
+    codec: CursorsDep,
+    depth: int = Query(default=3, ge=0, le=comments.MAX_DEPTH, description="reply depth"),
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT,
+) -> dict[str, Any]:
+    """Top-level comments (oldest first, paged) with their replies nested to ``depth``."""
+    page = await comments.tree(
+        db, cache, viewer, post_id, codec=codec, cursor=cursor, limit=limit, depth=depth
+    )
+    return {"items": page.items, "next_cursor": page.next_cursor, "has_more": page.has_more}
+
+
+@router.post(
+    "/posts/{post_id}/comments", status_code=status.HTTP_201_CREATED, response_model=CommentOut
+)
+async def create_comment(
+    post_id: ObjectId,
+    body: CommentCreate,
+    principal: WriterUserDep,
+    db: DatabaseDep,
+    cache: CacheDep,
+) -> Any:
+    """Comment on a post, or reply with ``parent_id``; refused if the author blocked you."""
+    return await comments.create(db, cache, principal, post_id, body)
+
+
+@router.patch("/comments/{comment_id}", response_model=CommentOut)
+async def edit_comment(
+    comment_id: ObjectId,
+    body: CommentUpdate,
+    principal: WriterUserDep,
+    db: DatabaseDep,
+    cache: CacheDep,
+) -> Any:
+    """Edit a comment (its author only)."""
+    return await comments.edit(db, cache, principal, comment_id, body)
+
+
+@router.delete("/comments/{comment_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_comment(
+    comment_id: ObjectId, principal: WriterUserDep, db: DatabaseDep, cache: CacheDep
+) -> Response:
+    """Soft-delete a comment (author or moderator); replies keep their place."""
+    await comments.delete(db, cache, principal, comment_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/comments/{comment_id}/like", response_model=LikeOut)
+async def like_comment(
+    comment_id: ObjectId, principal: WriterUserDep, db: DatabaseDep, cache: CacheDep
+) -> Any:
+    return await content.set_like(db, cache, principal, LikeTarget.COMMENT, comment_id, liked=True)
+
+
+@router.delete("/comments/{comment_id}/like", response_model=LikeOut)
+async def unlike_comment(
+    comment_id: ObjectId, principal: WriterUserDep, db: DatabaseDep, cache: CacheDep
+) -> Any:
+    return await content.set_like(db, cache, principal, LikeTarget.COMMENT, comment_id, liked=False)

@@ -1,0 +1,58 @@
+"""Feeds: the caller's home feed and category feeds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from stratabase.api.deps import (
+    CurrentUserDep,
+    CursorsDep,
+    DatabaseDep,
+    InputGuard,
+    OptionalUserDep,
+    RateLimited,
+)
+from stratabase.api.routes._params import DEFAULT, Cursor, Fields, Limit, ObjectId
+from stratabase.api.schemas.common import PROBLEM_RESPONSES, PageOut
+from stratabase.api.schemas.fields import page_response
+from stratabase.api.schemas.posts import PostOut
+from stratabase.feeds import service
+
+router = APIRouter(
+    prefix="/v1/feed",
+    tags=["feeds"],
+    responses=PROBLEM_RESPONSES,
+    dependencies=[InputGuard, RateLimited],
+)
+
+
+@router.get("", response_model=PageOut[PostOut])
+async def home_feed(
+    principal: CurrentUserDep,
+    db: DatabaseDep,
+    codec: CursorsDep,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT,
+    fields: Fields = None,
+) -> dict[str, Any] | JSONResponse:
+    """Published posts of the authors you follow, newest first (muted/blocked excluded)."""
+    page = await service.home(db, principal, codec=codec, cursor=cursor, limit=limit)
+    return page_response(page, PostOut, fields)
+
+
+@router.get("/categories/{category_id}", response_model=PageOut[PostOut])
+async def category_feed(
+    category_id: ObjectId,
+    viewer: OptionalUserDep,
+    db: DatabaseDep,
+    codec: CursorsDep,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT,
+    fields: Fields = None,
+) -> dict[str, Any] | JSONResponse:
+    """Published posts of a category, newest first."""
+    page = await service.category(db, viewer, category_id, codec=codec, cursor=cursor, limit=limit)
+    return page_response(page, PostOut, fields)

@@ -1,0 +1,99 @@
+"""Admin HTTP for the job queue: list, read, enqueue, retry and cancel (by id or filter)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from stratabase.api.deps import AdminUserDep, DatabaseDep, RateLimited
+from stratabase.api.routes._params import ObjectId
+from stratabase.enums import JobStatus
+from stratabase.exceptions import AlreadyExists, Conflict
+from stratabase.jobs import queries, service
+from stratabase.schemas.common import InputModel
+from stratabase.schemas.jobs import JobCreate, JobRead, QueueName
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"], dependencies=[RateLimited])
+
+
+class JobPage(BaseModel):
+    items: list[JobRead]
+    #: Pass as ``before`` for the next (older) page; None on the last page.
+    next_before: int | None = None
+
+
+class JobFilter(InputModel):
+    """Which jobs a bulk retry or cancel applies to (at least one field)."""
+
+    queue: QueueName | None = None
+    task: str | None = Field(default=None, min_length=1, max_length=120)
+    status: list[JobStatus] | None = None
+
+
+class JobIds(BaseModel):
+    ids: list[int]
+
+
+@router.get("", response_model=JobPage)
+async def list_jobs(
+    _admin: AdminUserDep,
+    db: DatabaseDep,
+    status: Annotated[list[JobStatus] | None, Query()] = None,
+    queue: Annotated[str | None, Query(max_length=60)] = None,
+    task: Annotated[str | None, Query(max_length=120)] = None,
+    before: Annotated[int | None, Query(gt=0)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> JobPage:
+    """Jobs newest first, filtered by status (repeatable), queue and task."""
+    items = await queries.list_jobs(
+        db, statuses=status or (), queue=queue, task=task, before_id=before, limit=limit
+    )
+    return JobPage(items=items, next_before=items[-1].id if len(items) == limit else None)
+
+
+@router.get("/{job_id}", response_model=JobRead)
+async def get_job(_admin: AdminUserDep, db: DatabaseDep, job_id: ObjectId) -> JobRead:
+    return await queries.get_job(db, job_id)
+
+
+@router.post("", response_model=JobRead, status_code=201)
+async def enqueue(_admin: AdminUserDep, db: DatabaseDep, body: JobCreate) -> JobRead:
+    """Enqueue a job; 409 when its unique key is already queued or running."""
+    job_id = await service.enqueue(db, body)
+    if job_id is None:
+        raise AlreadyExists("a job with this unique key is already queued or running")
+    return await queries.get_job(db, job_id)
+
+
+@router.post("/{job_id}/retry", response_model=JobRead)
+async def retry_job(_admin: AdminUserDep, db: DatabaseDep, job_id: ObjectId) -> JobRead:
+    """Queue a dead, failed or cancelled job again; 409 in any other state."""
+    await queries.get_job(db, job_id)
+    if not await service.retry(db, ids=[job_id]):
+        raise Conflict("only dead, failed or cancelled jobs can be retried")
+    return await queries.get_job(db, job_id)
+
+
+@router.post("/{job_id}/cancel", response_model=JobRead)
+async def cancel_job(_admin: AdminUserDep, db: DatabaseDep, job_id: ObjectId) -> JobRead:
+    """Cancel a queued or running job; 409 when it already finished."""
+    await queries.get_job(db, job_id)
+    if not await service.cancel(db, ids=[job_id]):
+        raise Conflict("only queued or running jobs can be cancelled")
+    return await queries.get_job(db, job_id)
+
+
+@router.post("/retry", response_model=JobIds)
+async def retry_jobs(_admin: AdminUserDep, db: DatabaseDep, body: JobFilter) -> JobIds:
+    statuses = body.status or list(service.RETRYABLE)
+    ids = await service.retry(db, queue=body.queue, task=body.task, statuses=statuses)
+    return JobIds(ids=ids)
+
+
+@router.post("/cancel", response_model=JobIds)
+async def cancel_jobs(_admin: AdminUserDep, db: DatabaseDep, body: JobFilter) -> JobIds:
+    statuses = body.status or list(service.CANCELLABLE)
+    ids = await service.cancel(db, queue=body.queue, task=body.task, statuses=statuses)
+    return JobIds(ids=ids)

@@ -1,0 +1,74 @@
+"""Buying tokens: start a payment, and the providers' signed webhooks that settle it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+
+from stratabase.api.deps import CurrentUserDep, RateLimited, WriterUserDep
+from stratabase.api.routes._params import ObjectId
+from stratabase.api.routes.wallet import get_ledger
+from stratabase.api.schemas.ledger import WebhookOut
+from stratabase.exceptions import NotFound
+from stratabase.ledger.payments import PaymentService
+from stratabase.ledger.webhooks import adapters
+from stratabase.schemas.ledger import PaymentCreate, PaymentRead
+
+router = APIRouter(prefix="/v1/payments", tags=["payments"])
+
+
+def get_payments(request: Request) -> PaymentService:
+    """Built on first use; webhooks are checked with ``settings.secret_key`` unless
+    ``app.state.payment_webhook_secrets`` maps a provider to its own secret."""
+    state = request.app.state
+    service = getattr(state, "payments", None)
+    if service is None:
+        secret = state.settings.secret_key.get_secret_value()
+        own = getattr(state, "payment_webhook_secrets", None)
+        service = PaymentService(get_ledger(request), adapters(secret, own))
+        state.payments = service
+    return service
+
+
+PaymentsDep = Annotated[PaymentService, Depends(get_payments)]
+
+
+@router.post("", response_model=PaymentRead, status_code=201, dependencies=[RateLimited])
+async def create_payment(
+    body: PaymentCreate, principal: WriterUserDep, payments: PaymentsDep
+) -> PaymentRead:
+    """Start a checkout; pass ``external_id`` to the provider as the payment's reference.
+    The wallet is credited when the provider's webhook reports success."""
+    created = await payments.create_intent(
+        principal.user_id,
+        body.provider,
+        body.amount,
+        currency=body.currency,
+        metadata=body.metadata,
+    )
+    return PaymentRead.model_validate(created)
+
+
+@router.get("/{payment_id}", response_model=PaymentRead, dependencies=[RateLimited])
+async def get_payment(
+    payment_id: ObjectId, principal: CurrentUserDep, payments: PaymentsDep
+) -> PaymentRead:
+    found = await payments.get(payment_id)
+    if found["user_id"] != principal.user_id and not principal.is_admin:
+        raise NotFound(f"payment {payment_id} does not exist", field="payment_id")
+    return PaymentRead.model_validate(found)
+
+
+@router.post("/webhooks/{provider}", response_model=WebhookOut)
+async def webhook(provider: str, request: Request, payments: PaymentsDep) -> WebhookOut:
+    """Provider notifications: no user auth, an HMAC signature instead (403 if it is bad).
+    Idempotent on the provider's event id: a redelivery answers ``duplicate``."""
+    body = await request.body()
+    result = await payments.handle_webhook(provider, dict(request.headers), body)
+    return WebhookOut(
+        status=result.status,
+        payment_id=result.payment_id,
+        payment_status=result.payment_status,
+        transfer_id=result.transfer_id,
+    )

@@ -1,0 +1,179 @@
+"""Posts: lists with filters, batch reads, the post page, writes, views and likes."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response, status
+from fastapi.responses import JSONResponse
+
+from stratabase.api.deps import (
+    CacheDep,
+    CursorsDep,
+    DatabaseDep,
+    InputGuard,
+    OptionalUserDep,
+    RateLimited,
+    WriterUserDep,
+)
+from stratabase.api.routes._params import (
+    DEFAULT,
+    MAX_ID,
+    Cursor,
+    Fields,
+    Ids,
+    Limit,
+    ObjectId,
+    parse_ids,
+)
+from stratabase.api.schemas.common import PROBLEM_RESPONSES, PageOut
+from stratabase.api.schemas.fields import page_response
+from stratabase.api.schemas.posts import PostOut
+from stratabase.api.schemas.users import LikeOut, ViewsOut
+from stratabase.content import reads, service
+from stratabase.content.queries import PostFilter
+from stratabase.enums import LikeTarget, PostKind, PostStatus
+from stratabase.feeds import service as feeds
+from stratabase.schemas.common import Slug
+from stratabase.schemas.content import PostCreate, PostUpdate
+
+router = APIRouter(
+    prefix="/v1/posts",
+    tags=["posts"],
+    responses=PROBLEM_RESPONSES,
+    dependencies=[InputGuard, RateLimited],
+)
+
+
+@router.get("", response_model=PageOut[PostOut])
+async def list_posts(
+    db: DatabaseDep,
+    viewer: OptionalUserDep,
+    codec: CursorsDep,
+    category: Annotated[int | None, Query(gt=0, le=MAX_ID, description="category id")] = None,
+    tag: Annotated[Slug | None, Query(description="tag slug")] = None,
+    author: Annotated[int | None, Query(gt=0, le=MAX_ID, description="author's id")] = None,
+    kind: PostKind | None = None,
+    post_status: Annotated[PostStatus, Query(alias="status")] = PostStatus.PUBLISHED,
+    ids: Ids = None,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT,
+    fields: Fields = None,
+) -> dict[str, Any] | JSONResponse:
+    """Posts newest first, filtered; or exactly the visible posts among ``ids`` (batch)."""
+    wanted = parse_ids(ids)
+    if wanted is not None:
+        page = await reads.posts_by_ids(db, viewer, wanted)
+    else:
+        flt = PostFilter(
+            category_id=category, tag=tag, author_id=author, kind=kind, status=post_status
+        )
+        page = await reads.list_posts(db, viewer, flt, codec=codec, cursor=cursor, limit=limit)
+    return page_response(page, PostOut, fields)
+
+
+@router.get("/popular", response_model=PageOut[PostOut])
+async def popular(
+    db: DatabaseDep,
+    viewer: OptionalUserDep,
+    codec: CursorsDep,
+    days: int = Query(default=7, ge=1, le=365),
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT,
+    fields: Fields = None,
+) -> dict[str, Any] | JSONResponse:
+    """The most-liked posts published in the last ``days`` days."""
+    page = await feeds.popular(db, viewer, days=days, codec=codec, cursor=cursor, limit=limit)
+    return page_response(page, PostOut, fields)
+
+
+@router.get("/trending", response_model=PageOut[PostOut])
+async def trending(
+    db: DatabaseDep,
+    viewer: OptionalUserDep,
+    codec: CursorsDep,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT,
+    fields: Fields = None,
+) -> dict[str, Any] | JSONResponse:
+    """Recent posts by engagement decayed with age (``score``)."""
+    page = await feeds.trending(db, viewer, codec=codec, cursor=cursor, limit=limit)
+    return page_response(page, PostOut, fields)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=PostOut)
+async def create_post(
+    body: PostCreate, principal: WriterUserDep, db: DatabaseDep, cache: CacheDep
+) -> Any:
+    """A new post by the caller (draft unless ``status`` says otherwise)."""
+    return await service.create_post(db, cache, principal, body)
+
+
+@router.get("/{post_id}", response_model=PostOut)
+async def get_post(
+    post_id: ObjectId, viewer: OptionalUserDep, db: DatabaseDep, cache: CacheDep
+) -> Any:
+    """The post page: post, author, category, tags, media and stats in one answer."""
+    return await reads.get_post(db, cache, viewer, post_id)
+
+
+@router.patch("/{post_id}", response_model=PostOut)
+async def update_post(
+    post_id: ObjectId, body: PostUpdate, principal: WriterUserDep, db: DatabaseDep, cache: CacheDep
+) -> Any:
+    """Edit a post (its author only)."""
+    return await service.update_post(db, cache, principal, post_id, body)
+
+
+@router.delete("/{post_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_post(
+    post_id: ObjectId, principal: WriterUserDep, db: DatabaseDep, cache: CacheDep
+) -> Response:
+    """Delete a post with its comments and likes (its author only)."""
+    await service.delete_post(db, cache, principal, post_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def _status_route(path: str, target: PostStatus, doc: str) -> None:
+    async def change(
+        post_id: ObjectId, principal: WriterUserDep, db: DatabaseDep, cache: CacheDep
+    ) -> Any:
+        return await service.set_status(db, cache, principal, post_id, target)
+
+    change.__doc__ = doc
+    router.add_api_route(
+        f"/{{post_id}}/{path}",
+        change,
+        methods=["POST"],
+        response_model=PostOut,
+        name=f"{path}_post",
+    )
+
+
+_status_route(
+    "publish", PostStatus.PUBLISHED, "Publish (author), or restore a hidden post (moderator)."
+)
+_status_route("archive", PostStatus.ARCHIVED, "Archive a post (author).")
+_status_route("hide", PostStatus.HIDDEN, "Hide a post from everyone but its author (moderator).")
+
+
+@router.post("/{post_id}/views", response_model=ViewsOut)
+async def record_view(post_id: ObjectId, viewer: OptionalUserDep, db: DatabaseDep) -> ViewsOut:
+    """Count one view (an atomic increment: concurrent views are never lost)."""
+    return ViewsOut(views=await service.record_view(db, viewer, post_id))
+
+
+@router.post("/{post_id}/like", response_model=LikeOut)
+async def like_post(
+    post_id: ObjectId, principal: WriterUserDep, db: DatabaseDep, cache: CacheDep
+) -> Any:
+    """Like a post (idempotent); refused if its author blocked you."""
+    return await service.set_like(db, cache, principal, LikeTarget.POST, post_id, liked=True)
+
+
+@router.delete("/{post_id}/like", response_model=LikeOut)
+async def unlike_post(
+    post_id: ObjectId, principal: WriterUserDep, db: DatabaseDep, cache: CacheDep
+) -> Any:
+    """Remove your like (idempotent)."""
+    return await service.set_like(db, cache, principal, LikeTarget.POST, post_id, liked=False)

@@ -1,0 +1,30 @@
+"""HTTP shapes of the wallet and payments endpoints (requests reuse ``stratabase.schemas``)."""
+
+from __future__ import annotations
+
+from pydantic import AwareDatetime, BaseModel
+
+from stratabase.enums import PaymentStatus
+
+
+class HistoryItemOut(BaseModel):
+    """One line of a wallet statement: signed amount, balance after, what it was for."""
+
+    entry_id: int
+    transfer_id: int
+    amount: int
+    balance_after: int
+    counterparty_account_id: int
+    reason: str
+    reference_type: str | None = None
+    reference_id: str | None = None
+    reverses_id: int | None = None
+    created_at: AwareDatetime
+
+
+class WebhookOut(BaseModel):
+    #: processed (the payment changed), duplicate (seen before) or ignored.
+    status: str
+    payment_id: int | None = None
+    payment_status: PaymentStatus | None = None
+    transfer_id: int | None = None

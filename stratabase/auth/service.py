@@ -1,0 +1,273 @@
+"""Register, log in, authenticate a bearer token, log out (one session or all of them).
+
+Tokens are opaque: the client holds ``secrets.token_urlsafe(32)``, the ``sessions`` row holds
+its SHA-256, so a leaked database cannot be replayed. Revocation is a timestamp checked on
+every request, so logout takes effect at once.
+
+Token lookups are cached (``session:<token hash>``, never served stale). Whatever revokes
+or changes a session (logout, log out everywhere, a status change) deletes the keys of the
+sessions it touched after its transaction commits (the hashes come back from the same
+UPDATE), so a revoked token is refused by the very next request, in this process or any
+other sharing the Redis; a lookup that was in flight cannot put the old answer back (the
+fill guard sees the delete). Expiry is checked on every hit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from stratabase.auth.passwords import hash_password, verify_password
+from stratabase.auth.principal import Principal
+from stratabase.auth.tokens import hash_token, new_token
+from stratabase.cache import Cache, delete_after_commit, invalidate_tags_after_commit
+from stratabase.cache.keys import SESSION, tag_user
+from stratabase.db.session import Database
+from stratabase.db.types import utcnow
+from stratabase.enums import Role, UserStatus
+from stratabase.exceptions import InvalidInput, NotFound
+from stratabase.models import Session, User
+from stratabase.schemas.accounts import UserCreate
+from stratabase.search import index
+
+#: How long a sign-in lasts.
+SESSION_TTL = timedelta(days=30)
+#: ``last_seen_at`` is refreshed at most this often, so reads stay read-only.
+LAST_SEEN_GRANULARITY = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    """Where a sign-in comes from, recorded on its session."""
+
+    device: str | None = None
+    ip: str | None = None
+    user_agent: str | None = None
+
+
+@dataclass(frozen=True)
+class IssuedSession:
+    user: User
+    token: str
+    session_id: int
+    expires_at: datetime
+
+
+async def _issue(session: AsyncSession, user: User, client: ClientInfo) -> IssuedSession:
+    token = new_token()
+    now = utcnow()
+    row = Session(
+        user_id=user.id,
+        token_hash=hash_token(token),
+        device=(client.device or None) and client.device[:100],
+        ip=(client.ip or None) and client.ip[:45],
+        user_agent=(client.user_agent or None) and client.user_agent[:500],
+        created_at=now,
+        expires_at=now + SESSION_TTL,
+        last_seen_at=now,
+    )
+    session.add(row)
+    await session.flush()
+    return IssuedSession(user=user, token=token, session_id=row.id, expires_at=row.expires_at)
+
+
+async def register(db: Database, data: UserCreate, client: ClientInfo) -> IssuedSession:
+    """Create an account and sign it in; a taken email or username is AlreadyExists."""
+    password_hash = await hash_password(data.password.get_secret_value())
+
+    async def work(session: AsyncSession) -> IssuedSession:
+        user = User(
+            email=data.email,
+            username=data.username,
+            name=data.name,
+            timezone=data.timezone,
+            avatar_url=data.avatar_url,
+            bio=data.bio,
+            role=Role.USER,
+            status=UserStatus.ACTIVE,
+            password_hash=password_hash,
+        )
+        session.add(user)
+        await session.flush()
+        await index.sync_user(session, user)
+        return await _issue(session, user, client)
+
+    return await db.transaction(work)
+
+
+async def login(
+    db: Database, email: str, password: str, client: ClientInfo
+) -> IssuedSession | None:
+    """A new session, or None when the email/password pair is wrong (or the account deleted)."""
+    async with db.session() as session:
+        user = await session.scalar(select(User).where(User.email == email.lower()))
+    stored = user.password_hash if user is not None else None
+    if not await verify_password(stored, password) or user is None:
+        return None
+    if user.status == UserStatus.DELETED:
+        return None
+
+    async def work(session: AsyncSession) -> IssuedSession:
+        return await _issue(session, user, client)
+
+    return await db.transaction(work)
+
+
+async def open_session(db: Database, user_id: int, client: ClientInfo) -> IssuedSession:
+    """Sign a known user in without a password (admin tools, tests, single sign-on)."""
+
+    async def work(session: AsyncSession) -> IssuedSession:
+        user = await session.get(User, user_id)
+        if user is None:
+            raise NotFound(f"user {user_id} does not exist", field="user_id")
+        return await _issue(session, user, client)
+
+    return await db.transaction(work)
+
+
+async def _lookup(db: Database, token_hash: str, now: datetime) -> dict[str, Any] | None:
+    async with db.session() as session:
+        row = (
+            await session.execute(
+                select(
+                    Session.id,
+                    Session.last_seen_at,
+                    Session.expires_at,
+                    User.id,
+                    User.role,
+                    User.status,
+                )
+                .join(User, User.id == Session.user_id)
+                .where(
+                    Session.token_hash == token_hash,
+                    Session.revoked_at.is_(None),
+                    Session.expires_at > now,
+                    User.status != UserStatus.DELETED,
+                )
+            )
+        ).first()
+    if row is None:
+        return None
+    session_id, last_seen, expires_at, user_id, role, status = row
+    return {
+        "session_id": session_id,
+        "user_id": user_id,
+        "role": str(Role(role).value),
+        "status": str(UserStatus(status).value),
+        "expires_at": _epoch(expires_at),
+        "last_seen_at": _epoch(last_seen) if last_seen is not None else None,
+    }
+
+
+def _epoch(moment: datetime) -> float:
+    if moment.tzinfo is None:  # SQLite hands back naive UTC
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+class _Unknown(Exception):
+    """No live session for the token: not cached (a bad token must not fill the cache)."""
+
+
+async def authenticate(db: Database, cache: Cache, token: str) -> Principal | None:
+    """The principal behind a bearer token, or None if it is unknown, expired or revoked."""
+    now = utcnow()
+    token_hash = hash_token(token)
+
+    async def load() -> dict[str, Any]:
+        found = await _lookup(db, token_hash, now)
+        if found is None:
+            raise _Unknown
+        return found
+
+    try:
+        found = await cache.get_or_load(SESSION.key(token_hash), load)
+    except _Unknown:
+        return None
+    if found["expires_at"] <= now.timestamp():
+        return None
+    last_seen = found["last_seen_at"]
+    if last_seen is None or now.timestamp() - last_seen > LAST_SEEN_GRANULARITY.total_seconds():
+        await _touch(db, cache, found["session_id"], token_hash, now)
+    return Principal(
+        user_id=found["user_id"],
+        role=Role(found["role"]),
+        status=UserStatus(found["status"]),
+        session_id=found["session_id"],
+    )
+
+
+async def _touch(
+    db: Database, cache: Cache, session_id: int, token_hash: str, now: datetime
+) -> None:
+    async def work(session: AsyncSession) -> None:
+        await session.execute(
+            update(Session).where(Session.id == session_id).values(last_seen_at=now)
+        )
+        delete_after_commit(session, cache, [SESSION.key(token_hash)])
+
+    await db.transaction(work)
+
+
+async def logout(db: Database, cache: Cache, session_id: int) -> None:
+    """Revoke one session now."""
+
+    async def work(session: AsyncSession) -> None:
+        result = await session.execute(
+            update(Session)
+            .where(Session.id == session_id, Session.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+            .returning(Session.token_hash)
+        )
+        delete_after_commit(session, cache, [SESSION.key(h) for h in result.scalars()])
+
+    await db.transaction(work)
+
+
+async def logout_all(db: Database, cache: Cache, user_id: int) -> int:
+    """Revoke every live session of the user ("log out everywhere"); returns how many."""
+
+    async def work(session: AsyncSession) -> int:
+        result = await session.execute(
+            update(Session)
+            .where(Session.user_id == user_id, Session.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+            .returning(Session.token_hash)
+        )
+        hashes = list(result.scalars())
+        delete_after_commit(session, cache, [SESSION.key(h) for h in hashes])
+        return len(hashes)
+
+    return await db.transaction(work)
+
+
+async def set_user_status(db: Database, cache: Cache, user_id: int, status: UserStatus) -> None:
+    """Suspend, reactivate or delete an account (admin tools); takes effect on the next
+    request of every live session, whichever process serves it."""
+    if not isinstance(status, UserStatus):
+        raise InvalidInput(f"unknown user status {status!r}", field="status")
+
+    async def work(session: AsyncSession) -> None:
+        changed = await session.execute(
+            update(User).where(User.id == user_id).values(status=status).returning(User.id)
+        )
+        if changed.scalar_one_or_none() is None:
+            raise NotFound(f"user {user_id} does not exist", field="user_id")
+        hashes = await session.scalars(
+            select(Session.token_hash).where(
+                Session.user_id == user_id, Session.revoked_at.is_(None)
+            )
+        )
+        delete_after_commit(session, cache, [SESSION.key(h) for h in hashes])
+        invalidate_tags_after_commit(session, cache, [tag_user(user_id)])
+
+    await db.transaction(work)
+
+
+async def get_user(db: Database, user_id: int) -> User | None:
+    async with db.session() as session:
+        return await session.get(User, user_id)

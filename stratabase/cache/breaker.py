@@ -1,0 +1,92 @@
+"""A circuit breaker for the Redis connection: fail fast while it is down, recover alone.
+
+Closed: calls go through; ``threshold`` consecutive connection failures open it. Open: calls
+fail at once (the two-tier cache then answers from its local tier or the loader, and health
+says *degraded*). After ``cooldown`` seconds one trial call is let through (half-open): its
+success closes the circuit and runs the recovery callbacks; its failure opens it again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Literal
+
+logger = logging.getLogger("stratabase.cache")
+
+State = Literal["closed", "open", "half-open"]
+
+
+class CircuitBreaker:
+    def __init__(
+        self,
+        *,
+        threshold: int = 3,
+        cooldown: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.threshold = threshold
+        self.cooldown = cooldown
+        self._clock = clock
+        self._state: State = "closed"
+        self._failures = 0
+        self._opened_at = 0.0
+        self._trial_started = 0.0
+        self._on_recover: list[Callable[[], None]] = []
+        #: How many times the circuit opened (for the health report).
+        self.trips = 0
+
+    @property
+    def state(self) -> State:
+        if self._state == "open" and self._clock() - self._opened_at >= self.cooldown:
+            return "half-open"
+        return self._state
+
+    @property
+    def closed(self) -> bool:
+        return self._state == "closed"
+
+    def on_recover(self, callback: Callable[[], None]) -> None:
+        self._on_recover.append(callback)
+
+    def allow(self) -> bool:
+        """May a call go to Redis now?"""
+        if self._state == "closed":
+            return True
+        now = self._clock()
+        if self._state == "open":
+            if now - self._opened_at < self.cooldown:
+                return False
+            self._state = "half-open"
+            self._trial_started = now
+            return True
+        # half-open: one trial at a time; a trial that hangs longer than cooldown is replaced
+        if now - self._trial_started >= self.cooldown:
+            self._trial_started = now
+            return True
+        return False
+
+    def success(self) -> None:
+        if self._state == "closed":
+            self._failures = 0
+            return
+        logger.warning("Redis answered again: cache circuit closed")
+        self._state = "closed"
+        self._failures = 0
+        for callback in self._on_recover:
+            try:
+                callback()
+            except Exception:
+                logger.exception("cache recovery callback failed")
+
+    def failure(self) -> None:
+        self._failures += 1
+        if self._state == "half-open" or (
+            self._state == "closed" and self._failures >= self.threshold
+        ):
+            if self._state == "closed":
+                logger.error("Redis is unreachable: cache circuit open, serving degraded")
+                self.trips += 1
+            self._state = "open"
+            self._opened_at = self._clock()

@@ -1,0 +1,334 @@
+"""Two tiers: this process's memory in front of Redis, kept coherent over pub/sub.
+
+- **Reads** try the local tier, then Redis; a Redis hit is copied into the local tier for at
+  most the namespace's ``local_ttl`` and never past the entry's Redis deadline.
+- **Writes, deletes, tag invalidations and clears** go to Redis and are published on the
+  invalidation channel in the same round trip; every other process drops its local copies
+  when the message arrives (its own messages are ignored: it applied them already).
+- **A dropped channel flushes the local tier**, and so does every (re)subscription: messages
+  lost while it was down cannot leave old copies behind. Until the channel is confirmed,
+  local copies live at most ``degraded_ttl`` seconds.
+- **Redis down** (circuit open): reads answer from the local tier, ``get_or_load`` from the
+  loader (filling the local tier for ``degraded_ttl``); invalidations are applied locally at
+  once and replayed to Redis when the circuit closes.
+- A local fill is refused if an invalidation for the key or one of its tags arrived while
+  the Redis read was in flight (the memory store's sequence guard).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from stratabase.cache.codec import Entry
+from stratabase.cache.errors import CacheUnavailable
+from stratabase.cache.keys import namespace_of
+from stratabase.cache.memory import MemoryStore
+from stratabase.cache.redis import RedisStore
+
+logger = logging.getLogger("stratabase.cache")
+
+#: Invalidations kept while Redis is down, replayed on recovery; beyond this, clear all.
+MAX_PENDING = 10_000
+
+TwoTierGuard = tuple[tuple[int, int], Any, tuple[str, ...]]
+
+
+class TwoTierStore:
+    tier = "redis"
+    local_tier: str | None = "local"
+    distributed = True
+
+    def __init__(
+        self,
+        local: MemoryStore,
+        remote: RedisStore,
+        redis_url: str,
+        *,
+        degraded_ttl: float = 5.0,
+        reconnect_max: float = 2.0,
+    ) -> None:
+        self.local = local
+        self.remote = remote
+        self.redis_url = redis_url
+        self.degraded_ttl = degraded_ttl
+        self.reconnect_max = reconnect_max
+        self.sender = secrets.token_hex(6)
+        self.channel_ok = False
+        self.channel_drops = 0
+        self.messages = 0
+        self._listener: asyncio.Task[None] | None = None
+        self._closing = False
+        self._subscribed = asyncio.Event()
+        self._pending_keys: set[str] = set()
+        self._pending_tags: set[str] = set()
+        self._pending_overflow = False
+        self._replay: asyncio.Task[None] | None = None
+        remote.breaker.on_recover(self._schedule_replay)
+
+    # -- the invalidation channel ---------------------------------------------------
+
+    @property
+    def started(self) -> bool:
+        return self._listener is not None
+
+    def start(self) -> None:
+        """Subscribe in the background (idempotent; needs a running event loop)."""
+        if self._listener is None and not self._closing:
+            self._listener = asyncio.get_running_loop().create_task(self._listen())
+
+    async def wait_subscribed(self, timeout: float = 5.0) -> bool:
+        self.start()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._subscribed.wait()
+        return self.channel_ok
+
+    async def _listen(self) -> None:
+        delay = 0.05
+        while not self._closing:
+            client = Redis.from_url(
+                self.redis_url,
+                socket_connect_timeout=2.0,
+                socket_timeout=None,
+                socket_keepalive=True,
+                retry=Retry(NoBackoff(), 0),
+            )
+            pubsub = client.pubsub()
+            try:
+                await pubsub.subscribe(self.remote.keys.channel)
+                while not self._closing:
+                    message = await pubsub.get_message(timeout=None)
+                    if message is None:
+                        continue
+                    if message["type"] == "subscribe":
+                        self.local.flush()  # anything sent while we were away is lost
+                        self.channel_ok = True
+                        self._subscribed.set()
+                        self.remote.breaker.success()
+                        delay = 0.05
+                    elif message["type"] == "message":
+                        self._apply(message["data"])
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if self.channel_ok:
+                    logger.warning("cache invalidation channel dropped: %s", exc)
+            finally:
+                if self.channel_ok:
+                    self.channel_drops += 1
+                self.channel_ok = False
+                self._subscribed.clear()
+                self.local.flush()
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                with contextlib.suppress(Exception):
+                    await client.aclose()
+            if not self._closing:
+                await asyncio.sleep(delay)
+                delay = min(self.reconnect_max, delay * 2)
+
+    def _apply(self, data: bytes) -> None:
+        try:
+            message = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            logger.warning("ignored a malformed cache invalidation message")
+            return
+        self.messages += 1
+        if message.get("s") == self.sender:
+            return
+        if keys := message.get("k"):
+            self.local.drop(keys)
+        if tags := message.get("t"):
+            self.local.bump_tags(tags)
+        if "n" in message:
+            self.local.drop_namespace(message["n"])
+
+    def _message(self, **body: Any) -> bytes:
+        return orjson.dumps({"s": self.sender, **body})
+
+    # -- pending invalidations while Redis is down ----------------------------------
+
+    def _remember(self, keys: Sequence[str] = (), tags: Sequence[str] = ()) -> None:
+        self._pending_keys.update(keys)
+        self._pending_tags.update(tags)
+        if len(self._pending_keys) + len(self._pending_tags) > MAX_PENDING:
+            self._pending_overflow = True
+            self._pending_keys.clear()
+            self._pending_tags.clear()
+
+    def _schedule_replay(self) -> None:
+        if not (self._pending_keys or self._pending_tags or self._pending_overflow):
+            return
+        if self._replay is None or self._replay.done():
+            with contextlib.suppress(RuntimeError):
+                self._replay = asyncio.get_running_loop().create_task(self._replay_pending())
+
+    async def _replay_pending(self) -> None:
+        keys, tags = list(self._pending_keys), list(self._pending_tags)
+        overflow = self._pending_overflow
+        self._pending_keys.clear()
+        self._pending_tags.clear()
+        self._pending_overflow = False
+        try:
+            if overflow:
+                logger.error("too many invalidations lost while Redis was down: clearing cache")
+                await self.remote.clear(None)
+                await self.remote.publish(self._message(n=None))
+            if tags:
+                await self.remote.invalidate_tags(tags, publish=self._message(t=tags))
+            if keys:
+                await self.remote.delete(keys, publish=self._message(k=keys))
+        except CacheUnavailable:
+            self._remember(keys, tags)
+            self._pending_overflow = self._pending_overflow or overflow
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending_keys) + len(self._pending_tags)
+
+    # -- the Store contract ---------------------------------------------------------
+
+    def peek(self, key: str) -> Entry | None:
+        if self._listener is None:
+            self.start()
+        return self.local.peek(key)
+
+    def _local_copy(self, key: str, entry: Entry, since: int, epoch: int) -> None:
+        if entry.fresh_until == float("inf"):
+            return  # bare counters are shared state: never copied
+        limit = namespace_of(key).local_ttl if self.channel_ok else self.degraded_ttl
+        if limit <= 0:
+            return
+        hard = min(entry.hard_until, time.time() + limit)
+        local = Entry(
+            entry.payload,
+            min(entry.fresh_until, hard),
+            min(entry.stale_until, hard),
+            hard,
+            entry.delta,
+        )
+        self.local.store_checked(key, local, [tag for tag, _ in entry.tags], since, epoch)
+
+    async def fetch(self, key: str, tags: Sequence[str] = ()) -> Entry | None:
+        since, epoch = self.local.mark()
+        entry = await self.remote.fetch(key, tags)
+        if entry is not None:
+            self._local_copy(key, entry, since, epoch)
+        return entry
+
+    async def fetch_many(self, keys: Sequence[str]) -> list[Entry | None]:
+        since, epoch = self.local.mark()
+        entries = await self.remote.fetch_many(keys)
+        for key, entry in zip(keys, entries, strict=True):
+            if entry is not None:
+                self._local_copy(key, entry, since, epoch)
+        return entries
+
+    async def guard(self, key: str, tags: Sequence[str]) -> TwoTierGuard:
+        mark = self.local.mark()
+        try:
+            remote = await self.remote.guard(key, tags)
+        except CacheUnavailable:
+            remote = None
+        return mark, remote, tuple(tags)
+
+    async def fill(self, key: str, entry: Entry, guard: TwoTierGuard) -> bool:
+        (since, epoch), remote, tags = guard
+        if remote is not None:
+            try:
+                if not await self.remote.fill(key, entry, remote):
+                    return False
+            except CacheUnavailable:
+                pass  # Redis went away while loading: keep a short local copy
+        self._local_copy(key, entry.with_tags(tuple((tag, None) for tag in tags)), since, epoch)
+        return True
+
+    async def write(self, key: str, entry: Entry, tags: Sequence[str]) -> None:
+        try:
+            await self.remote.write(key, entry, tags, publish=self._message(k=[key]))
+        except CacheUnavailable:
+            self._remember(keys=[key])  # the old value must not outlive the outage
+            raise
+        finally:
+            self.local.drop([key])
+
+    async def delete(self, keys: Sequence[str]) -> int:
+        self.local.drop(keys)
+        try:
+            return await self.remote.delete(keys, publish=self._message(k=list(keys)))
+        except CacheUnavailable:
+            self._remember(keys=keys)
+            raise
+
+    async def invalidate_tags(self, tags: Sequence[str]) -> None:
+        self.local.bump_tags(tags)
+        try:
+            await self.remote.invalidate_tags(tags, publish=self._message(t=list(tags)))
+        except CacheUnavailable:
+            self._remember(tags=tags)
+            raise
+
+    async def clear(self, namespace: str | None) -> int:
+        self.local.drop_namespace(namespace)
+        removed = await self.remote.clear(namespace)
+        await self.remote.publish(self._message(n=namespace))
+        return removed
+
+    async def ttl(self, key: str) -> float | None:
+        return await self.remote.ttl(key)
+
+    async def expire(self, key: str, seconds: float) -> bool:
+        self.local.drop([key])
+        changed = await self.remote.expire(key, seconds)
+        await self.remote.publish(self._message(k=[key]))
+        return changed
+
+    async def incr(self, key: str, amount: int, ttl: float) -> int:
+        self.local.drop([key])
+        return await self.remote.incr(key, amount, ttl)
+
+    async def try_lock(self, key: str, ttl: float) -> Any | None:
+        return await self.remote.try_lock(key, ttl)
+
+    async def unlock(self, key: str, token: Any) -> None:
+        await self.remote.unlock(key, token)
+
+    async def wait_fill(self, key: str, tags: Sequence[str], timeout: float) -> Entry | None:
+        since, epoch = self.local.mark()
+        entry = await self.remote.wait_fill(key, tags, timeout)
+        if entry is not None:
+            self._local_copy(key, entry, since, epoch)
+        return entry
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "local": self.local.status(),
+            "redis": self.remote.status(),
+            "channel": "up" if self.channel_ok else "down",
+            "channel_drops": self.channel_drops,
+            "pending_invalidations": self.pending,
+        }
+
+    async def probe(self) -> dict[str, Any]:
+        return await self.remote.probe()
+
+    async def close(self) -> None:
+        self._closing = True
+        for task in (self._listener, self._replay):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        self.local.flush()
+        await self.remote.close()

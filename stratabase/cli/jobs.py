@@ -1,0 +1,250 @@
+"""``stratabase worker`` and ``stratabase jobs list|show|enqueue|retry|cancel|stats``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from typing import Any
+
+import typer
+from pydantic import ValidationError
+from rich.table import Table
+
+from stratabase.cli.common import configure_logging, console, fail, run, settings_from
+from stratabase.db.session import Database
+from stratabase.enums import JobStatus
+from stratabase.jobs import queries, service
+from stratabase.jobs.registry import builtin_registry
+from stratabase.jobs.worker import Worker, WorkerConfig
+from stratabase.schemas.jobs import JobCreate
+from stratabase.settings import Settings
+
+app = typer.Typer(help="Inspect and manage the durable job queue.", no_args_is_help=True)
+
+
+def _split(value: str | None) -> tuple[str, ...] | None:
+    if not value:
+        return None
+    return tuple(part.strip() for part in value.split(",") if part.strip()) or None
+
+
+def _limits(values: list[str]) -> dict[str, int]:
+    limits: dict[str, int] = {}
+    for value in values:
+        name, _, number = value.partition("=")
+        if not name or not number.isdigit() or int(number) < 1:
+            fail(f"--queue-limit must look like QUEUE=N with N >= 1, not {value!r}", 2)
+        limits[name] = int(number)
+    return limits
+
+
+def _statuses(value: str | None) -> list[JobStatus]:
+    try:
+        return [JobStatus(part) for part in _split(value) or ()]
+    except ValueError:
+        fail(f"unknown status in {value!r}; use {', '.join(s.value for s in JobStatus)}", 2)
+
+
+async def _with_db(settings: Settings, work: Any) -> Any:
+    db = Database(settings)
+    try:
+        return await work(db)
+    finally:
+        await db.dispose()
+
+
+async def _run_worker(settings: Settings, config: WorkerConfig) -> None:
+    db = Database(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        worker = Worker(db, settings, builtin_registry(periodic=config.run_periodic), config)
+        task = asyncio.create_task(worker.run(stop))
+        await worker.ready.wait()
+        console.print(f"worker {worker.owner} ready on queues {','.join(worker.queues)}")
+        await task
+        console.print(f"worker stopped: {worker.completed} succeeded, {worker.failed} failed")
+    finally:
+        await db.dispose()
+
+
+def worker(
+    ctx: typer.Context,
+    queues: str | None = typer.Option(None, help="Comma-separated queues (default: all)."),
+    concurrency: int | None = typer.Option(
+        None, min=1, max=1000, help="Jobs at once (default STRATABASE_WORKER_CONCURRENCY)."
+    ),
+    queue_limit: list[str] = typer.Option(  # noqa: B008
+        [], "--queue-limit", help="QUEUE=N: at most N jobs of QUEUE at once; repeatable."
+    ),
+    lease: float | None = typer.Option(None, min=0.5, help="Lease seconds."),
+    shutdown_timeout: float = typer.Option(30.0, min=0, help="Seconds to finish on SIGTERM."),
+    no_periodic: bool = typer.Option(False, "--no-periodic", help="Do not schedule cron jobs."),
+) -> None:
+    """Run jobs until SIGTERM/SIGINT; running jobs finish (or are released) first."""
+    settings = settings_from(ctx)
+    configure_logging(settings)
+    try:
+        config = WorkerConfig.from_settings(
+            settings,
+            queues=_split(queues),
+            concurrency=concurrency,
+            queue_limits=_limits(queue_limit),
+            lease_seconds=lease,
+            shutdown_timeout=shutdown_timeout,
+            run_periodic=not no_periodic,
+        )
+    except ValueError as exc:
+        fail(str(exc), 2)
+    run(_run_worker(settings, config))
+
+
+def _print_jobs(rows: list[Any]) -> None:
+    table = Table()
+    for column in ("id", "queue", "task", "status", "attempts", "run_at", "error"):
+        table.add_column(column)
+    for job in rows:
+        error = (job.error or "").strip().splitlines()
+        table.add_row(
+            str(job.id),
+            job.queue,
+            job.task,
+            job.status.value,
+            f"{job.attempts}/{job.max_attempts}",
+            job.run_at.isoformat(timespec="seconds"),
+            error[-1][:60] if error else "",
+        )
+    console.print(table)
+
+
+@app.command("list")
+def list_command(
+    ctx: typer.Context,
+    status: str | None = typer.Option(None, help="Comma-separated statuses."),
+    queue: str | None = typer.Option(None),
+    task: str | None = typer.Option(None),
+    before: int | None = typer.Option(None, help="Only ids below this (next page)."),
+    limit: int = typer.Option(50, min=1, max=1000),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Jobs, newest first."""
+    settings = settings_from(ctx)
+    statuses = _statuses(status)
+    rows = run(
+        _with_db(
+            settings,
+            lambda db: queries.list_jobs(
+                db, statuses=statuses, queue=queue, task=task, before_id=before, limit=limit
+            ),
+        )
+    )
+    if as_json:
+        typer.echo(json.dumps([job.model_dump(mode="json") for job in rows]))
+    else:
+        _print_jobs(rows)
+
+
+@app.command()
+def show(ctx: typer.Context, job_id: int, as_json: bool = typer.Option(False, "--json")) -> None:
+    """One job, with its payload, result and last error (traceback)."""
+    job = run(_with_db(settings_from(ctx), lambda db: queries.get_job(db, job_id)))
+    if as_json:
+        typer.echo(job.model_dump_json())
+        return
+    for key, value in job.model_dump(mode="json").items():
+        if key != "error":
+            console.print(f"[bold]{key}[/]: {value}", highlight=False)
+    if job.error:
+        console.print("[bold]error[/]:", highlight=False)
+        console.print(job.error, highlight=False, markup=False)
+
+
+@app.command()
+def enqueue(
+    ctx: typer.Context,
+    task: str,
+    payload: str = typer.Option("{}", help="JSON object."),
+    queue: str | None = typer.Option(None, help="Default: the task's queue."),
+    priority: int = typer.Option(0),
+    delay: int | None = typer.Option(None, help="Seconds from now."),
+    max_attempts: int | None = typer.Option(None),
+    unique_key: str | None = typer.Option(None),
+) -> None:
+    """Enqueue one job; prints its id (nothing when the unique key is already active)."""
+    settings = settings_from(ctx)
+    registry = builtin_registry(periodic=False)
+    known = task in registry
+    try:
+        body = json.loads(payload)
+        spec = JobCreate(
+            queue=queue or (registry.queue_of(task) if known else "default"),
+            task=task,
+            payload=body,
+            priority=priority,
+            delay_seconds=delay,
+            max_attempts=max_attempts or (registry.get(task).max_attempts if known else 5),
+            unique_key=unique_key,
+        )
+    except json.JSONDecodeError as exc:
+        fail(f"--payload is not JSON: {exc.msg}", 2)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        fail(f"{'.'.join(str(p) for p in error['loc']) or 'job'}: {error['msg']}", 2)
+    job_id = run(_with_db(settings, lambda db: service.enqueue(db, spec)))
+    typer.echo("" if job_id is None else str(job_id))
+
+
+def _selection(ids: list[int], queue: str | None, task: str | None) -> dict[str, Any]:
+    if not ids and queue is None and task is None:
+        fail("give job ids, --queue or --task", 2)
+    return {"ids": ids or None, "queue": queue, "task": task}
+
+
+@app.command()
+def retry(
+    ctx: typer.Context,
+    ids: list[int] = typer.Argument(None),  # noqa: B008
+    queue: str | None = typer.Option(None),
+    task: str | None = typer.Option(None),
+    status: str | None = typer.Option(None, help="dead,failed,cancelled (default all three)."),
+) -> None:
+    """Queue dead, failed or cancelled jobs again with fresh attempts."""
+    selection = _selection(ids or [], queue, task)
+    statuses = _statuses(status) or list(service.RETRYABLE)
+    done = run(
+        _with_db(settings_from(ctx), lambda db: service.retry(db, statuses=statuses, **selection))
+    )
+    typer.echo(f"re-queued {len(done)} jobs" + (f": {', '.join(map(str, done))}" if done else ""))
+
+
+@app.command()
+def cancel(
+    ctx: typer.Context,
+    ids: list[int] = typer.Argument(None),  # noqa: B008
+    queue: str | None = typer.Option(None),
+    task: str | None = typer.Option(None),
+) -> None:
+    """Cancel queued or running jobs (a running handler stops at its next heartbeat)."""
+    selection = _selection(ids or [], queue, task)
+    done = run(_with_db(settings_from(ctx), lambda db: service.cancel(db, **selection)))
+    typer.echo(f"cancelled {len(done)} jobs" + (f": {', '.join(map(str, done))}" if done else ""))
+
+
+@app.command()
+def stats(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Jobs per queue and status."""
+    data = run(_with_db(settings_from(ctx), queries.stats))
+    if as_json:
+        typer.echo(json.dumps(data))
+        return
+    table = Table()
+    table.add_column("queue")
+    for status in JobStatus:
+        table.add_column(status.value, justify="right")
+    for name, counts in data["queues"].items():
+        table.add_row(name, *(str(counts.get(s.value, 0)) for s in JobStatus))
+    table.add_row("[bold]total[/]", *(str(data["totals"][s.value]) for s in JobStatus))
+    console.print(table)

@@ -1,0 +1,257 @@
+"""Post reads: visibility, keyset pages and batch loading of everything a post shows.
+
+``hydrate`` turns N posts into N complete answers (author, category, tags, media, stats,
+the viewer's like) with one statement per kind of related data, whatever N is: the query
+count of a page is a constant, never 1 + N.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from stratabase.auth.principal import Principal
+from stratabase.enums import LikeTarget, PostKind, PostStatus
+from stratabase.exceptions import NotFound
+from stratabase.models import Category, Like, Media, Post, PostStats, Tag, User, post_tags
+from stratabase.pagination import CursorCodec, Page, after
+
+PUBLIC_USER_FIELDS = ("id", "username", "name", "avatar_url", "bio")
+
+
+def public_user(user: User) -> dict[str, Any]:
+    return {name: getattr(user, name) for name in PUBLIC_USER_FIELDS}
+
+
+def can_see(post: Post, viewer: Principal | None) -> bool:
+    """Published and archived posts are public; drafts only for their author; hidden ones
+    for their author and moderators."""
+    return may_see(post.status, post.author_id, viewer)
+
+
+def may_see(status: str, author_id: int, viewer: Principal | None) -> bool:
+    """:func:`can_see` on the fields alone (a cached post page has no ORM object)."""
+    if status in (PostStatus.PUBLISHED, PostStatus.ARCHIVED):
+        return True
+    if viewer is None:
+        return False
+    if author_id == viewer.user_id:
+        return True
+    return status == PostStatus.HIDDEN and viewer.is_moderator
+
+
+def visible(viewer: Principal | None) -> ColumnElement[bool]:
+    """The SQL form of :func:`can_see`."""
+    public = Post.status.in_([PostStatus.PUBLISHED, PostStatus.ARCHIVED])
+    if viewer is None:
+        return public
+    clauses = [public, Post.author_id == viewer.user_id]
+    if viewer.is_moderator:
+        clauses.append(Post.status == PostStatus.HIDDEN)
+    return or_(*clauses)
+
+
+async def get_visible_post(session: AsyncSession, post_id: int, viewer: Principal | None) -> Post:
+    post = await session.get(Post, post_id)
+    if post is None or not can_see(post, viewer):
+        raise NotFound(f"post {post_id} does not exist", field="post_id")
+    return post
+
+
+def _stats(stats: PostStats | None, post_id: int) -> dict[str, Any]:
+    if stats is None:
+        return {"post_id": post_id, "views": 0, "likes": 0, "shares": 0, "comments": 0}
+    return {
+        "post_id": post_id,
+        "views": stats.views,
+        "likes": stats.likes,
+        "shares": stats.shares,
+        "comments": stats.comments,
+        "updated_at": stats.updated_at,
+    }
+
+
+async def hydrate(
+    session: AsyncSession, posts: Sequence[Post], viewer: Principal | None
+) -> list[dict[str, Any]]:
+    """Complete answers for ``posts``, in order: at most six statements for any page."""
+    if not posts:
+        return []
+    out = await bodies(session, posts)
+    stats, liked = await extras(session, [post.id for post in posts], viewer)
+    for answer in out:
+        answer.update(stats[answer["id"]])
+        answer["liked"] = liked.get(answer["id"])
+    return out
+
+
+async def bodies(session: AsyncSession, posts: Sequence[Post]) -> list[dict[str, Any]]:
+    """The viewer-independent part of each post (author, category, tags, media): what a
+    cache may share between viewers. At most four statements for any page."""
+    if not posts:
+        return []
+    ids = [post.id for post in posts]
+    authors = {
+        user.id: user
+        for user in await session.scalars(
+            select(User).where(User.id.in_({post.author_id for post in posts}))
+        )
+    }
+    category_ids = {post.category_id for post in posts if post.category_id is not None}
+    categories = (
+        {
+            c.id: c
+            for c in await session.scalars(select(Category).where(Category.id.in_(category_ids)))
+        }
+        if category_ids
+        else {}
+    )
+    tags: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    tag_rows = await session.execute(
+        select(post_tags.c.post_id, Tag.id, Tag.name, Tag.slug)
+        .join(Tag, Tag.id == post_tags.c.tag_id)
+        .where(post_tags.c.post_id.in_(ids))
+        .order_by(post_tags.c.post_id, Tag.name)
+    )
+    for post_id, tag_id, name, slug in tag_rows:
+        tags[post_id].append({"id": tag_id, "name": name, "slug": slug})
+    media: dict[int, list[Media]] = defaultdict(list)
+    for item in await session.scalars(
+        select(Media).where(Media.post_id.in_(ids)).order_by(Media.post_id, Media.position)
+    ):
+        media[item.post_id].append(item)
+    out = []
+    for post in posts:
+        author = authors.get(post.author_id)
+        category = categories.get(post.category_id) if post.category_id else None
+        out.append(
+            {
+                "id": post.id,
+                "author_id": post.author_id,
+                "category_id": post.category_id,
+                "kind": post.kind,
+                "title": post.title,
+                "slug": post.slug,
+                "summary": post.summary,
+                "content_blocks": post.content_blocks or [],
+                "status": post.status,
+                "metadata": post.meta or {},
+                "published_at": post.published_at,
+                "created_at": post.created_at,
+                "updated_at": post.updated_at,
+                "author": public_user(author) if author else None,
+                "category": category,
+                "tags": tags.get(post.id, []),
+                "media": media.get(post.id, []),
+            }
+        )
+    return out
+
+
+async def extras(
+    session: AsyncSession, ids: Sequence[int], viewer: Principal | None
+) -> tuple[dict[int, dict[str, Any]], dict[int, bool | None]]:
+    """What changes on every like, comment and view, or differs per viewer: ``{"stats": …}``
+    per post and whether the viewer likes it (None when anonymous). Two statements at most."""
+    stats = {
+        row.post_id: row
+        for row in await session.scalars(select(PostStats).where(PostStats.post_id.in_(ids)))
+    }
+    liked: set[int] = set()
+    if viewer is not None:
+        liked = set(
+            await session.scalars(
+                select(Like.target_id).where(
+                    Like.user_id == viewer.user_id,
+                    Like.target_type == LikeTarget.POST,
+                    Like.target_id.in_(ids),
+                )
+            )
+        )
+    return (
+        {post_id: {"stats": _stats(stats.get(post_id), post_id)} for post_id in ids},
+        {post_id: (post_id in liked) if viewer is not None else None for post_id in ids},
+    )
+
+
+@dataclass(frozen=True)
+class PostFilter:
+    category_id: int | None = None
+    tag: str | None = None
+    author_id: int | None = None
+    kind: PostKind | None = None
+    status: PostStatus = PostStatus.PUBLISHED
+
+
+def order_columns(status: PostStatus) -> tuple[Any, Any]:
+    """Published lists sort by publication time; other lists by creation time."""
+    if status == PostStatus.PUBLISHED:
+        return Post.published_at, Post.id
+    return Post.created_at, Post.id
+
+
+async def page_posts(
+    session: AsyncSession,
+    statement: Select[Any],
+    columns: tuple[Any, Any],
+    *,
+    kind: str,
+    codec: CursorCodec,
+    cursor: str | None,
+    limit: int,
+) -> Page[Post]:
+    """One keyset page of ``statement`` (newest first by ``columns``): one statement."""
+    if cursor:
+        values = codec.decode(kind, cursor, 2)
+        statement = statement.where(after(columns, values, descending=True))
+    statement = statement.order_by(columns[0].desc(), columns[1].desc()).limit(limit + 1)
+    rows = list(await session.scalars(statement))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = None
+    if more:
+        last = rows[-1]
+        next_cursor = codec.encode(kind, [getattr(last, columns[0].key), last.id])
+    return Page(rows, next_cursor)
+
+
+def filtered(flt: PostFilter, viewer: Principal | None) -> Select[Any]:
+    statement = select(Post).where(Post.status == flt.status, visible(viewer))
+    if flt.category_id is not None:
+        statement = statement.where(Post.category_id == flt.category_id)
+    if flt.author_id is not None:
+        statement = statement.where(Post.author_id == flt.author_id)
+    if flt.kind is not None:
+        statement = statement.where(Post.kind == flt.kind)
+    if flt.tag is not None:
+        tagged = (
+            select(post_tags.c.post_id)
+            .join(Tag, Tag.id == post_tags.c.tag_id)
+            .where(Tag.slug == flt.tag)
+        )
+        statement = statement.where(Post.id.in_(tagged))
+    return statement
+
+
+async def posts_by_ids(
+    session: AsyncSession, ids: Sequence[int], viewer: Principal | None
+) -> list[Post]:
+    """The visible posts among ``ids``, in the order asked (the seeds' getMultiplePosts)."""
+    if not ids:
+        return []
+    found = {
+        post.id: post
+        for post in await session.scalars(
+            select(Post).where(Post.id.in_(set(ids)), visible(viewer))
+        )
+    }
+    return [found[i] for i in dict.fromkeys(ids) if i in found]
+
+
+def published_since(since: Any) -> ColumnElement[bool]:
+    return and_(Post.status == PostStatus.PUBLISHED, Post.published_at >= since)

@@ -1,0 +1,168 @@
+"""Post read use cases: one read session each, batch-loaded answers.
+
+The post page is cached in two parts. The *body* (post fields, author, category, tags,
+media) is the same for every viewer and changes only through the post's own write paths,
+which invalidate the tag ``post:<id>`` after commit: it lives in the cache (``post:<id>``).
+The *stats* (views, likes, comments change on every interaction) and the viewer's own like
+are read fresh on every request, in one read session: a hit costs 1 statement (2 when
+signed in) instead of 6-7, and counts are never stale. Visibility (drafts for their author,
+hidden posts for moderators) is decided per request from the cached status and author id.
+
+Out-of-band changes (the author's name, a category's name, edited outside the API) reach a
+cached body only when its ``post`` TTL (30 min) ends; no API route changes them today.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+
+from stratabase.auth.principal import Principal
+from stratabase.cache import Cache
+from stratabase.cache.keys import CUSTOM, POST, tag_post
+from stratabase.content import queries
+from stratabase.db.session import Database
+from stratabase.enums import PostStatus
+from stratabase.exceptions import NotFound, PermissionDenied
+from stratabase.models import Category, Post, Tag
+from stratabase.pagination import CursorCodec, Page
+from stratabase.schemas.content import CategoryRead, MediaRead
+
+#: Carried by every cached category page; whatever creates, renames or deletes a category
+#: invalidates it (no API route does today: categories come from seeds and admin tools).
+TAG_CATEGORIES = "categories"
+
+
+async def get_post(
+    db: Database, cache: Cache, viewer: Principal | None, post_id: int
+) -> dict[str, Any]:
+    """A post with author, category, tags, media, stats and the viewer's like."""
+    body = await post_body(db, cache, post_id)
+    if body is None or not queries.may_see(body["status"], body["author_id"], viewer):
+        raise NotFound(f"post {post_id} does not exist", field="post_id")
+    async with db.session() as session:
+        stats, liked = await queries.extras(session, [post_id], viewer)
+    body.update(stats[post_id])
+    body["liked"] = liked[post_id]
+    return body
+
+
+async def post_body(db: Database, cache: Cache, post_id: int) -> dict[str, Any] | None:
+    """The viewer-independent part of a post page (JSON), cached under ``post:<id>``;
+    None if the post does not exist (absence is not cached)."""
+
+    async def load() -> dict[str, Any]:
+        async with db.session() as session:
+            post = await session.get(Post, post_id)
+            if post is None:
+                raise _Absent
+            return jsonable_body((await queries.bodies(session, [post]))[0])
+
+    try:
+        body: dict[str, Any] = await cache.get_or_load(
+            POST.key(post_id), load, tags=[tag_post(post_id)]
+        )
+    except _Absent:
+        return None
+    return body
+
+
+def jsonable_body(body: dict[str, Any]) -> dict[str, Any]:
+    """A :func:`queries.bodies` answer with its ORM objects turned into plain data."""
+    if body["category"] is not None:
+        body["category"] = CategoryRead.model_validate(body["category"]).model_dump(mode="json")
+    body["media"] = [MediaRead.model_validate(m).model_dump(mode="json") for m in body["media"]]
+    return body
+
+
+class _Absent(Exception):
+    """The post does not exist: nothing to cache."""
+
+
+async def list_posts(
+    db: Database,
+    viewer: Principal | None,
+    flt: queries.PostFilter,
+    *,
+    codec: CursorCodec,
+    cursor: str | None,
+    limit: int,
+) -> Page[dict[str, Any]]:
+    """A keyset page of posts. Drafts (and archived, hidden) lists are the caller's own,
+    except that moderators may list every hidden post."""
+    if flt.status != PostStatus.PUBLISHED and viewer is None:
+        raise PermissionDenied("sign in to list posts that are not published")
+    columns = queries.order_columns(flt.status)
+    kind = f"posts:{flt}"
+    async with db.session() as session:
+        page = await queries.page_posts(
+            session,
+            queries.filtered(flt, viewer),
+            columns,
+            kind=kind,
+            codec=codec,
+            cursor=cursor,
+            limit=limit,
+        )
+        return Page(await queries.hydrate(session, page.items, viewer), page.next_cursor)
+
+
+async def posts_by_ids(
+    db: Database, viewer: Principal | None, ids: Sequence[int]
+) -> Page[dict[str, Any]]:
+    async with db.session() as session:
+        posts = await queries.posts_by_ids(session, ids, viewer)
+        return Page(await queries.hydrate(session, posts, viewer), None)
+
+
+async def list_categories(
+    db: Database,
+    cache: Cache,
+    *,
+    theme: str | None,
+    codec: CursorCodec,
+    cursor: str | None,
+    limit: int,
+) -> Page[dict[str, Any]]:
+    """A page of categories (cached: the list changes only when a category does)."""
+    kind = f"categories:{theme or ''}"
+    after_id = codec.decode(kind, cursor, 1)[0] if cursor else 0
+
+    async def load() -> dict[str, Any]:
+        statement = select(Category).where(Category.id > after_id)
+        if theme:
+            statement = statement.where(Category.theme == theme)
+        async with db.session() as session:
+            rows = list(await session.scalars(statement.order_by(Category.id).limit(limit + 1)))
+        items = [CategoryRead.model_validate(row).model_dump(mode="json") for row in rows]
+        return {"items": items[:limit], "more": len(items) > limit}
+
+    page = await cache.get_or_load(
+        categories_key(theme, after_id, limit), load, tags=[TAG_CATEGORIES]
+    )
+    items = page["items"]
+    next_cursor = codec.encode(kind, [items[-1]["id"]]) if page["more"] else None
+    return Page(items, next_cursor)
+
+
+def categories_key(theme: str | None, after_id: object, limit: int) -> str:
+    """``custom:categories:<digest>`` (the theme is free text: hashed, never in a key)."""
+    digest = hashlib.sha256(f"{theme or ''}|{after_id}|{limit}".encode()).hexdigest()[:32]
+    return CUSTOM.key("categories", digest)
+
+
+async def list_tags(
+    db: Database, *, codec: CursorCodec, cursor: str | None, limit: int
+) -> Page[Tag]:
+    statement = select(Tag)
+    if cursor:
+        (last_id,) = codec.decode("tags", cursor, 1)
+        statement = statement.where(Tag.id > last_id)
+    async with db.session() as session:
+        rows = list(await session.scalars(statement.order_by(Tag.id).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page(rows, codec.encode("tags", [rows[-1].id]) if more else None)

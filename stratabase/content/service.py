@@ -1,0 +1,288 @@
+"""Post use cases: create, edit, publish, archive, hide, delete, views and likes.
+
+Each public function is one transaction. Counters (``post_stats.likes``,
+``comments.like_count``, views) change by ``x = x ± 1`` in the same transaction as the row
+that justifies them, so they stay exact under any concurrency.
+
+Cache: each write registers, inside its transaction, the tags it makes stale (run after
+commit only): ``post:<id>`` for the cached post body (edit, publish, archive, hide,
+delete) and ``user:<author>`` for the author's cached profile counters (posts published,
+likes received). Stats and the viewer's like are never cached, so views, likes and
+comments need no post invalidation; a like on a comment invalidates its post's comment
+pages (``post:<id>:comments``, whose ``like_count`` it changes).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from stratabase.auth.principal import Principal
+from stratabase.cache import Cache, invalidate_tags_after_commit
+from stratabase.cache.keys import tag_post, tag_user
+from stratabase.content import queries
+from stratabase.content.comments import tag_comments
+from stratabase.content.slugs import slugify, unique_post_slug
+from stratabase.db.session import Database
+from stratabase.db.types import utcnow
+from stratabase.enums import LikeTarget, PostStatus
+from stratabase.exceptions import NotFound, PermissionDenied
+from stratabase.models import Comment, Like, Post, PostStats, Tag, post_tags
+from stratabase.schemas.content import PostCreate, PostUpdate
+from stratabase.search import index
+from stratabase.social.queries import require_not_blocked
+
+
+async def _tag_ids(session: AsyncSession, names: list[str]) -> list[int]:
+    """Ids of the named tags, creating the missing ones (race-free: ON CONFLICT)."""
+    by_slug = {slugify(name, max_length=60): name for name in names}
+    if not by_slug:
+        return []
+    statement = index.insert_for(session, Tag).values(
+        [{"name": name[:50], "slug": slug} for slug, name in by_slug.items()]
+    )
+    await session.execute(statement.on_conflict_do_nothing(index_elements=["slug"]))
+    rows = await session.execute(select(Tag.slug, Tag.id).where(Tag.slug.in_(by_slug)))
+    ids = {slug: tag_id for slug, tag_id in rows}
+    return [ids[slug] for slug in by_slug]
+
+
+async def _set_tags(session: AsyncSession, post_id: int, names: list[str]) -> None:
+    await session.execute(delete(post_tags).where(post_tags.c.post_id == post_id))
+    ids = await _tag_ids(session, names)
+    if ids:
+        await session.execute(post_tags.insert(), [{"post_id": post_id, "tag_id": i} for i in ids])
+
+
+async def _owned_post(session: AsyncSession, post_id: int, actor: Principal) -> Post:
+    """The post, for its author only; others get 404 if they cannot see it, 403 otherwise."""
+    post = await queries.get_visible_post(session, post_id, actor)
+    if post.author_id != actor.user_id:
+        raise PermissionDenied("only the author may change this post")
+    return post
+
+
+async def _hydrated(session: AsyncSession, post: Post, viewer: Principal) -> dict[str, Any]:
+    return (await queries.hydrate(session, [post], viewer))[0]
+
+
+async def create_post(
+    db: Database, cache: Cache, actor: Principal, data: PostCreate
+) -> dict[str, Any]:
+    actor.require_writer()
+
+    async def work(session: AsyncSession) -> dict[str, Any]:
+        status = PostStatus(data.status)
+        now = utcnow()
+        post = Post(
+            author_id=actor.user_id,
+            category_id=data.category_id,
+            kind=data.kind,
+            title=data.title,
+            slug=data.slug or unique_post_slug(data.title),
+            summary=data.summary,
+            content_blocks=[block.model_dump(mode="json") for block in data.content_blocks],
+            status=status,
+            meta=data.metadata,
+            published_at=now if status == PostStatus.PUBLISHED else None,
+        )
+        session.add(post)
+        await session.flush()
+        session.add(PostStats(post_id=post.id, updated_at=now))
+        await _set_tags(session, post.id, data.tags)
+        await session.flush()
+        await index.sync_post(session, post)
+        invalidate_tags_after_commit(session, cache, [tag_user(actor.user_id)])
+        return await _hydrated(session, post, actor)
+
+    return await db.transaction(work)
+
+
+async def update_post(
+    db: Database, cache: Cache, actor: Principal, post_id: int, data: PostUpdate
+) -> dict[str, Any]:
+    actor.require_writer()
+    changes = data.changes()
+
+    async def work(session: AsyncSession) -> dict[str, Any]:
+        post = await _owned_post(session, post_id, actor)
+        tags = changes.pop("tags", None)
+        if "content_blocks" in changes:
+            changes["content_blocks"] = [
+                block.model_dump(mode="json") for block in (data.content_blocks or [])
+            ]
+        if "metadata" in changes:
+            changes["meta"] = changes.pop("metadata")
+        if "status" in changes:
+            _check_transition(post, PostStatus(changes["status"]))
+            if changes["status"] == PostStatus.PUBLISHED and post.published_at is None:
+                post.published_at = utcnow()
+        for name, value in changes.items():
+            setattr(post, name, value)
+        post.updated_at = utcnow()
+        if tags is not None:
+            await _set_tags(session, post.id, tags)
+        await session.flush()
+        await index.sync_post(session, post)
+        invalidate_tags_after_commit(session, cache, [tag_post(post.id), tag_user(post.author_id)])
+        return await _hydrated(session, post, actor)
+
+    return await db.transaction(work)
+
+
+def _check_transition(post: Post, target: PostStatus) -> None:
+    if post.status == PostStatus.HIDDEN and target != PostStatus.HIDDEN:
+        raise PermissionDenied("a hidden post can only be restored by a moderator")
+
+
+async def set_status(
+    db: Database, cache: Cache, actor: Principal, post_id: int, target: PostStatus
+) -> dict[str, Any]:
+    """Publish or archive (the author), hide or restore (a moderator)."""
+    actor.require_writer()
+
+    async def work(session: AsyncSession) -> dict[str, Any]:
+        post = await queries.get_visible_post(session, post_id, actor)
+        moderating = target == PostStatus.HIDDEN or post.status == PostStatus.HIDDEN
+        if moderating and not actor.is_moderator:
+            raise PermissionDenied("only moderators may hide or restore a post")
+        if not moderating and post.author_id != actor.user_id:
+            raise PermissionDenied("only the author may change this post")
+        post.status = target
+        if target == PostStatus.PUBLISHED and post.published_at is None:
+            post.published_at = utcnow()
+        post.updated_at = utcnow()
+        await session.flush()
+        await index.sync_post(session, post)
+        invalidate_tags_after_commit(session, cache, [tag_post(post.id), tag_user(post.author_id)])
+        return await _hydrated(session, post, actor)
+
+    return await db.transaction(work)
+
+
+async def delete_post(db: Database, cache: Cache, actor: Principal, post_id: int) -> None:
+    actor.require_writer()
+
+    async def work(session: AsyncSession) -> None:
+        post = await _owned_post(session, post_id, actor)
+        await index.remove(session, "post", post.id)
+        comment_ids = select(Comment.id).where(Comment.post_id == post.id)
+        await session.execute(
+            delete(Like).where(
+                (Like.target_type == LikeTarget.POST) & (Like.target_id == post.id)
+                | (Like.target_type == LikeTarget.COMMENT) & Like.target_id.in_(comment_ids)
+            )
+        )
+        await session.delete(post)
+        invalidate_tags_after_commit(
+            session,
+            cache,
+            [tag_post(post.id), tag_comments(post.id), tag_user(post.author_id)],
+        )
+
+    await db.transaction(work)
+
+
+async def record_view(db: Database, viewer: Principal | None, post_id: int) -> int:
+    """Count one view atomically (``views = views + 1``); returns the new total."""
+
+    async def work(session: AsyncSession) -> int:
+        await queries.get_visible_post(session, post_id, viewer)
+        statement = index.insert_for(session, PostStats).values(
+            post_id=post_id, views=1, updated_at=utcnow()
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=["post_id"],
+            set_={"views": PostStats.views + 1, "updated_at": statement.excluded.updated_at},
+        ).returning(PostStats.views)
+        return int((await session.execute(statement)).scalar_one())
+
+    return await db.transaction(work)
+
+
+async def _like_target(
+    session: AsyncSession, actor: Principal, target: LikeTarget, target_id: int
+) -> int:
+    """The author of the liked thing, after visibility and block checks."""
+    if target == LikeTarget.POST:
+        post = await queries.get_visible_post(session, target_id, actor)
+        author_id = post.author_id
+    else:
+        comment = await session.get(Comment, target_id)
+        if comment is None or comment.deleted_at is not None:
+            raise NotFound(f"comment {target_id} does not exist", field="comment_id")
+        await queries.get_visible_post(session, comment.post_id, actor)
+        author_id = comment.author_id
+    await require_not_blocked(session, author_id, actor.user_id)
+    return author_id
+
+
+async def _stale_by_like(session: AsyncSession, target: LikeTarget, target_id: int) -> list[str]:
+    """What a like changes in the cache: the post author's "likes received", or the
+    ``like_count`` shown in the comment's tree."""
+    if target == LikeTarget.POST:
+        author_id = await session.scalar(select(Post.author_id).where(Post.id == target_id))
+        return [tag_user(author_id)] if author_id is not None else []
+    post_id = await session.scalar(select(Comment.post_id).where(Comment.id == target_id))
+    return [tag_comments(post_id)] if post_id is not None else []
+
+
+async def _bump(session: AsyncSession, target: LikeTarget, target_id: int, delta: int) -> int:
+    if target == LikeTarget.POST:
+        statement = index.insert_for(session, PostStats).values(
+            post_id=target_id, likes=max(delta, 0), updated_at=utcnow()
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=["post_id"],
+            set_={"likes": PostStats.likes + delta, "updated_at": statement.excluded.updated_at},
+        ).returning(PostStats.likes)
+    else:
+        statement = (
+            update(Comment)
+            .where(Comment.id == target_id)
+            .values(like_count=Comment.like_count + delta)
+            .returning(Comment.like_count)
+        )
+    return int((await session.execute(statement)).scalar_one())
+
+
+async def set_like(
+    db: Database, cache: Cache, actor: Principal, target: LikeTarget, target_id: int, *, liked: bool
+) -> dict[str, Any]:
+    """Like or unlike; doing it twice is a no-op. Returns ``liked`` and the exact count."""
+    actor.require_writer()
+
+    async def work(session: AsyncSession) -> dict[str, Any]:
+        if liked:
+            await _like_target(session, actor, target, target_id)
+            statement = index.insert_for(session, Like).values(
+                user_id=actor.user_id, target_type=target, target_id=target_id, created_at=utcnow()
+            )
+            changed = await session.execute(statement.on_conflict_do_nothing())
+        else:
+            changed = await session.execute(
+                delete(Like).where(
+                    Like.user_id == actor.user_id,
+                    Like.target_type == target,
+                    Like.target_id == target_id,
+                )
+            )
+        if changed.rowcount:  # type: ignore[attr-defined]
+            count = await _bump(session, target, target_id, 1 if liked else -1)
+            stale = await _stale_by_like(session, target, target_id)
+            invalidate_tags_after_commit(session, cache, stale)
+        else:
+            count = await _count(session, target, target_id)
+        return {"liked": liked, "likes": count}
+
+    return await db.transaction(work)
+
+
+async def _count(session: AsyncSession, target: LikeTarget, target_id: int) -> int:
+    if target == LikeTarget.POST:
+        value = await session.scalar(select(PostStats.likes).where(PostStats.post_id == target_id))
+    else:
+        value = await session.scalar(select(Comment.like_count).where(Comment.id == target_id))
+    return int(value or 0)

@@ -1,0 +1,1 @@
+"""Feeds: followed authors, a category, popular and trending posts."""

@@ -1,0 +1,106 @@
+"""Wake idle workers when jobs arrive: LISTEN/NOTIFY on PostgreSQL, an in-process signal.
+
+Enqueue sends ``pg_notify('stratabase_jobs', queue)`` inside its transaction (delivered only
+on commit) and, after commit, sets the in-process signal of every worker of this process on
+the same database (embedded mode: the API and the worker share a process). Workers also
+poll, so a lost notification (listener reconnecting, SQLite across processes) costs at most
+one poll interval, never a job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession
+
+logger = logging.getLogger("stratabase.jobs")
+
+CHANNEL = "stratabase_jobs"
+
+#: Per database URL, the wake-up events of the workers running in this process.
+_local: dict[str, set[asyncio.Event]] = {}
+
+
+def database_key(session: AsyncSession) -> str:
+    return make_url(str(session.get_bind().engine.url)).render_as_string(hide_password=True)
+
+
+def subscribe_local(key: str, event: asyncio.Event) -> None:
+    _local.setdefault(key, set()).add(event)
+
+
+def unsubscribe_local(key: str, event: asyncio.Event) -> None:
+    events = _local.get(key)
+    if events is not None:
+        events.discard(event)
+        if not events:
+            del _local[key]
+
+
+def wake_local(key: str) -> None:
+    for event in list(_local.get(key, ())):
+        event.set()
+
+
+async def notify(session: AsyncSession, queues: Iterable[str]) -> None:
+    """Tell listening workers (after commit) that ``queues`` have new jobs."""
+    for queue in sorted(set(queues)):
+        await session.execute(
+            text("SELECT pg_notify(:channel, :queue)"),
+            {
+                "channel": CHANNEL,
+                "queue": queue,
+            },
+        )
+
+
+class PgListener:
+    """A dedicated asyncpg connection LISTENing on the jobs channel; reconnects on loss."""
+
+    def __init__(self, url: str, queues: Iterable[str], event: asyncio.Event) -> None:
+        self._dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        self._queues = frozenset(queues)
+        self._event = event
+        self._task: asyncio.Task[None] | None = None
+
+    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        if payload in self._queues:
+            self._event.set()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="stratabase-jobs-listener")
+
+    async def _run(self) -> None:
+        import asyncpg
+
+        while True:
+            connection = None
+            try:
+                connection = await asyncpg.connect(self._dsn, timeout=10)
+                await connection.add_listener(CHANNEL, self._on_notify)
+                closed = asyncio.Event()
+                connection.add_termination_listener(lambda _c, done=closed: done.set())
+                self._event.set()  # we may have missed notifications while (re)connecting
+                await closed.wait()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # polling covers us meanwhile
+                logger.warning("job listener unavailable (%s); polling", type(exc).__name__)
+            finally:
+                if connection is not None and not connection.is_closed():
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(connection.close(timeout=2))
+            await asyncio.sleep(1.0)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None

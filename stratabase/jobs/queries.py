@@ -1,0 +1,69 @@
+"""Reads of the queue for operators: list (keyset pages), one job, counts by queue/status."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+
+from stratabase.db.session import Database
+from stratabase.enums import JobStatus
+from stratabase.exceptions import NotFound
+from stratabase.models.jobs import Job
+from stratabase.schemas.jobs import JobRead
+
+
+async def list_jobs(
+    db: Database,
+    *,
+    statuses: Sequence[JobStatus] = (),
+    queue: str | None = None,
+    task: str | None = None,
+    before_id: int | None = None,
+    limit: int = 50,
+) -> list[JobRead]:
+    """Newest first; pass the last id as ``before_id`` for the next page."""
+    statement = select(Job).order_by(Job.id.desc()).limit(max(1, min(limit, 1000)))
+    if statuses:
+        statement = statement.where(Job.status.in_(list(statuses)))
+    if queue is not None:
+        statement = statement.where(Job.queue == queue)
+    if task is not None:
+        statement = statement.where(Job.task == task)
+    if before_id is not None:
+        statement = statement.where(Job.id < before_id)
+    async with db.session() as session:
+        rows = (await session.execute(statement)).scalars().all()
+    return [JobRead.model_validate(row) for row in rows]
+
+
+async def get_job(db: Database, job_id: int) -> JobRead:
+    async with db.session() as session:
+        job = await session.get(Job, job_id)
+    if job is None:
+        raise NotFound(f"job {job_id} does not exist")
+    return JobRead.model_validate(job)
+
+
+async def stats(db: Database) -> dict[str, Any]:
+    """Counts per queue and status, and the age of the oldest ready job per queue."""
+    statement = select(Job.queue, Job.status, func.count()).group_by(Job.queue, Job.status)
+    oldest = (
+        select(Job.queue, func.min(Job.run_at))
+        .where(Job.status == JobStatus.QUEUED)
+        .group_by(Job.queue)
+    )
+    async with db.session() as session:
+        counts = (await session.execute(statement)).all()
+        ready = {queue: run_at for queue, run_at in (await session.execute(oldest)).all()}
+    queues: dict[str, dict[str, Any]] = {}
+    for queue, status, count in counts:
+        entry = queues.setdefault(queue, {s.value: 0 for s in JobStatus})
+        entry[JobStatus(status).value] = int(count)
+    for queue, run_at in ready.items():
+        queues.setdefault(queue, {s.value: 0 for s in JobStatus})["oldest_queued_run_at"] = (
+            run_at.isoformat() if run_at is not None else None
+        )
+    totals = {s.value: sum(int(q.get(s.value, 0)) for q in queues.values()) for s in JobStatus}
+    return {"queues": dict(sorted(queues.items())), "totals": totals}

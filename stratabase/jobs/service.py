@@ -1,0 +1,174 @@
+"""Use cases of the queue for callers outside the worker: enqueue, retry, cancel, prune.
+
+Each function owns its transaction (``Database.transaction``); enqueue wakes workers —
+by NOTIFY inside the transaction on PostgreSQL, and in-process after commit.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, literal_column, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from stratabase.db.session import Database, after_commit
+from stratabase.db.types import utcnow
+from stratabase.enums import JobStatus
+from stratabase.exceptions import InvalidInput
+from stratabase.jobs import notify
+from stratabase.jobs.queue import enqueue_count, enqueue_many, is_postgres, jobs, rowcount
+from stratabase.schemas.jobs import JobCreate
+
+#: Rows deleted per statement when pruning, so no transaction grows without bound.
+PRUNE_CHUNK = 5_000
+RETRYABLE = (JobStatus.DEAD, JobStatus.FAILED, JobStatus.CANCELLED)
+CANCELLABLE = (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+async def enqueue_in(session: AsyncSession, specs: Sequence[JobCreate]) -> list[int]:
+    """Enqueue inside a caller's transaction (the job exists iff the caller commits)."""
+    ids = await enqueue_many(session, specs)
+    if ids:
+        await _wake(session, {spec.queue for spec in specs})
+    return ids
+
+
+async def _enqueue_counted(session: AsyncSession, *, specs: Sequence[JobCreate]) -> int:
+    count = await enqueue_count(session, specs)
+    if count:
+        await _wake(session, {spec.queue for spec in specs})
+    return count
+
+
+async def _wake(session: AsyncSession, queues: set[str]) -> None:
+    if is_postgres(session):
+        await notify.notify(session, queues)
+    key = notify.database_key(session)
+    after_commit(session, lambda: notify.wake_local(key))
+
+
+async def enqueue(db: Database, spec: JobCreate) -> int | None:
+    """Enqueue one job; None when its unique key is already queued or running."""
+    ids = await db.transaction(lambda session: enqueue_in(session, [spec]))
+    return ids[0] if ids else None
+
+
+async def enqueue_batch(db: Database, specs: Sequence[JobCreate], *, chunk: int = 10_000) -> int:
+    """Enqueue many jobs, ``chunk`` per statement and transaction; returns how many were new."""
+    total = 0
+    for start in range(0, len(specs), chunk):
+        part = specs[start : start + chunk]
+        total += await db.transaction(functools.partial(_enqueue_counted, specs=part))
+    return total
+
+
+def _filtered(
+    statement: Any,
+    *,
+    ids: Sequence[int] | None,
+    queue: str | None,
+    task: str | None,
+    statuses: Sequence[JobStatus],
+) -> Any:
+    if ids is None and queue is None and task is None:
+        raise InvalidInput("give job ids or a filter (queue, task, status)")
+    statement = statement.where(jobs.c.status.in_([s.value for s in statuses]))
+    if ids is not None:
+        statement = statement.where(jobs.c.id.in_(list(ids)))
+    if queue is not None:
+        statement = statement.where(jobs.c.queue == queue)
+    if task is not None:
+        statement = statement.where(jobs.c.task == task)
+    return statement
+
+
+async def retry(
+    db: Database,
+    *,
+    ids: Sequence[int] | None = None,
+    queue: str | None = None,
+    task: str | None = None,
+    statuses: Sequence[JobStatus] = RETRYABLE,
+) -> list[int]:
+    """Queue finished jobs again with fresh attempts; returns the ids re-queued.
+
+    A job whose unique key is active again in another job is refused (AlreadyExists).
+    """
+    if any(s not in RETRYABLE for s in statuses):
+        raise InvalidInput("only dead, failed or cancelled jobs can be retried", field="status")
+
+    async def work(session: AsyncSession) -> list[int]:
+        now = utcnow()
+        statement = _filtered(update(jobs), ids=ids, queue=queue, task=task, statuses=statuses)
+        statement = statement.values(
+            status=literal_column("'queued'"),
+            attempts=0,
+            run_at=now,
+            finished_at=None,
+            updated_at=now,
+        ).returning(jobs.c.id, jobs.c.queue)
+        rows = (await session.execute(statement)).all()
+        if rows:
+            await _wake(session, {row[1] for row in rows})
+        return sorted(row[0] for row in rows)
+
+    return await db.transaction(work)
+
+
+async def cancel(
+    db: Database,
+    *,
+    ids: Sequence[int] | None = None,
+    queue: str | None = None,
+    task: str | None = None,
+    statuses: Sequence[JobStatus] = CANCELLABLE,
+) -> list[int]:
+    """Cancel queued (and running) jobs; a running handler is stopped at its next heartbeat."""
+    if any(s not in CANCELLABLE for s in statuses):
+        raise InvalidInput("only queued or running jobs can be cancelled", field="status")
+
+    async def work(session: AsyncSession) -> list[int]:
+        now = utcnow()
+        statement = _filtered(update(jobs), ids=ids, queue=queue, task=task, statuses=statuses)
+        statement = statement.values(
+            status=literal_column("'cancelled'"),
+            finished_at=now,
+            lease_owner=None,
+            lease_expires_at=None,
+            updated_at=now,
+        ).returning(jobs.c.id)
+        return sorted(row[0] for row in await session.execute(statement))
+
+    return await db.transaction(work)
+
+
+async def prune(
+    db: Database,
+    *,
+    older_than: timedelta,
+    statuses: Sequence[JobStatus] = (JobStatus.SUCCEEDED, JobStatus.CANCELLED),
+    now: datetime | None = None,
+) -> int:
+    """Delete finished jobs older than the retention, in chunks; returns how many."""
+    if any(s in (JobStatus.QUEUED, JobStatus.RUNNING) for s in statuses):
+        raise InvalidInput("queued or running jobs are never pruned", field="status")
+    cutoff = (now or utcnow()) - older_than
+    total = 0
+    while True:
+
+        async def work(session: AsyncSession) -> int:
+            chunk = (
+                select(jobs.c.id)
+                .where(jobs.c.status.in_([s.value for s in statuses]), jobs.c.finished_at < cutoff)
+                .limit(PRUNE_CHUNK)
+                .scalar_subquery()
+            )
+            return rowcount(await session.execute(delete(jobs).where(jobs.c.id.in_(chunk))))
+
+        deleted = await db.transaction(work)
+        total += deleted
+        if deleted < PRUNE_CHUNK:
+            return total

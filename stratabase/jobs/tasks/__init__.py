@@ -1,0 +1,1 @@
+"""Built-in tasks; each module has a ``register(registry)`` that adds its tasks."""

@@ -1,0 +1,42 @@
+"""``noop`` (health checks, benchmarks) and ``maintenance.prune`` (retention of finished jobs)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from stratabase.enums import JobStatus
+from stratabase.jobs import service
+from stratabase.jobs.registry import Registry, TaskContext, TaskResult, TaskSpec
+from stratabase.jobs.schedule import Periodic
+
+#: Dead and failed jobs are kept this many times longer than succeeded ones: people read them.
+FAILED_RETENTION_FACTOR = 4
+
+
+async def noop(_ctx: TaskContext, _payload: dict[str, Any]) -> TaskResult:
+    """Does nothing: measures the queue itself."""
+    return None
+
+
+async def prune(ctx: TaskContext, payload: dict[str, Any]) -> TaskResult:
+    """Delete finished jobs past the retention (``job_retention_days``, or ``days`` given)."""
+    days = float(payload.get("days", ctx.settings.job_retention_days))
+    done = await service.prune(
+        ctx.db,
+        older_than=timedelta(days=days),
+        statuses=(JobStatus.SUCCEEDED, JobStatus.CANCELLED),
+    )
+    failed = await service.prune(
+        ctx.db,
+        older_than=timedelta(days=days * FAILED_RETENTION_FACTOR),
+        statuses=(JobStatus.DEAD, JobStatus.FAILED),
+    )
+    return {"deleted": done + failed}
+
+
+def register(registry: Registry, *, periodic: bool = True) -> None:
+    registry.add(TaskSpec("noop", noop, queue="default", max_attempts=1))
+    registry.add(TaskSpec("maintenance.prune", prune, queue="maintenance", max_attempts=3))
+    if periodic:
+        registry.add_periodic(Periodic("maintenance.prune", "maintenance.prune", cron="17 * * * *"))

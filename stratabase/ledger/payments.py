@@ -1,0 +1,220 @@
+"""Buying tokens with money: payment intents and the provider webhooks that settle them.
+
+A succeeded payment credits the buyer's wallet from ``payments_clearing`` exactly once; a
+refund reverses that credit. Each webhook is stored once per (provider, event id) in the
+same transaction as its effect, so a replayed or concurrent duplicate does nothing. If
+a refund finds the tokens already spent, it is refused (409) and not recorded, so the
+provider's retry can settle it once the wallet holds the tokens again.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import Table, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from stratabase.db.types import utcnow
+from stratabase.enums import PaymentProvider, PaymentStatus
+from stratabase.exceptions import InvalidInput, NotFound
+from stratabase.ledger import accounts, movements
+from stratabase.ledger.service import LedgerService
+from stratabase.ledger.values import DEFAULT_CURRENCY, SystemAccount, request_hash
+from stratabase.ledger.webhooks import Outcome, ProviderEvent, WebhookAdapter
+from stratabase.models.ledger import Payment, PaymentEvent
+
+payments = cast(Table, Payment.__table__)
+events = cast(Table, PaymentEvent.__table__)
+
+_ID_PREFIX = {
+    PaymentProvider.STRIPE: "pi_",
+    PaymentProvider.PAYPAL: "PAYID-",
+    PaymentProvider.FAWRY: "FWRY-",
+}
+
+
+@dataclass(frozen=True)
+class WebhookResult:
+    #: processed: it changed the payment; duplicate: seen before; ignored: nothing to do.
+    status: str
+    payment_id: int | None = None
+    payment_status: PaymentStatus | None = None
+    transfer_id: int | None = None
+
+
+def _insert_ignoring_duplicates(session: AsyncSession) -> Any:
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    return (postgresql if dialect == "postgresql" else sqlite).insert(events)
+
+
+class PaymentService:
+    """Payment intents and webhooks; tokens move through the ledger it is given."""
+
+    def __init__(
+        self, ledger: LedgerService, adapters: Mapping[PaymentProvider, WebhookAdapter]
+    ) -> None:
+        self.ledger = ledger
+        self.db = ledger.db
+        self.adapters = dict(adapters)
+
+    async def create_intent(
+        self,
+        user_id: int,
+        provider: PaymentProvider,
+        amount: int,
+        *,
+        currency: str = "USD",
+        tokens: int | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Record a pending payment; its ``external_id`` is the reference the checkout uses.
+
+        ``tokens`` (default: one per minor unit of ``amount``) is what success will credit.
+        """
+        if isinstance(amount, bool) or amount <= 0:
+            raise InvalidInput("amount must be a positive integer (minor units)", field="amount")
+        credited = amount if tokens is None else tokens
+        if isinstance(credited, bool) or credited <= 0:
+            raise InvalidInput("tokens must be a positive integer", field="tokens")
+        provider = PaymentProvider(provider)
+        external_id = _ID_PREFIX[provider] + secrets.token_hex(12)
+
+        async def work(session: AsyncSession) -> dict[str, Any]:
+            await accounts.wallet_id(session, user_id)  # refuses an unknown user early
+            now = utcnow()
+            row = await session.execute(
+                insert(payments)
+                .values(
+                    user_id=user_id,
+                    provider=provider.value,
+                    external_id=external_id,
+                    amount=amount,
+                    currency=currency.upper(),
+                    status=PaymentStatus.PENDING.value,
+                    metadata={**(metadata or {}), "tokens": credited},
+                    created_at=now,
+                    updated_at=now,
+                )
+                .returning(payments)
+            )
+            return dict(row.one()._mapping)
+
+        return await self.db.transaction(work)
+
+    async def get(self, payment_id: int) -> dict[str, Any]:
+        async with self.db.session() as session:
+            row = (
+                await session.execute(select(payments).where(payments.c.id == payment_id))
+            ).first()
+        if row is None:
+            raise NotFound(f"payment {payment_id} does not exist", field="payment_id")
+        return dict(row._mapping)
+
+    async def handle_webhook(
+        self, provider: PaymentProvider | str, headers: Mapping[str, str], body: bytes
+    ) -> WebhookResult:
+        """Verify, parse and apply one provider notification, exactly once."""
+        try:
+            adapter = self.adapters[PaymentProvider(provider)]
+        except (ValueError, KeyError) as exc:
+            raise NotFound(f"unknown payment provider {provider!r}", field="provider") from exc
+        adapter.verify(headers, body)
+        event = adapter.parse(body)
+        return await self.db.transaction(lambda session: self._apply(session, event))
+
+    async def _apply(self, session: AsyncSession, event: ProviderEvent) -> WebhookResult:
+        stored = await session.execute(
+            _insert_ignoring_duplicates(session)
+            .values(
+                provider=event.provider.value,
+                event_id=event.event_id,
+                event_type=event.event_type[:60],
+                payload=event.payload,
+                received_at=utcnow(),
+            )
+            .on_conflict_do_nothing()
+            .returning(events.c.id)
+        )
+        event_row_id = stored.scalar_one_or_none()
+        if event_row_id is None:
+            return WebhookResult("duplicate")
+        query = select(payments).where(
+            payments.c.provider == event.provider.value,
+            payments.c.external_id == event.external_id,
+        )
+        if session.bind is not None and session.bind.dialect.name == "postgresql":
+            query = query.with_for_update(key_share=True)
+        payment = (await session.execute(query)).first()
+        if payment is None:
+            return WebhookResult("ignored")
+        await session.execute(
+            update(events).where(events.c.id == event_row_id).values(payment_id=payment.id)
+        )
+        status = PaymentStatus(payment.status)
+        transfer_id: int | None = None
+        if event.outcome is Outcome.SUCCEEDED and status in (
+            PaymentStatus.PENDING,
+            PaymentStatus.FAILED,
+            PaymentStatus.CANCELED,
+        ):
+            transfer_id = await self._credit(session, payment)
+            new_status = PaymentStatus.SUCCEEDED
+        elif event.outcome is Outcome.REFUNDED and status is PaymentStatus.SUCCEEDED:
+            transfer_id = await self._refund(session, payment)
+            new_status = PaymentStatus.REFUNDED
+        elif event.outcome is Outcome.FAILED and status is PaymentStatus.PENDING:
+            new_status = PaymentStatus.FAILED
+        elif event.outcome is Outcome.CANCELED and status is PaymentStatus.PENDING:
+            new_status = PaymentStatus.CANCELED
+        else:  # out of order, already settled, or informational
+            return WebhookResult("ignored", payment.id, status)
+        values: dict[str, Any] = {"status": new_status.value, "updated_at": utcnow()}
+        if new_status is PaymentStatus.SUCCEEDED:
+            values["credit_transfer_id"] = transfer_id
+        await session.execute(update(payments).where(payments.c.id == payment.id).values(values))
+        return WebhookResult("processed", payment.id, new_status, transfer_id)
+
+    async def _credit(self, session: AsyncSession, payment: Any) -> int:
+        tokens = int((payment.metadata or {}).get("tokens") or payment.amount)
+        clearing = await accounts.system_account_id(session, SystemAccount.PAYMENTS_CLEARING)
+        wallet = await accounts.wallet_id(session, payment.user_id)
+        movement = movements.Movement(
+            clearing,
+            wallet,
+            tokens,
+            DEFAULT_CURRENCY,
+            f"{payment.provider} payment",
+            "payment",
+            str(payment.id),
+        )
+        key = f"payment:{payment.id}:credit"
+        digest = request_hash("payment-credit", {"payment": payment.id, "tokens": tokens})
+        result, owners = await movements.move(session, movement, key=key, request_hash=digest)
+        self.ledger.announce(session, "payment", [result.id], [clearing, wallet], owners)
+        return result.id
+
+    async def _refund(self, session: AsyncSession, payment: Any) -> int:
+        credit = await movements.lock_transfer(session, payment.credit_transfer_id)
+        movement = movements.Movement(
+            credit.credit_account_id,
+            credit.debit_account_id,
+            credit.amount,
+            credit.currency,
+            f"{payment.provider} refund",
+            "payment",
+            str(payment.id),
+        )
+        result, owners = await movements.move(
+            session,
+            movement,
+            key=f"payment:{payment.id}:refund",
+            request_hash=request_hash("payment-refund", {"payment": payment.id}),
+            extra={"reverses_id": credit.id},
+        )
+        touched = [credit.debit_account_id, credit.credit_account_id]
+        self.ledger.announce(session, "refund", [result.id], touched, owners)
+        return result.id

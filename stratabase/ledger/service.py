@@ -1,0 +1,409 @@
+"""Ledger use cases: credit, deduct, transfer, linked batches, reversals, balances.
+
+Each use case owns its transaction. On PostgreSQL a plain transfer is one statement (see
+``postgres.py``); everything else, and everything on SQLite, is a short transaction of
+conditional statements (``movements.py``). Committed changes are announced to the hooks
+the service was built with (cache invalidation, change feed) and only then.
+
+Holds (two-phase transfers) live in ``holds.py`` and share this class's plumbing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from functools import partial
+from typing import Any, TypeVar
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from stratabase.db.session import Database, after_commit
+from stratabase.enums import TransferStatus
+from stratabase.exceptions import AlreadyExists, Conflict, InvalidInput
+from stratabase.ledger import accounts, movements, postgres, queries
+from stratabase.ledger.holds import HoldOperations
+from stratabase.ledger.movements import Movement, find_by_key, move, replay
+from stratabase.ledger.values import (
+    DEFAULT_CURRENCY,
+    HistoryPage,
+    SystemAccount,
+    Transfer,
+    Wallet,
+    WalletChange,
+    WalletHook,
+    request_hash,
+)
+
+logger = logging.getLogger("stratabase.ledger")
+
+T = TypeVar("T")
+
+#: Most movements one linked batch may carry.
+MAX_LINKED = 100
+
+Reference = tuple[str, str]
+
+
+def _reference(reference: Reference | None) -> dict[str, str | None]:
+    if reference is None:
+        return {"reference_type": None, "reference_id": None}
+    kind, ident = reference
+    return {"reference_type": kind, "reference_id": str(ident)}
+
+
+def _fingerprint(movement: Movement) -> dict[str, Any]:
+    # vars(), not dataclasses.asdict(): asdict deep-copies, a cost paid on every transfer.
+    return dict(vars(movement))
+
+
+class LedgerService(HoldOperations):
+    """The token ledger. Build one per app with the Database and the hooks to notify."""
+
+    def __init__(self, db: Database, hooks: Iterable[WalletHook] = ()) -> None:
+        self.db = db
+        self.hooks: list[WalletHook] = list(hooks)
+        self._system_ids: dict[tuple[str, str], int] = {}
+        self._batcher: postgres.TransferBatcher | None = None
+
+    # --- plumbing shared with holds.py and payments.py ---------------------------------
+
+    def announce(
+        self,
+        session: AsyncSession | None,
+        kind: str,
+        transfer_ids: Sequence[int],
+        account_ids: Iterable[int],
+        user_ids: Iterable[int | None],
+    ) -> Awaitable[None] | None:
+        """Tell the hooks after commit (``session``) or now (an autocommitted statement)."""
+        change = WalletChange(
+            kind=kind,
+            transfer_ids=tuple(transfer_ids),
+            account_ids=tuple(sorted(set(account_ids))),
+            user_ids=tuple(sorted({u for u in user_ids if u is not None})),
+        )
+        if session is not None:
+            for hook in self.hooks:
+                after_commit(session, partial(hook, change))
+            return None
+        return self._run_hooks(change)
+
+    async def _run_hooks_now(
+        self,
+        kind: str,
+        transfer_ids: Sequence[int],
+        account_ids: Iterable[int],
+        user_ids: Iterable[int | None],
+    ) -> None:
+        outcome = self.announce(None, kind, transfer_ids, account_ids, user_ids)
+        if outcome is not None:
+            await outcome
+
+    async def _run_hooks(self, change: WalletChange) -> None:
+        for hook in self.hooks:
+            try:
+                outcome = hook(change)
+                if outcome is not None:
+                    await outcome
+            except Exception:  # committed already: a hook must not turn success into failure
+                logger.exception("ledger hook %r failed", hook)
+
+    async def idempotent(
+        self, work: Callable[[AsyncSession], Awaitable[T]], key: str | None, digest: str | None
+    ) -> T | Transfer:
+        """Run ``work``; if a concurrent twin won the key, answer as its retry would."""
+        try:
+            return await self.db.transaction(work)
+        except AlreadyExists as exc:
+            if key is None or exc.constraint != movements.IDEMPOTENCY_CONSTRAINT:
+                raise
+        async with self.db.session() as session:
+            row = await find_by_key(session, key)
+        assert row is not None, "the unique key refused us, so its row exists"
+        return replay(row, digest or "")
+
+    async def system_account(
+        self, code: SystemAccount | str, currency: str = DEFAULT_CURRENCY
+    ) -> int:
+        """A system account's id (cached: they are created once and never change)."""
+        cache_key = (str(code), currency)
+        found = self._system_ids.get(cache_key)
+        if found is None:
+            found = await self.db.transaction(
+                lambda session: accounts.system_account_id(session, code, currency)
+            )
+            self._system_ids[cache_key] = found
+        return found
+
+    async def wallet_account(self, user_id: int, currency: str = DEFAULT_CURRENCY) -> int:
+        """A user's wallet id, created on first use."""
+        async with self.db.session() as session:
+            found = await accounts.find_wallet(session, user_id, currency)
+        if found is not None:
+            return found
+        return await self.db.transaction(
+            lambda session: accounts.wallet_id(session, user_id, currency)
+        )
+
+    # --- movements ----------------------------------------------------------------------
+
+    async def transfer_accounts(
+        self,
+        debit_account_id: int,
+        credit_account_id: int,
+        amount: int,
+        *,
+        reason: str = "",
+        currency: str = DEFAULT_CURRENCY,
+        reference: Reference | None = None,
+        key: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        kind: str = "transfer",
+    ) -> Transfer:
+        """Move ``amount`` between two accounts; InsufficientFunds leaves nothing written."""
+        movement = Movement(
+            debit_account_id,
+            credit_account_id,
+            amount,
+            currency,
+            reason,
+            metadata=metadata,
+            **_reference(reference),
+        )
+        movement.check()
+        digest = request_hash("transfer", _fingerprint(movement)) if key else None
+        if self.db.backend == "postgres":
+            if self._batcher is None:
+                self._batcher = postgres.TransferBatcher(self.db)
+            result, owners = await self._batcher.transfer(movement, key=key, digest=digest)
+            if not result.replayed:
+                accounts_touched = [debit_account_id, credit_account_id]
+                await self._run_hooks_now(kind, [result.id], accounts_touched, owners)
+            return result
+
+        async def work(session: AsyncSession) -> Transfer:
+            if key is not None and (row := await find_by_key(session, key)) is not None:
+                return replay(row, digest or "")
+            result, owners = await move(session, movement, key=key, request_hash=digest)
+            self.announce(session, kind, [result.id], [debit_account_id, credit_account_id], owners)
+            return result
+
+        return await self.idempotent(work, key, digest)
+
+    async def credit(
+        self,
+        user_id: int,
+        amount: int,
+        *,
+        reason: str,
+        source: SystemAccount = SystemAccount.TREASURY,
+        currency: str = DEFAULT_CURRENCY,
+        reference: Reference | None = None,
+        key: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Transfer:
+        """Mint into a user's wallet: the system account ``source`` is debited."""
+        debit = await self.system_account(source, currency)
+        credit = await self.wallet_account(user_id, currency)
+        return await self.transfer_accounts(
+            debit,
+            credit,
+            amount,
+            reason=reason,
+            currency=currency,
+            reference=reference,
+            key=key,
+            metadata=metadata,
+            kind="credit",
+        )
+
+    async def deduct(
+        self,
+        user_id: int,
+        amount: int,
+        *,
+        reason: str,
+        reference: Reference | None = None,
+        to: SystemAccount = SystemAccount.FEES,
+        currency: str = DEFAULT_CURRENCY,
+        key: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Transfer:
+        """Spend from a user's wallet on something (``reference``): the seeds'
+        ``atomicTokenOperation(userId, 'deduct', amount, reason)``, without its race."""
+        debit = await self.wallet_account(user_id, currency)
+        credit = await self.system_account(to, currency)
+        return await self.transfer_accounts(
+            debit,
+            credit,
+            amount,
+            reason=reason,
+            currency=currency,
+            reference=reference,
+            key=key,
+            metadata=metadata,
+            kind="deduct",
+        )
+
+    async def transfer(
+        self,
+        from_user_id: int,
+        to_user_id: int,
+        amount: int,
+        *,
+        reason: str = "",
+        currency: str = DEFAULT_CURRENCY,
+        reference: Reference | None = None,
+        key: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Transfer:
+        """User to user (the seeds' ``transferBalance``)."""
+        if from_user_id == to_user_id:
+            raise InvalidInput("cannot transfer to yourself", field="to_user_id")
+        debit = await self.wallet_account(from_user_id, currency)
+        credit = await self.wallet_account(to_user_id, currency)
+        return await self.transfer_accounts(
+            debit,
+            credit,
+            amount,
+            reason=reason,
+            currency=currency,
+            reference=reference,
+            key=key,
+            metadata=metadata,
+        )
+
+    async def transfer_linked(
+        self, batch: Sequence[Movement], *, key: str | None = None
+    ) -> list[Transfer]:
+        """Several movements, all or nothing; they share the first one's id as ``linked_id``.
+
+        With ``key``, movement *i* is stored under ``key#i``; a retry returns the batch.
+        """
+        if not 1 <= len(batch) <= MAX_LINKED:
+            raise InvalidInput(f"a linked batch holds 1 to {MAX_LINKED} movements", field="batch")
+        for movement in batch:
+            movement.check()
+        digest = (
+            request_hash("linked", {"batch": [_fingerprint(m) for m in batch]}) if key else None
+        )
+
+        async def work(session: AsyncSession) -> list[Transfer]:
+            if key is not None and (row := await find_by_key(session, f"{key}#0")) is not None:
+                replay(row, digest or "")
+                return [
+                    dataclasses.replace(t, replayed=True)
+                    for t in await queries.linked(session, row.id)
+                ]
+            touched = {m.debit_account_id for m in batch} | {m.credit_account_id for m in batch}
+            await movements.lock_accounts(session, touched)
+            results: list[Transfer] = []
+            owners: list[int | None] = []
+            for index, movement in enumerate(batch):
+                linked_id = results[0].id if results else None
+                result, pair = await move(
+                    session,
+                    movement,
+                    key=None if key is None else f"{key}#{index}",
+                    request_hash=digest,
+                    extra={"linked_id": linked_id},
+                )
+                if linked_id is None:
+                    await session.execute(
+                        update(movements.transfers)
+                        .where(movements.transfers.c.id == result.id)
+                        .values(linked_id=result.id)
+                    )
+                    result = dataclasses.replace(result, linked_id=result.id)
+                results.append(result)
+                owners.extend(pair)
+            self.announce(session, "linked", [t.id for t in results], touched, owners)
+            return results
+
+        try:
+            return await self.db.transaction(work)
+        except AlreadyExists as exc:
+            if key is None or exc.constraint != movements.IDEMPOTENCY_CONSTRAINT:
+                raise
+        return await self.db.transaction(work)  # the twin committed: this answers as a replay
+
+    async def reverse(
+        self, transfer_id: int, *, reason: str = "reversal", key: str | None = None
+    ) -> Transfer:
+        """Undo a posted movement with the opposite movement (entries are never edited)."""
+        digest = request_hash("reverse", {"transfer_id": transfer_id, "reason": reason})
+
+        async def work(session: AsyncSession) -> Transfer:
+            if key is not None and (row := await find_by_key(session, key)) is not None:
+                return replay(row, digest)
+            original = await movements.lock_transfer(session, transfer_id)
+            if original.status != TransferStatus.POSTED or original.expires_at is not None:
+                raise Conflict(
+                    f"transfer {transfer_id} is not a posted movement and cannot be reversed"
+                )
+            existing = await session.execute(
+                select(movements.transfers.c.id).where(
+                    movements.transfers.c.reverses_id == transfer_id
+                )
+            )
+            if (reversal := existing.scalar_one_or_none()) is not None:
+                raise Conflict(f"transfer {transfer_id} was already reversed by {reversal}")
+            movement = Movement(
+                original.credit_account_id,
+                original.debit_account_id,
+                original.amount,
+                original.currency,
+                reason,
+                original.reference_type,
+                original.reference_id,
+            )
+            result, owners = await move(
+                session,
+                movement,
+                key=key,
+                request_hash=digest,
+                extra={"reverses_id": transfer_id},
+            )
+            accounts_touched = [original.debit_account_id, original.credit_account_id]
+            self.announce(session, "reverse", [result.id], accounts_touched, owners)
+            return result
+
+        try:
+            return await self.idempotent(work, key, digest)
+        except AlreadyExists as exc:
+            if exc.constraint != movements.REVERSAL_CONSTRAINT:
+                raise
+            raise Conflict(f"transfer {transfer_id} was already reversed") from exc
+
+    # --- reads --------------------------------------------------------------------------
+
+    async def wallet(self, user_id: int, currency: str = DEFAULT_CURRENCY) -> Wallet:
+        """Balance, held, available, earned and spent: the wallet summary."""
+        account_id = await self.wallet_account(user_id, currency)
+        async with self.db.session() as session:
+            return await queries.wallet(session, account_id)
+
+    async def balance(self, user_id: int, currency: str = DEFAULT_CURRENCY) -> int:
+        return (await self.wallet(user_id, currency)).balance
+
+    async def account(self, account_id: int) -> Wallet:
+        async with self.db.session() as session:
+            return await queries.wallet(session, account_id)
+
+    async def history(
+        self,
+        user_id: int,
+        *,
+        limit: int = 50,
+        before: int | None = None,
+        currency: str = DEFAULT_CURRENCY,
+    ) -> HistoryPage:
+        account_id = await self.wallet_account(user_id, currency)
+        async with self.db.session() as session:
+            return await queries.history(session, account_id, limit=limit, before=before)
+
+    async def get_transfer(self, transfer_id: int) -> Transfer:
+        async with self.db.session() as session:
+            return await queries.transfer(session, transfer_id)

@@ -1,0 +1,1 @@
+"""Full-text search over posts and users: index maintenance, query parsing, ranked results."""

@@ -1,0 +1,144 @@
+"""Keeping the index in step with the data: called inside the writer's transaction.
+
+A post is searchable while it is published; users are searchable unless deleted. Because
+the index row is written by the same transaction as the post or user, a search never sees
+a post that was rolled back, and never misses one that was committed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import bindparam, delete, func, insert, literal, literal_column
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from stratabase.db.types import utcnow
+from stratabase.models import SearchDocument
+from stratabase.search.text import terms_string
+
+#: PostgreSQL text search configuration: language-neutral (no stemming, no stop words),
+#: which suits multilingual community content and matches the SQLite behaviour.
+TS_CONFIG = "simple"
+
+
+def dialect_name(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
+
+
+def insert_for(session: AsyncSession, table: Any) -> Any:
+    """``INSERT`` with ``ON CONFLICT`` support for the session's backend."""
+    module = postgresql if dialect_name(session) == "postgresql" else sqlite
+    return module.insert(table)
+
+
+def block_text(blocks: list[Any]) -> str:
+    """The searchable text of a post's content blocks."""
+    parts: list[str] = []
+    for block in blocks or []:
+        if not isinstance(block, dict):
+            continue
+        for key in ("text", "code", "caption", "alt", "cite"):
+            value = block.get(key)
+            if isinstance(value, str):
+                parts.append(value)
+        items = block.get("items")
+        if isinstance(items, list):
+            parts.extend(item for item in items if isinstance(item, str))
+    return "\n".join(parts)
+
+
+async def upsert(session: AsyncSession, kind: str, ref_id: int, title: str, body: str) -> None:
+    values: dict[str, Any] = {
+        "kind": kind,
+        "ref_id": ref_id,
+        "title": title,
+        "body": body,
+        "title_terms": terms_string(title),
+        "body_terms": terms_string(body),
+        "updated_at": utcnow(),
+    }
+    if dialect_name(session) == "postgresql":
+        # Vectors are built from the normalised tokens, so accents never matter.
+        values["vector"] = func.setweight(
+            func.to_tsvector(TS_CONFIG, literal(values["title_terms"])), literal_column("'A'")
+        ).op("||")(
+            func.setweight(
+                func.to_tsvector(TS_CONFIG, literal(values["body_terms"])), literal_column("'B'")
+            )
+        )
+    statement = insert_for(session, SearchDocument).values(**values)
+    statement = statement.on_conflict_do_update(
+        index_elements=["kind", "ref_id"],
+        set_={key: statement.excluded[key] for key in values if key not in ("kind", "ref_id")},
+    )
+    await session.execute(statement)
+
+
+def document(kind: str, ref_id: int, title: str, body: str) -> dict[str, Any]:
+    return {
+        "p_kind": kind,
+        "p_ref_id": ref_id,
+        "p_title": title,
+        "p_body": body,
+        "p_title_terms": terms_string(title),
+        "p_body_terms": terms_string(body),
+        "p_updated_at": utcnow(),
+    }
+
+
+async def insert_many(session: AsyncSession, documents: list[dict[str, Any]]) -> None:
+    """Bulk insert of new documents (from :func:`document`), one executemany."""
+    if not documents:
+        return
+    vector: Any = None
+    if dialect_name(session) == "postgresql":
+        vector = func.setweight(
+            func.to_tsvector(TS_CONFIG, bindparam("p_title_terms")), literal_column("'A'")
+        ).op("||")(
+            func.setweight(
+                func.to_tsvector(TS_CONFIG, bindparam("p_body_terms")), literal_column("'B'")
+            )
+        )
+    statement = insert(SearchDocument).values(
+        kind=bindparam("p_kind"),
+        ref_id=bindparam("p_ref_id"),
+        title=bindparam("p_title"),
+        body=bindparam("p_body"),
+        title_terms=bindparam("p_title_terms"),
+        body_terms=bindparam("p_body_terms"),
+        vector=vector,
+        updated_at=bindparam("p_updated_at"),
+    )
+    await session.execute(statement, documents)
+
+
+def post_document(post: Any) -> dict[str, Any]:
+    body = "\n".join(filter(None, [post.summary or "", block_text(post.content_blocks)]))
+    return document("post", post.id, post.title, body)
+
+
+def user_document(user: Any) -> dict[str, Any]:
+    return document("user", user.id, f"{user.username} {user.name}", user.bio or "")
+
+
+async def remove(session: AsyncSession, kind: str, ref_id: int) -> None:
+    await session.execute(
+        delete(SearchDocument).where(SearchDocument.kind == kind, SearchDocument.ref_id == ref_id)
+    )
+
+
+async def sync_post(session: AsyncSession, post: Any) -> None:
+    """Index a published post; drop any other from the index."""
+    if str(post.status) == "published":
+        body = "\n".join(filter(None, [post.summary or "", block_text(post.content_blocks)]))
+        await upsert(session, "post", post.id, post.title, body)
+    else:
+        await remove(session, "post", post.id)
+
+
+async def sync_user(session: AsyncSession, user: Any) -> None:
+    if str(user.status) == "deleted":
+        await remove(session, "user", user.id)
+    else:
+        await upsert(session, "user", user.id, f"{user.username} {user.name}", user.bio or "")

@@ -1,0 +1,148 @@
+"""What every part of the generator shares: the spec, seeded random streams, the clock.
+
+Each domain draws from its own named stream (``random.Random("<seed>:<stream>")``), so a
+domain's rows depend only on the seed (and, for content, the theme) — never on how much
+another domain consumed. That is what lets ``switch-theme`` regenerate the content alone and
+still point at the same users.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Protocol
+
+import orjson
+
+from stratabase.seed.sizes import Size
+from stratabase.seed.theme import Theme
+
+#: Every generated timestamp is this instant minus an offset: the data never depends on now.
+EPOCH = datetime(2026, 11, 1, tzinfo=UTC)
+EPOCH_TS = int(EPOCH.timestamp())
+DAY = 86_400
+#: Posts and comments spread over this many seconds before EPOCH.
+CONTENT_SPAN = 365 * DAY
+
+
+class Clock(Protocol):
+    """Turns offsets into the values a backend's bulk path takes (same instant everywhere)."""
+
+    def at(self, seconds: int) -> Any:
+        """The instant ``EPOCH + seconds`` (seconds is usually negative)."""
+
+    def day(self, days: int) -> Any:
+        """The date ``EPOCH.date() + days``."""
+
+
+class DatetimeClock:
+    """Aware ``datetime``/``date`` objects: what asyncpg's COPY encoder takes."""
+
+    def at(self, seconds: int) -> datetime:
+        return datetime.fromtimestamp(EPOCH_TS + seconds, UTC)
+
+    def day(self, days: int) -> date:
+        return EPOCH.date() + timedelta(days=days)
+
+
+class SQLiteClock:
+    """The text SQLAlchemy's SQLite DateTime/Date types store and read back."""
+
+    def at(self, seconds: int) -> str:
+        return time.strftime("%Y-%m-%d %H:%M:%S.000000", time.gmtime(EPOCH_TS + seconds))
+
+    def day(self, days: int) -> str:
+        return (EPOCH.date() + timedelta(days=days)).isoformat()
+
+
+def dumps(value: Any) -> str:
+    """Compact, key-sorted JSON text: the same bytes for the same value, on every backend."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+@dataclass
+class Start:
+    """Where a seed starts: id offsets and shared rows already present (``--append``)."""
+
+    #: table -> largest id already used (0 on an empty database).
+    offsets: dict[str, int] = field(default_factory=dict)
+    #: slug -> id of categories of this theme that already exist.
+    categories: dict[str, int] = field(default_factory=dict)
+    #: slug -> id of tags that already exist.
+    tags: dict[str, int] = field(default_factory=dict)
+    #: system_code -> (account id, balance) of system ledger accounts that already exist.
+    system_accounts: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    @property
+    def appending(self) -> bool:
+        return any(self.offsets.values())
+
+    def offset(self, table: str) -> int:
+        return self.offsets.get(table, 0)
+
+
+@dataclass
+class TableData:
+    """Rows for one table, in id order, as plain tuples matching ``columns``."""
+
+    table: str
+    columns: tuple[str, ...]
+    count: int
+    rows: Iterable[tuple[Any, ...]]
+
+
+@dataclass
+class Context:
+    theme: Theme
+    size: Size
+    seed: int
+    clock: Clock
+    start: Start = field(default_factory=Start)
+
+    def rng(self, stream: str, *, themed: bool = False) -> random.Random:
+        """A random stream of its own; ``themed`` streams also depend on the theme."""
+        key = f"{self.seed}:{self.theme.name}:{stream}" if themed else f"{self.seed}:{stream}"
+        return random.Random(key)
+
+    @property
+    def users(self) -> int:
+        return self.size.users
+
+    @property
+    def organizations(self) -> int:
+        return max(2, self.size.users // 50)
+
+    def user_id(self, index: int) -> int:
+        return self.start.offset("users") + index + 1
+
+    def org_id(self, index: int) -> int:
+        return self.start.offset("organizations") + index + 1
+
+
+def role_of(index: int) -> str:
+    """Roles by position, so content can find moderators without reading users."""
+    if index == 0:
+        return "admin"
+    if index == 1 or index % 50 == 7:
+        return "moderator"
+    if index % 1000 == 500:
+        return "admin"
+    return "user"
+
+
+def moderator_indexes(users: int) -> list[int]:
+    return [i for i in range(users) if role_of(i) != "user"]
+
+
+def skewed(rng: random.Random, n: int) -> Callable[[], int]:
+    """A picker of 0..n-1 favouring low indexes (a few popular users, posts…)."""
+    rand = rng.random
+
+    def pick() -> int:
+        r = rand()
+        return int(n * r * r)
+
+    return pick

@@ -1,0 +1,72 @@
+"""Read-side views of a database: row counts, size, and a content hash for determinism.
+
+The hash dumps every table ordered by its primary key and normalises each value to the same
+Python type on both backends (UTC ISO timestamps, key-sorted JSON, enum values), so equal
+data gives an equal hash on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from stratabase.db.base import metadata
+
+#: Columns that record when something happened to this database, not what it holds.
+_VOLATILE = {("system_state", "updated_at")}
+#: Tables derived from the others (rebuilt, backend-specific): not part of the content.
+_DERIVED = {"search_documents"}
+
+
+async def row_counts(conn: AsyncConnection) -> dict[str, int]:
+    counts = {}
+    for table in metadata.sorted_tables:
+        counts[table.name] = int(
+            (await conn.execute(select(func.count()).select_from(table))).scalar_one()
+        )
+    return counts
+
+
+async def database_bytes(conn: AsyncConnection, database_url: str) -> int:
+    if conn.dialect.name == "postgresql":
+        result = await conn.execute(text("SELECT pg_database_size(current_database())"))
+        return int(result.scalar_one())
+    path = Path(conn.engine.url.database or "")
+    return sum(
+        candidate.stat().st_size for candidate in (path, Path(f"{path}-wal")) if candidate.exists()
+    )
+
+
+def _normal(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float):
+        return repr(value)
+    return value
+
+
+async def content_hash(conn: AsyncConnection) -> str:
+    """SHA-256 over every table's rows in primary-key order, normalised across backends."""
+    digest = hashlib.sha256()
+    for table in metadata.sorted_tables:
+        if table.name in _DERIVED:
+            continue
+        columns = [c for c in table.columns if (table.name, c.name) not in _VOLATILE]
+        order = list(table.primary_key.columns) or columns
+        result = await conn.execute(select(*columns).order_by(*order))
+        digest.update(table.name.encode())
+        for row in result:
+            values = [_normal(value) for value in row]
+            digest.update(json.dumps(values, sort_keys=True, default=str).encode())
+    return digest.hexdigest()

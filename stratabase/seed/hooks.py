@@ -1,0 +1,51 @@
+"""What ``stratabase clean`` runs: clear cache namespaces, rebuild the search index.
+
+The seed also rebuilds the search index after a load, because bulk loading writes posts
+and users directly, bypassing the per-write index maintenance of the content services.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from stratabase.db.session import Database
+from stratabase.settings import Settings
+
+
+@dataclass(frozen=True)
+class HookResult:
+    name: str
+    done: bool
+    detail: str
+
+
+async def clear_cache_namespaces(db: Database, settings: Settings) -> HookResult:
+    """Drop every cache namespace without touching data.
+
+    Embedded, the cache lives inside the serving process and dies with it: another process
+    has nothing to clear. With Redis, every namespace is removed (SCAN + UNLINK), and every
+    process's local tier is told to flush through the invalidation channel.
+    """
+    from stratabase.cache.factory import build_cache
+
+    if settings.embedded:
+        return HookResult("cache", False, "embedded: the in-process cache lives in `up`/`serve`")
+    cache = build_cache(settings)
+    try:
+        removed = await cache.clear(None)
+    finally:
+        await cache.close()
+    return HookResult("cache", True, f"removed {removed:,} entries from every namespace")
+
+
+async def rebuild_search_index(db: Database, settings: Settings) -> HookResult:
+    """Rebuild the full-text search index from the posts and users."""
+    from stratabase.search.rebuild import rebuild
+
+    counts = await rebuild(db)
+    return HookResult(
+        "search", True, f"indexed {counts['posts']} posts and {counts['users']} users"
+    )
+
+
+CLEAN_HOOKS = (clear_cache_namespaces, rebuild_search_index)

@@ -1,0 +1,383 @@
+"""The seed use cases: seed, reset, switch-theme, clean, stats — and ``seed_if_empty``.
+
+A seed runs in one transaction, so an interrupted seed (Ctrl-C, a crash) leaves nothing
+half-loaded. Before it starts it commits a ``seed`` mark in ``system_state``, cleared in the
+same transaction that commits the data; a mark still present means a seed died without
+rolling back, and every command then suggests ``stratabase reset``. Big seeds into an empty
+PostgreSQL database trade the single transaction for speed (tables commit one by one while
+their indexes are rebuilt on a second connection) and rely on that mark alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, func, insert, inspect, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from stratabase.db import migrate
+from stratabase.db.base import metadata
+from stratabase.db.session import Database
+from stratabase.db.types import utcnow
+from stratabase.exceptions import Conflict, MigrationError
+from stratabase.models import Category, LedgerAccount, Organization, Post, SystemState, Tag, User
+from stratabase.seed import loader
+from stratabase.seed.context import Clock, DatetimeClock, SQLiteClock, Start
+from stratabase.seed.digest import database_bytes, row_counts
+from stratabase.seed.generator import CONTENT_TABLES, SEEDED_TABLES, Generator
+from stratabase.seed.hooks import CLEAN_HOOKS, HookResult
+from stratabase.seed.progress import Reporter, Silent
+from stratabase.seed.sizes import DEFAULT_SIZE, SIZES, Size, resolve_size
+from stratabase.seed.theme import load_theme
+from stratabase.settings import Settings
+
+logger = logging.getLogger("stratabase.seed")
+
+THEME_KEY = "theme"
+SEED_MARK_KEY = "seed"
+DEFAULT_THEME = "politics"
+DEFAULT_SEED = 1
+#: From this many posts TRUNCATE (new files per table) beats DELETE (row by row).
+TRUNCATE_MIN_POSTS = 20_000
+#: From this many posts a fresh PostgreSQL seed commits table by table (see load_in_steps).
+STEPPED_MIN_POSTS = 200_000
+
+
+@dataclass
+class SeedResult:
+    theme: str
+    size: str
+    seed: int
+    tables: dict[str, int]
+    seconds: float
+    appended: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rows(self) -> int:
+        return sum(self.tables.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "theme": self.theme,
+            "size": self.size,
+            "seed": self.seed,
+            "appended": self.appended,
+            "rows": self.rows,
+            "seconds": round(self.seconds, 3),
+            "rows_per_second": round(self.rows / self.seconds) if self.seconds else None,
+            "tables": self.tables,
+            **self.extra,
+        }
+
+
+def clock_for(db: Database) -> Clock:
+    return SQLiteClock() if db.backend == "sqlite" else DatetimeClock()
+
+
+async def _state(conn: AsyncConnection, key: str) -> dict[str, Any] | None:
+    row = await conn.execute(select(SystemState.value).where(SystemState.key == key))
+    value = row.scalar_one_or_none()
+    return dict(value) if value is not None else None
+
+
+async def _set_state(conn: AsyncConnection, key: str, value: dict[str, Any] | None) -> None:
+    await conn.execute(delete(SystemState).where(SystemState.key == key))
+    if value is not None:
+        await conn.execute(insert(SystemState).values(key=key, value=value, updated_at=utcnow()))
+
+
+async def ensure_ready(db: Database) -> None:
+    """Refuse to work on an unmigrated database or after an interrupted seed."""
+    revision = await migrate.current_revision(db)
+    if revision != migrate.head_revision():
+        raise MigrationError(
+            f"the database is at revision {revision or 'none'}, not {migrate.head_revision()}: "
+            "run `stratabase migrate` (or `stratabase reset`) first"
+        )
+    async with db.engine.connect() as conn:
+        mark = await _state(conn, SEED_MARK_KEY)
+    if mark is not None:
+        raise Conflict(
+            f"a seed started at {mark.get('started_at', '?')} did not finish; the database may "
+            "be incomplete: run `stratabase reset`"
+        )
+
+
+async def _present_rows(conn: AsyncConnection) -> dict[str, int]:
+    """Rows already present in the seeded tables (empty dict when there are none)."""
+    present = {}
+    for name in SEEDED_TABLES:
+        table = metadata.tables[name]
+        found = (await conn.execute(select(table).limit(1))).first()
+        if found is not None:
+            present[name] = int(
+                (await conn.execute(select(func.count()).select_from(table))).scalar_one()
+            )
+    return present
+
+
+async def _start_for_append(conn: AsyncConnection, theme: str) -> Start:
+    start = Start()
+    for name in SEEDED_TABLES:
+        table = metadata.tables[name]
+        if "id" in table.c:
+            top = (await conn.execute(select(func.max(table.c.id)))).scalar_one()
+            start.offsets[name] = int(top or 0)
+    rows = await conn.execute(select(Category.slug, Category.id).where(Category.theme == theme))
+    start.categories = {slug: cid for slug, cid in rows}
+    start.tags = {slug: tid for slug, tid in await conn.execute(select(Tag.slug, Tag.id))}
+    accounts = await conn.execute(
+        select(LedgerAccount.system_code, LedgerAccount.id, LedgerAccount.balance).where(
+            LedgerAccount.kind == "system", LedgerAccount.currency == "TOK"
+        )
+    )
+    start.system_accounts = {str(code): (aid, balance) for code, aid, balance in accounts}
+    return start
+
+
+async def seed(
+    db: Database,
+    *,
+    theme: str = DEFAULT_THEME,
+    size: Size | None = None,
+    seed: int = DEFAULT_SEED,
+    append: bool = False,
+    reporter: Reporter | None = None,
+) -> SeedResult:
+    """Fill the database with a theme's data; refuses a non-empty one unless ``append``."""
+    chosen = load_theme(theme)
+    size = size or resolve_size(None)
+    reporter = reporter or Silent()
+    await ensure_ready(db)
+    async with db.engine.connect() as conn:
+        present = await _present_rows(conn)
+        if present and not append:
+            summary = ", ".join(f"{n} {t}" for t, n in list(present.items())[:3])
+            raise Conflict(
+                f"the database is not empty ({summary}…): pass --append to add to it, "
+                "or run `stratabase reset`"
+            )
+        start = await _start_for_append(conn, theme) if present else Start()
+    started = time.perf_counter()
+    await _mark(
+        db, {"theme": theme, "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    )
+    generator = Generator(chosen, size, seed, clock_for(db), start)
+    if not present and db.backend == "postgres" and size.posts >= STEPPED_MIN_POSTS:
+        return await _seed_in_steps(db, generator, chosen.name, size, seed, reporter, started)
+    try:
+        async with db.begin() as session:
+            conn = await session.connection()
+            loaded = await loader.load(conn, generator.tables(), reporter, fresh=not present)
+            assert generator.wallets is not None
+            for account in generator.wallets.system_updates():
+                await conn.execute(
+                    update(LedgerAccount)
+                    .where(LedgerAccount.id == account.id)
+                    .values(
+                        balance=account.balance,
+                        earned_total=LedgerAccount.earned_total + account.earned,
+                        spent_total=LedgerAccount.spent_total + account.spent,
+                    )
+                )
+            if not present:
+                state = {"name": theme, "size": size.name, "seed": seed}
+                await _set_state(conn, THEME_KEY, state)
+            await _set_state(conn, SEED_MARK_KEY, None)
+    except BaseException:
+        reporter.finish()
+        await _clear_mark_quietly(db)
+        raise
+    reporter.finish()
+    committed = time.perf_counter() - started
+    await loader.validate_foreign_keys(db.engine, loaded.unvalidated)
+    await _index_for_search(db)
+    return SeedResult(
+        theme,
+        size.name,
+        seed,
+        loaded.tables,
+        time.perf_counter() - started,
+        appended=bool(present),
+        extra={"committed_after_seconds": round(committed, 3)},
+    )
+
+
+async def _seed_in_steps(
+    db: Database,
+    generator: Generator,
+    theme: str,
+    size: Size,
+    seed: int,
+    reporter: Reporter,
+    started: float,
+) -> SeedResult:
+    """Big seeds into an empty PostgreSQL database: tables commit one by one while a second
+    connection rebuilds indexes and keys. The seed mark is cleared only at the very end, so
+    an interruption leaves it set and every command suggests ``stratabase reset``."""
+    try:
+        tables = await loader.load_in_steps(db.engine, generator.tables(), reporter, SEEDED_TABLES)
+    finally:
+        reporter.finish()
+    async with db.begin() as session:
+        conn = await session.connection()
+        await _set_state(conn, THEME_KEY, {"name": theme, "size": size.name, "seed": seed})
+        await _set_state(conn, SEED_MARK_KEY, None)
+    await _index_for_search(db)
+    return SeedResult(theme, size.name, seed, tables, time.perf_counter() - started)
+
+
+async def _index_for_search(db: Database) -> None:
+    """Bulk loads bypass the services' per-write indexing: index the loaded rows once."""
+    from stratabase.search.rebuild import rebuild
+
+    await rebuild(db)
+
+
+async def _mark(db: Database, value: dict[str, Any]) -> None:
+    async with db.begin() as session:
+        await _set_state(await session.connection(), SEED_MARK_KEY, value)
+
+
+async def _clear_mark_quietly(db: Database) -> None:
+    """After a rollback nothing of the seed is left, so the mark can go too."""
+    try:
+        async with db.begin() as session:
+            await _set_state(await session.connection(), SEED_MARK_KEY, None)
+    except BaseException:  # the mark stays and commands will suggest `reset`
+        logger.warning("could not clear the seed-in-progress mark; run `stratabase reset`")
+
+
+async def switch_theme(db: Database, theme: str, *, reporter: Reporter | None = None) -> SeedResult:
+    """Replace the themed content with ``theme``'s; users, wallets and ledger stay as they are."""
+    chosen = load_theme(theme)
+    reporter = reporter or Silent()
+    await ensure_ready(db)
+    started = time.perf_counter()
+    async with db.engine.connect() as conn:
+        state = await _state(conn, THEME_KEY) or {}
+        users, top_user = (await conn.execute(select(func.count(), func.max(User.id)))).one()
+        orgs, top_org = (await conn.execute(select(func.count(), func.max(Organization.id)))).one()
+        posts = int((await conn.execute(select(func.count()).select_from(Post))).scalar_one())
+    if users == 0:
+        raise Conflict("the database has no users: run `stratabase seed` first")
+    if (top_user or 0) != users or (top_org or 0) != orgs or orgs < max(2, users // 50):
+        raise Conflict(
+            "switch-theme needs the users and organizations a seed created (ids 1..N): "
+            "run `stratabase reset --theme " + theme + "` instead"
+        )
+    named = SIZES.get(str(state.get("size")), SIZES[DEFAULT_SIZE])
+    size = Size("custom", users=users, posts=posts or named.posts)
+    seed_value = int(state.get("seed", DEFAULT_SEED))
+    generator = Generator(chosen, size, seed_value, clock_for(db))
+    async with db.begin() as session:
+        conn = await session.connection()
+        await _clear_content(conn, posts)
+        # The themed tables are empty now: big ones take the drop-and-rebuild path.
+        loaded = await loader.load(conn, generator.tables(content_only=True), reporter, fresh=True)
+        await _set_state(conn, THEME_KEY, {**state, "name": theme, "seed": seed_value})
+    reporter.finish()
+    await loader.validate_foreign_keys(db.engine, loaded.unvalidated)
+    await _index_for_search(db)
+    return SeedResult(
+        theme,
+        state.get("size", size.name),
+        seed_value,
+        loaded.tables,
+        time.perf_counter() - started,
+        extra={"previous_theme": state.get("name")},
+    )
+
+
+async def _clear_content(conn: AsyncConnection, posts: int) -> None:
+    """Empty the themed tables: TRUNCATE for big content, DELETE (cheaper) for small."""
+    if conn.dialect.name == "postgresql" and posts >= TRUNCATE_MIN_POSTS:
+        names = ", ".join(f'"{name}"' for name in CONTENT_TABLES)
+        await conn.exec_driver_sql(f"TRUNCATE {names}")
+        return
+    for name in reversed(CONTENT_TABLES):
+        await conn.execute(delete(metadata.tables[name]))
+
+
+async def reset(
+    db: Database,
+    *,
+    theme: str = DEFAULT_THEME,
+    size: Size | None = None,
+    seed_value: int = DEFAULT_SEED,
+    reporter: Reporter | None = None,
+) -> SeedResult:
+    """Drop everything, migrate to head, seed."""
+    load_theme(theme)  # an unknown theme must fail before anything is dropped
+    await drop_everything(db)
+    await migrate.upgrade(db)
+    return await seed(db, theme=theme, size=size, seed=seed_value, reporter=reporter)
+
+
+async def drop_everything(db: Database) -> None:
+    """SQLite: remove the file. PostgreSQL: downgrade to base, or drop every table we see.
+
+    A populated SQLite database cannot always be downgraded table by table (dropping a
+    table deletes its rows, and rows of self-referencing tables trip the foreign keys), and
+    a fresh file is what the embedded default starts from anyway.
+    """
+    if db.backend == "sqlite":
+        await db.dispose()
+        path = Path(make_url(db.settings.database_url).database or "")
+        for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+            candidate.unlink(missing_ok=True)
+        return
+    try:
+        await migrate.downgrade(db, "base")
+        return
+    except MigrationError:
+        logger.warning("downgrade failed; dropping every table instead")
+
+    async with db.engine.begin() as conn:
+        await conn.exec_driver_sql("DROP SCHEMA public CASCADE")
+        await conn.exec_driver_sql("CREATE SCHEMA public")
+
+
+async def clean(db: Database, settings: Settings) -> list[HookResult]:
+    """Clear caches and rebuild the search index; data is not touched."""
+    return [await hook(db, settings) for hook in CLEAN_HOOKS]
+
+
+async def stats(db: Database) -> dict[str, Any]:
+    async with db.engine.connect() as conn:
+        if not await conn.run_sync(lambda c: inspect(c).has_table("system_state")):
+            raise MigrationError("the database is not migrated: run `stratabase migrate`")
+        counts = await row_counts(conn)
+        size = await database_bytes(conn, db.settings.database_url)
+        theme = await _state(conn, THEME_KEY)
+        mark = await _state(conn, SEED_MARK_KEY)
+    return {
+        "backend": db.backend,
+        "theme": theme.get("name") if theme else None,
+        "seed": theme,
+        "seed_interrupted": mark is not None,
+        "database_bytes": size,
+        "rows": sum(counts.values()),
+        "tables": counts,
+    }
+
+
+async def seed_if_empty(
+    db: Database, settings: Settings, *, theme: str = DEFAULT_THEME, size: str = "small"
+) -> bool:
+    """Seed ``theme`` when the database holds no seeded rows; True when it seeded.
+
+    ``stratabase up`` calls this after migrating, so a first start has data to show.
+    """
+    async with db.engine.connect() as conn:
+        if await _present_rows(conn) or await _state(conn, SEED_MARK_KEY) is not None:
+            return False
+    result = await seed(db, theme=theme, size=resolve_size(size))
+    logger.info("seeded theme %s (%s): %d rows in %.1fs", theme, size, result.rows, result.seconds)
+    return True

@@ -1,0 +1,139 @@
+"""Follow, block and mute: idempotent edges with the rules the seeds enforce.
+
+A user blocked by X cannot follow X; blocking removes the follow edges both ways, so a
+block also ends the blocked user's subscription to the blocker's posts.
+
+The public profile with its counters is cached (``profile:<id>``, tag ``user:<id>``); every
+write that changes a counter (follow, unfollow, a block that removes follows; posts and
+likes in ``stratabase.content.service``) invalidates ``user:<id>`` of both ends after commit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, exists, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from stratabase.auth.principal import Principal
+from stratabase.cache import Cache, invalidate_tags_after_commit
+from stratabase.cache.keys import PROFILE, tag_user
+from stratabase.db.session import Database
+from stratabase.db.types import utcnow
+from stratabase.exceptions import InvalidInput, PermissionDenied
+from stratabase.models import Block, Follow, Mute
+from stratabase.pagination import CursorCodec, Page
+from stratabase.search.index import insert_for
+from stratabase.social import queries
+
+_EDGES: dict[str, tuple[Any, str, str]] = {
+    "follow": (Follow, "follower_id", "followee_id"),
+    "block": (Block, "blocker_id", "blocked_id"),
+    "mute": (Mute, "muter_id", "muted_id"),
+}
+
+
+async def set_edge(
+    db: Database, cache: Cache, actor: Principal, kind: str, user_id: int, *, on: bool
+) -> dict[str, Any]:
+    """Create or remove a follow/block/mute edge; returns the resulting relationship."""
+    actor.require_writer()
+    if user_id == actor.user_id:
+        raise InvalidInput(f"you cannot {kind} yourself", field="user_id")
+    model, mine, theirs = _EDGES[kind]
+
+    async def work(session: AsyncSession) -> dict[str, Any]:
+        await queries.get_user(session, user_id)
+        if on:
+            if kind == "follow":
+                await _check_can_follow(session, actor.user_id, user_id)
+            statement = insert_for(session, model).values(
+                {mine: actor.user_id, theirs: user_id, "created_at": utcnow()}
+            )
+            await session.execute(statement.on_conflict_do_nothing())
+            if kind == "block":
+                await session.execute(
+                    delete(Follow).where(
+                        or_(
+                            (Follow.follower_id == actor.user_id) & (Follow.followee_id == user_id),
+                            (Follow.follower_id == user_id) & (Follow.followee_id == actor.user_id),
+                        )
+                    )
+                )
+        else:
+            await session.execute(
+                delete(model).where(
+                    getattr(model, mine) == actor.user_id, getattr(model, theirs) == user_id
+                )
+            )
+        if kind != "mute":  # follows (and a block's removal of them) change both profiles
+            invalidate_tags_after_commit(
+                session, cache, [tag_user(actor.user_id), tag_user(user_id)]
+            )
+        return await queries.relationship(session, actor.user_id, user_id)
+
+    return await db.transaction(work)
+
+
+async def _check_can_follow(session: AsyncSession, follower: int, followee: int) -> None:
+    await queries.require_not_blocked(session, followee, follower)
+    blocking = await session.scalar(
+        select(exists().where(Block.blocker_id == follower, Block.blocked_id == followee))
+    )
+    if blocking:
+        raise PermissionDenied("unblock this user before following them")
+
+
+# --- reads ------------------------------------------------------------------------------
+
+
+async def get_profile(db: Database, cache: Cache, user_id: int) -> dict[str, Any]:
+    """The public profile with followers, following, posts and likes received (cached)."""
+
+    async def load() -> dict[str, Any]:
+        async with db.session() as session:
+            return await queries.profile(session, user_id)
+
+    profile: dict[str, Any] = await cache.get_or_load(
+        PROFILE.key(user_id), load, tags=[tag_user(user_id)]
+    )
+    return profile
+
+
+async def get_relationship(db: Database, viewer: Principal, user_id: int) -> dict[str, Any]:
+    async with db.session() as session:
+        await queries.get_user(session, user_id)
+        return await queries.relationship(session, viewer.user_id, user_id)
+
+
+async def list_follows(
+    db: Database,
+    user_id: int,
+    *,
+    direction: str,
+    codec: CursorCodec,
+    cursor: str | None,
+    limit: int,
+) -> Page[dict[str, Any]]:
+    async with db.session() as session:
+        return await queries.follow_page(
+            session, user_id, direction=direction, codec=codec, cursor=cursor, limit=limit
+        )
+
+
+async def list_users(
+    db: Database,
+    *,
+    search: str | None,
+    ids: list[int] | None,
+    codec: CursorCodec,
+    cursor: str | None,
+    limit: int,
+) -> Page[Any]:
+    """A page of users (optionally by name prefix), or exactly ``ids`` in that order."""
+    async with db.session() as session:
+        if ids is not None:
+            return Page(await queries.users_by_ids(session, ids), None)
+        return await queries.user_page(
+            session, search=search, codec=codec, cursor=cursor, limit=limit
+        )
