@@ -4,12 +4,12 @@ Tokens are opaque: the client holds ``secrets.token_urlsafe(32)``, the ``session
 its SHA-256, so a leaked database cannot be replayed. Revocation is a timestamp checked on
 every request, so logout takes effect at once.
 
-Token lookups are cached (``session:<token hash>``, never served stale). Whatever revokes
-or changes a session (logout, log out everywhere, a status change) deletes the keys of the
-sessions it touched after its transaction commits (the hashes come back from the same
-UPDATE), so a revoked token is refused by the very next request, in this process or any
-other sharing the Redis; a lookup that was in flight cannot put the old answer back (the
-fill guard sees the delete). Expiry is checked on every hit.
+Token lookups are cached (``session:<token hash>``, at most 5 min, never served stale).
+Whatever revokes or changes a session (logout, log out everywhere, a status change) deletes
+the keys of the sessions it touched after its transaction commits (the hashes come back
+from the same UPDATE), so a revoked token is refused by the very next request, in this
+process or any other sharing the Redis; a lookup that was in flight cannot put the old
+answer back (the fill guard sees the delete). Expiry is checked on every hit.
 """
 
 from __future__ import annotations
@@ -36,6 +36,9 @@ from stratabase.search import index
 
 #: How long a sign-in lasts.
 SESSION_TTL = timedelta(days=30)
+#: Seconds a token lookup stays cached. Every API path that revokes or changes a session
+#: drops it at once; this bounds only changes made outside the API (SQL, scripts).
+SESSION_CACHE_TTL = 300.0
 #: ``last_seen_at`` is refreshed at most this often, so reads stay read-only.
 LAST_SEEN_GRANULARITY = timedelta(minutes=5)
 
@@ -185,7 +188,7 @@ async def authenticate(db: Database, cache: Cache, token: str) -> Principal | No
         return found
 
     try:
-        found = await cache.get_or_load(SESSION.key(token_hash), load)
+        found = await cache.get_or_load(SESSION.key(token_hash), load, ttl=SESSION_CACHE_TTL)
     except _Unknown:
         return None
     if found["expires_at"] <= now.timestamp():

@@ -75,9 +75,10 @@ def render(suite: str, backend: str, results: list[Result], console: Console) ->
             f"{result.value:,.2f}",
             result.unit,
             "" if result.reference is None else f"{result.reference:,.2f}",
-            "" if result.ratio is None else f"{result.ratio:.2f}×",
-            "" if result.target is None else f"{'≥' if result.better == 'higher' else '≤'}"
-            f"{result.target:g}",
+            "" if result.ratio is None else f"{result.ratio:.2f}x",
+            ""
+            if result.target is None
+            else f"{'≥' if result.better == 'higher' else '≤'}{result.target:g}",
             "" if meets is None else ("yes" if meets else "NO"),
         )
     console.print(table)

@@ -77,7 +77,7 @@ def worker(
     concurrency: int | None = typer.Option(
         None, min=1, max=1000, help="Jobs at once (default STRATABASE_WORKER_CONCURRENCY)."
     ),
-    queue_limit: list[str] = typer.Option(  # noqa: B008
+    queue_limit: list[str] = typer.Option(
         [], "--queue-limit", help="QUEUE=N: at most N jobs of QUEUE at once; repeatable."
     ),
     lease: float | None = typer.Option(None, min=0.5, help="Lease seconds."),
@@ -206,7 +206,7 @@ def _selection(ids: list[int], queue: str | None, task: str | None) -> dict[str,
 @app.command()
 def retry(
     ctx: typer.Context,
-    ids: list[int] = typer.Argument(None),  # noqa: B008
+    ids: list[int] = typer.Argument(None),
     queue: str | None = typer.Option(None),
     task: str | None = typer.Option(None),
     status: str | None = typer.Option(None, help="dead,failed,cancelled (default all three)."),
@@ -223,7 +223,7 @@ def retry(
 @app.command()
 def cancel(
     ctx: typer.Context,
-    ids: list[int] = typer.Argument(None),  # noqa: B008
+    ids: list[int] = typer.Argument(None),
     queue: str | None = typer.Option(None),
     task: str | None = typer.Option(None),
 ) -> None:

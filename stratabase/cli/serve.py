@@ -10,6 +10,7 @@ import uvicorn
 
 from stratabase.api.app import create_app
 from stratabase.cli.common import configure_logging, console, run, settings_from
+from stratabase.content.warming import warm_hot_keys
 from stratabase.db import migrate as migrations
 from stratabase.db.session import Database
 from stratabase.jobs.worker import run_embedded_worker
@@ -33,6 +34,9 @@ async def _serve(settings: Settings, host: str, port: int, all_in_one: bool) -> 
             worker = asyncio.create_task(run_embedded_worker(db, settings, stop))
             console.print("in-process job worker started")
         app = create_app(settings, database=db)
+        if all_in_one:
+            warmed = await warm_hot_keys(db, app.state.cache)
+            console.print(f"cache warmed: {warmed} hot keys")
         config = uvicorn.Config(app, host=host, port=port, log_level=settings.log_level.lower())
         console.print(f"serving on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
         await uvicorn.Server(config).serve()

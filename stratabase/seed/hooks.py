@@ -30,12 +30,17 @@ async def clear_cache_namespaces(db: Database, settings: Settings) -> HookResult
 
     if settings.embedded:
         return HookResult("cache", False, "embedded: the in-process cache lives in `up`/`serve`")
+    from stratabase.content.warming import warm_hot_keys
+
     cache = build_cache(settings)
     try:
         removed = await cache.clear(None)
+        warmed = await warm_hot_keys(db, cache)
     finally:
         await cache.close()
-    return HookResult("cache", True, f"removed {removed:,} entries from every namespace")
+    return HookResult(
+        "cache", True, f"removed {removed:,} entries from every namespace, warmed {warmed}"
+    )
 
 
 async def rebuild_search_index(db: Database, settings: Settings) -> HookResult:

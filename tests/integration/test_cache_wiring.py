@@ -4,6 +4,7 @@ Redis, and a hit costs fewer statements than a miss."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -307,3 +308,19 @@ async def test_comment_trees_show_new_edited_deleted_and_liked_comments_at_once(
     )
     assert_problem(await api.http.get(url), 404)
     assert (await api.http.get(url, headers=author.headers)).status_code == 200
+
+
+async def test_reads_racing_an_edit_never_leave_the_old_page_cached(api: Api) -> None:
+    author = await api.user()
+    post = await api.post(author, title="v0")
+    url = f"/v1/posts/{post['id']}"
+    for version in range(1, 4):
+
+        async def edit(title: str = f"v{version}") -> None:
+            response = await api.http.patch(url, json={"title": title}, headers=author.headers)
+            assert response.status_code == 200
+
+        readers = [api.http.get(url) for _ in range(12)]
+        await asyncio.gather(*readers[:6], edit(), *readers[6:])
+        after = await asyncio.gather(*(api.http.get(url) for _ in range(4)))
+        assert {r.json()["title"] for r in after} == {f"v{version}"}
