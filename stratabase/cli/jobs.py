@@ -16,6 +16,7 @@ from stratabase.db.session import Database
 from stratabase.enums import JobStatus
 from stratabase.jobs import queries, service
 from stratabase.jobs.registry import builtin_registry
+from stratabase.jobs.resources import default_resources
 from stratabase.jobs.worker import Worker, WorkerConfig
 from stratabase.schemas.jobs import JobCreate
 from stratabase.settings import Settings
@@ -61,7 +62,13 @@ async def _run_worker(settings: Settings, config: WorkerConfig) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        worker = Worker(db, settings, builtin_registry(periodic=config.run_periodic), config)
+        worker = Worker(
+            db,
+            settings,
+            builtin_registry(periodic=config.run_periodic),
+            config,
+            resources=default_resources(db),
+        )
         task = asyncio.create_task(worker.run(stop))
         await worker.ready.wait()
         console.print(f"worker {worker.owner} ready on queues {','.join(worker.queues)}")

@@ -399,8 +399,16 @@ async def run_embedded_worker(
     ``resources`` reach the handlers (e.g. ``view_counters``: the API's in-process
     :class:`~stratabase.jobs.tasks.stats.MemoryViewCounters`, flushed by ``stats.flush``).
     """
+    from stratabase.jobs.resources import default_resources
+
     config = WorkerConfig.from_settings(settings)
-    worker = Worker(db, settings, builtin_registry(), config, resources=resources)
+    worker = Worker(
+        db,
+        settings,
+        builtin_registry(),
+        config,
+        resources=default_resources(db, **(resources or {})),
+    )
     await worker.run(stop)
 
 
