@@ -132,6 +132,8 @@ def tag_user(user_id: object) -> str:
 
 
 def tag_feed(user_id: object) -> str:
+    """What the user's follows, mutes and blocks change: their home feed and every page
+    filtered for them (category feeds, search results seen signed in)."""
     return f"feed:{user_id}"
 
 
@@ -139,7 +141,8 @@ def tag_category(category_id: object) -> str:
     return f"category:{category_id}"
 
 
-#: Every cached search result page carries this tag.
+#: Every cached search result page carries this tag; every write of an indexed post
+#: invalidates it.
 TAG_SEARCH = "search"
 #: Platform statistics.
 TAG_STATS = "stats"

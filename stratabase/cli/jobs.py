@@ -11,6 +11,7 @@ import typer
 from pydantic import ValidationError
 from rich.table import Table
 
+from stratabase.cache import build_cache
 from stratabase.cli.common import configure_logging, console, fail, run, settings_from
 from stratabase.db.session import Database
 from stratabase.enums import JobStatus
@@ -57,6 +58,9 @@ async def _with_db(settings: Settings, work: Any) -> Any:
 
 async def _run_worker(settings: Settings, config: WorkerConfig) -> None:
     db = Database(settings)
+    # With Redis, the worker's invalidations reach every API process; embedded, a separate
+    # worker process has no one to tell, so it carries no cache.
+    cache = None if settings.embedded else build_cache(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -67,7 +71,7 @@ async def _run_worker(settings: Settings, config: WorkerConfig) -> None:
             settings,
             builtin_registry(periodic=config.run_periodic),
             config,
-            resources=default_resources(db),
+            resources=default_resources(db, cache=cache),
         )
         task = asyncio.create_task(worker.run(stop))
         await worker.ready.wait()
@@ -75,6 +79,8 @@ async def _run_worker(settings: Settings, config: WorkerConfig) -> None:
         await task
         console.print(f"worker stopped: {worker.completed} succeeded, {worker.failed} failed")
     finally:
+        if cache is not None:
+            await cache.close()
         await db.dispose()
 
 

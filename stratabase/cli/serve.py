@@ -30,13 +30,15 @@ async def _serve(settings: Settings, host: str, port: int, all_in_one: bool) -> 
             if await seed_if_empty(db, settings):
                 console.print("empty database: seeded the default theme (small)")
         await db.engines.warm()
-        if all_in_one and settings.embedded:
-            worker = asyncio.create_task(run_embedded_worker(db, settings, stop))
-            console.print("in-process job worker started")
         app = create_app(settings, database=db)
         if all_in_one:
             warmed = await warm_hot_keys(db, app.state.cache)
             console.print(f"cache warmed: {warmed} hot keys")
+        if all_in_one and settings.embedded:
+            worker = asyncio.create_task(
+                run_embedded_worker(db, settings, stop, cache=app.state.cache)
+            )
+            console.print("in-process job worker started")
         config = uvicorn.Config(app, host=host, port=port, log_level=settings.log_level.lower())
         console.print(f"serving on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
         await uvicorn.Server(config).serve()

@@ -6,9 +6,11 @@ that justifies them, so they stay exact under any concurrency.
 
 Cache: each write registers, inside its transaction, the tags it makes stale (run after
 commit only): ``post:<id>`` for the cached post body (edit, publish, archive, hide,
-delete) and ``user:<author>`` for the author's cached profile counters (posts published,
-likes received). Stats and the viewer's like are never cached, so views, likes and
-comments need no post invalidation; a like on a comment invalidates its post's comment
+delete), ``user:<author>`` for the author's cached profile counters (posts published,
+likes received) and the home feeds of their followers, and ``search`` plus
+``category:<id>`` (before and after an edit) for the cached search and category pages.
+Stats and the viewer's like are never cached, so views, likes and comments need no post
+invalidation; a like on a comment invalidates its post's comment
 pages (``post:<id>:comments``, whose ``like_count`` it changes).
 """
 
@@ -21,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from stratabase.auth.principal import Principal
 from stratabase.cache import Cache, invalidate_tags_after_commit
-from stratabase.cache.keys import tag_post, tag_user
+from stratabase.cache.keys import TAG_SEARCH, tag_category, tag_post, tag_user
 from stratabase.content import queries
 from stratabase.content.comments import tag_comments
 from stratabase.content.slugs import slugify, unique_post_slug
@@ -94,7 +96,7 @@ async def create_post(
         await _set_tags(session, post.id, data.tags)
         await session.flush()
         await index.sync_post(session, post)
-        invalidate_tags_after_commit(session, cache, [tag_user(actor.user_id)])
+        invalidate_tags_after_commit(session, cache, [tag_user(actor.user_id), *_listed(post)])
         return await _hydrated(session, post, actor)
 
     return await db.transaction(work)
@@ -108,6 +110,7 @@ async def update_post(
 
     async def work(session: AsyncSession) -> dict[str, Any]:
         post = await _owned_post(session, post_id, actor)
+        listed_before = _listed(post)
         tags = changes.pop("tags", None)
         if "content_blocks" in changes:
             changes["content_blocks"] = [
@@ -126,10 +129,22 @@ async def update_post(
             await _set_tags(session, post.id, tags)
         await session.flush()
         await index.sync_post(session, post)
-        invalidate_tags_after_commit(session, cache, [tag_post(post.id), tag_user(post.author_id)])
+        invalidate_tags_after_commit(
+            session,
+            cache,
+            {tag_post(post.id), tag_user(post.author_id), *listed_before, *_listed(post)},
+        )
         return await _hydrated(session, post, actor)
 
     return await db.transaction(work)
+
+
+def _listed(post: Post) -> list[str]:
+    """The tags of the cached lists a post may appear in (besides its author's): search
+    results and its category feed."""
+    if post.category_id is None:
+        return [TAG_SEARCH]
+    return [TAG_SEARCH, tag_category(post.category_id)]
 
 
 def _check_transition(post: Post, target: PostStatus) -> None:
@@ -156,7 +171,9 @@ async def set_status(
         post.updated_at = utcnow()
         await session.flush()
         await index.sync_post(session, post)
-        invalidate_tags_after_commit(session, cache, [tag_post(post.id), tag_user(post.author_id)])
+        invalidate_tags_after_commit(
+            session, cache, [tag_post(post.id), tag_user(post.author_id), *_listed(post)]
+        )
         return await _hydrated(session, post, actor)
 
     return await db.transaction(work)
@@ -179,7 +196,7 @@ async def delete_post(db: Database, cache: Cache, actor: Principal, post_id: int
         invalidate_tags_after_commit(
             session,
             cache,
-            [tag_post(post.id), tag_comments(post.id), tag_user(post.author_id)],
+            [tag_post(post.id), tag_comments(post.id), tag_user(post.author_id), *_listed(post)],
         )
 
     await db.transaction(work)

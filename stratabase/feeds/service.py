@@ -2,6 +2,11 @@
 ``content.queries.hydrate``: the cost does not grow with the page size.
 
 Muted and blocked authors (either direction) never appear in a signed-in viewer's feeds.
+
+Cache (see :mod:`stratabase.feeds.pages`): the home and category feeds are cached as pages
+of post bodies, stats always fresh. Popular and trending are not cached: their order moves
+with every like (and, for trending, every view and the clock), so a cached page would be
+stale after the next interaction.
 """
 
 from __future__ import annotations
@@ -14,11 +19,15 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stratabase.auth.principal import Principal
+from stratabase.cache import Cache
+from stratabase.cache.keys import FEED, tag_category, tag_feed, tag_user
 from stratabase.content import queries
+from stratabase.content.reads import TAG_CATEGORIES
 from stratabase.db.session import Database
 from stratabase.db.types import utcnow
 from stratabase.enums import PostStatus
 from stratabase.exceptions import InvalidInput, NotFound
+from stratabase.feeds import pages
 from stratabase.models import Category, Follow, Post, PostStats
 from stratabase.pagination import CursorCodec, Page, after
 from stratabase.social.queries import hidden_authors
@@ -28,9 +37,68 @@ TRENDING_WINDOW = timedelta(days=3)
 TRENDING_CANDIDATES = 1_000
 #: Hacker-News style gravity: score = engagement / (age_hours + 2) ** GRAVITY.
 GRAVITY = 1.5
+#: Above this many followed authors the home feed is not cached (one tag per author).
+MAX_CACHED_FOLLOWS = 200
 
 
-async def _page(
+async def home(
+    db: Database,
+    cache: Cache,
+    viewer: Principal,
+    *,
+    codec: CursorCodec,
+    cursor: str | None,
+    limit: int,
+) -> Page[dict[str, Any]]:
+    """Published posts of the authors the viewer follows, newest first (cached).
+
+    The followed authors are read first (one statement) and the page is cached under a key
+    that includes them, with the tags ``feed:<user>`` (mutes and blocks) and
+    ``user:<author>`` of every followed author, which each post write of that author
+    invalidates: a hit costs that statement and the fresh stats. A viewer following more
+    than :data:`MAX_CACHED_FOLLOWS` authors is served from the database (too many tags to
+    check on every read).
+    """
+    following = await _following(db, viewer.user_id)
+    kind = f"feed:{viewer.user_id}"
+    cacheable = len(following) <= MAX_CACHED_FOLLOWS
+    authors: Any = (
+        following
+        if cacheable
+        else select(Follow.followee_id).where(Follow.follower_id == viewer.user_id)
+    )
+
+    async def load() -> dict[str, Any]:
+        statement = select(Post).where(
+            Post.status == PostStatus.PUBLISHED, Post.author_id.in_(authors)
+        )
+        async with db.session() as session:
+            return await _body_page(
+                session, statement, viewer, kind=kind, codec=codec, cursor=cursor, limit=limit
+            )
+
+    if not cacheable:
+        page = await load()
+    else:
+        key = pages.page_key(FEED, "home", viewer, following, cursor, limit)
+        tags = [tag_feed(viewer.user_id), *(tag_user(author) for author in following)]
+        page = await pages.cached_page(cache, key, load, tags)
+    return Page(await pages.with_extras(db, viewer, page["items"]), page["next"])
+
+
+async def _following(db: Database, user_id: int) -> list[int]:
+    """The followed authors, read fresh (one statement): their digest is part of the page
+    key, so a follow or unfollow can never be answered from a page built without it."""
+    async with db.session() as session:
+        rows = await session.scalars(
+            select(Follow.followee_id)
+            .where(Follow.follower_id == user_id)
+            .order_by(Follow.followee_id)
+        )
+        return list(rows)
+
+
+async def _body_page(
     session: AsyncSession,
     statement: Any,
     viewer: Principal | None,
@@ -39,7 +107,8 @@ async def _page(
     codec: CursorCodec,
     cursor: str | None,
     limit: int,
-) -> Page[dict[str, Any]]:
+) -> dict[str, Any]:
+    """One keyset page of post bodies (no stats): what a cached feed page holds."""
     if viewer is not None:
         statement = statement.where(~hidden_authors(viewer.user_id))
     page = await queries.page_posts(
@@ -51,31 +120,12 @@ async def _page(
         cursor=cursor,
         limit=limit,
     )
-    return Page(await queries.hydrate(session, page.items, viewer), page.next_cursor)
-
-
-async def home(
-    db: Database, viewer: Principal, *, codec: CursorCodec, cursor: str | None, limit: int
-) -> Page[dict[str, Any]]:
-    """Published posts of the authors the viewer follows, newest first."""
-    followed = select(Follow.followee_id).where(Follow.follower_id == viewer.user_id)
-    statement = select(Post).where(
-        Post.status == PostStatus.PUBLISHED, Post.author_id.in_(followed)
-    )
-    async with db.session() as session:
-        return await _page(
-            session,
-            statement,
-            viewer,
-            kind=f"feed:{viewer.user_id}",
-            codec=codec,
-            cursor=cursor,
-            limit=limit,
-        )
+    return {"items": await pages.json_bodies(session, page.items), "next": page.next_cursor}
 
 
 async def category(
     db: Database,
+    cache: Cache,
     viewer: Principal | None,
     category_id: int,
     *,
@@ -83,21 +133,32 @@ async def category(
     cursor: str | None,
     limit: int,
 ) -> Page[dict[str, Any]]:
-    async with db.session() as session:
-        if await session.get(Category, category_id) is None:
-            raise NotFound(f"category {category_id} does not exist", field="category_id")
-        statement = select(Post).where(
-            Post.status == PostStatus.PUBLISHED, Post.category_id == category_id
-        )
-        return await _page(
-            session,
-            statement,
-            viewer,
-            kind=f"category:{category_id}",
-            codec=codec,
-            cursor=cursor,
-            limit=limit,
-        )
+    """Published posts of a category, newest first (cached, tag ``category:<id>``, which
+    every post write in the category invalidates; per viewer when signed in)."""
+    kind = f"category:{category_id}"
+
+    async def load() -> dict[str, Any]:
+        async with db.session() as session:
+            if await session.get(Category, category_id) is None:
+                raise _NoCategory
+            statement = select(Post).where(
+                Post.status == PostStatus.PUBLISHED, Post.category_id == category_id
+            )
+            return await _body_page(
+                session, statement, viewer, kind=kind, codec=codec, cursor=cursor, limit=limit
+            )
+
+    key = pages.page_key(FEED, "category", viewer, category_id, cursor, limit)
+    tags = [tag_category(category_id), TAG_CATEGORIES, *pages.viewer_tags(viewer)]
+    try:
+        page = await pages.cached_page(cache, key, load, tags)
+    except _NoCategory:
+        raise NotFound(f"category {category_id} does not exist", field="category_id") from None
+    return Page(await pages.with_extras(db, viewer, page["items"]), page["next"])
+
+
+class _NoCategory(Exception):
+    """The category does not exist: nothing to cache."""
 
 
 async def popular(

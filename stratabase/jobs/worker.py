@@ -393,6 +393,7 @@ async def run_embedded_worker(
     stop: asyncio.Event,
     *,
     resources: dict[str, Any] | None = None,
+    cache: Any = None,
 ) -> None:
     """The in-process worker of ``stratabase up``: every built-in task, settings' defaults.
 
@@ -407,7 +408,7 @@ async def run_embedded_worker(
         settings,
         builtin_registry(),
         config,
-        resources=default_resources(db, **(resources or {})),
+        resources=default_resources(db, cache=cache, **(resources or {})),
     )
     await worker.run(stop)
 

@@ -18,9 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import BigInteger
 
 from stratabase.auth.principal import Principal
+from stratabase.cache import Cache
+from stratabase.cache.keys import SEARCH, TAG_SEARCH
 from stratabase.content import queries as content_queries
 from stratabase.db.session import Database
 from stratabase.exceptions import InvalidInput
+from stratabase.feeds import pages
 from stratabase.models import Post, SearchDocument, User
 from stratabase.pagination import CursorCodec, Page, after
 from stratabase.search import fts
@@ -62,11 +65,47 @@ async def search(
     codec: CursorCodec,
     cursor: str | None,
     limit: int,
+    cache: Cache | None = None,
 ) -> Page[dict[str, Any]]:
+    """A page of ranked hits. Post pages are cached per (normalised query, cursor, limit,
+    viewer class) with the tag ``search``, which every write of an indexed post invalidates
+    after commit; stats and the viewer's like are read fresh. User pages are not cached
+    (account writes do not invalidate ``search`` yet), nor is anything without ``cache``."""
     cleaned = validate_query(text)
     parsed = parse_query(cleaned)
     if parsed.empty:  # only punctuation or only exclusions: nothing can rank
         return Page([], None)
+
+    async def load() -> dict[str, Any]:
+        return await _search_page(db, viewer, cleaned, parsed, kind, codec, cursor, limit)
+
+    if kind == "users":
+        page = await load()
+        return Page(page["items"], page["next"])
+    if cache is None:
+        page = await load()
+    else:
+        key = pages.page_key(SEARCH, "posts", viewer, cleaned, cursor, limit)
+        tags = [TAG_SEARCH, *pages.viewer_tags(viewer)]
+        page = await pages.cached_page(cache, key, load, tags)
+    items = page["items"]
+    posts = await pages.with_extras(db, viewer, [item["post"] for item in items])
+    for item, post in zip(items, posts, strict=True):
+        item["post"] = post
+    return Page(items, page["next"])
+
+
+async def _search_page(
+    db: Database,
+    viewer: Principal | None,
+    cleaned: str,
+    parsed: ParsedQuery,
+    kind: Kind,
+    codec: CursorCodec,
+    cursor: str | None,
+    limit: int,
+) -> dict[str, Any]:
+    """``{"items": hits, "next": cursor}``; post hits carry bodies without stats."""
     async with db.session() as session:
         on_postgres = dialect_name(session) == "postgresql"
         if on_postgres:
@@ -74,7 +113,7 @@ async def search(
         else:
             expression = fts.match_expression(parsed)
             if expression is None:  # nothing the index can hold (e.g. only underscores)
-                return Page([], None)
+                return {"items": [], "next": None}
             matches, rank = fts.match(expression)
         rank = rank.label("search_rank")
         statement = select(SearchDocument, rank).where(SearchDocument.kind == kind[:-1], matches)
@@ -101,7 +140,7 @@ async def search(
     next_cursor = (
         codec.encode(cursor_kind, [int(rows[-1][1]), rows[-1][0].ref_id]) if more else None
     )
-    return Page(items, next_cursor)
+    return {"items": items, "next": next_cursor}
 
 
 async def _hydrate(
@@ -114,7 +153,7 @@ async def _hydrate(
     ids = [doc.ref_id for doc, _ in rows]
     if kind == "posts":
         posts = await content_queries.posts_by_ids(session, ids, viewer)
-        by_id = {p["id"]: p for p in await content_queries.hydrate(session, posts, viewer)}
+        by_id = {p["id"]: p for p in await pages.json_bodies(session, posts)}
     else:
         users = await session.scalars(select(User).where(User.id.in_(ids)))
         by_id = {u.id: content_queries.public_user(u) for u in users}

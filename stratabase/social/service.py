@@ -6,6 +6,8 @@ block also ends the blocked user's subscription to the blocker's posts.
 The public profile with its counters is cached (``profile:<id>``, tag ``user:<id>``); every
 write that changes a counter (follow, unfollow, a block that removes follows; posts and
 likes in ``stratabase.content.service``) invalidates ``user:<id>`` of both ends after commit.
+Every edge also invalidates ``feed:<actor>`` (and a block ``feed:<blocked>``): the tag of
+the actor's cached home feed and every page filtered for them.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from stratabase.auth.principal import Principal
 from stratabase.cache import Cache, invalidate_tags_after_commit
-from stratabase.cache.keys import PROFILE, tag_user
+from stratabase.cache.keys import PROFILE, tag_feed, tag_user
 from stratabase.db.session import Database
 from stratabase.db.types import utcnow
 from stratabase.exceptions import InvalidInput, PermissionDenied
@@ -66,13 +68,22 @@ async def set_edge(
                     getattr(model, mine) == actor.user_id, getattr(model, theirs) == user_id
                 )
             )
-        if kind != "mute":  # follows (and a block's removal of them) change both profiles
-            invalidate_tags_after_commit(
-                session, cache, [tag_user(actor.user_id), tag_user(user_id)]
-            )
+        invalidate_tags_after_commit(session, cache, _stale_by_edge(kind, actor.user_id, user_id))
         return await queries.relationship(session, actor.user_id, user_id)
 
     return await db.transaction(work)
+
+
+def _stale_by_edge(kind: str, actor_id: int, user_id: int) -> list[str]:
+    """Follows (and a block's removal of them) change both profiles; every edge changes
+    what the actor's feeds and searches show, and a block also what the blocked user's
+    show (the blocker's posts disappear from them)."""
+    if kind == "mute":
+        return [tag_feed(actor_id)]
+    stale = [tag_user(actor_id), tag_user(user_id), tag_feed(actor_id)]
+    if kind == "block":
+        stale.append(tag_feed(user_id))
+    return stale
 
 
 async def _check_can_follow(session: AsyncSession, follower: int, followee: int) -> None:

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from stratabase.api.deps import (
+    CacheDep,
     CurrentUserDep,
     CursorsDep,
     DatabaseDep,
@@ -33,13 +34,14 @@ router = APIRouter(
 async def home_feed(
     principal: CurrentUserDep,
     db: DatabaseDep,
+    cache: CacheDep,
     codec: CursorsDep,
     cursor: Cursor = None,
     limit: Limit = DEFAULT,
     fields: Fields = None,
 ) -> dict[str, Any] | JSONResponse:
     """Published posts of the authors you follow, newest first (muted/blocked excluded)."""
-    page = await service.home(db, principal, codec=codec, cursor=cursor, limit=limit)
+    page = await service.home(db, cache, principal, codec=codec, cursor=cursor, limit=limit)
     return page_response(page, PostOut, fields)
 
 
@@ -48,11 +50,14 @@ async def category_feed(
     category_id: ObjectId,
     viewer: OptionalUserDep,
     db: DatabaseDep,
+    cache: CacheDep,
     codec: CursorsDep,
     cursor: Cursor = None,
     limit: Limit = DEFAULT,
     fields: Fields = None,
 ) -> dict[str, Any] | JSONResponse:
     """Published posts of a category, newest first."""
-    page = await service.category(db, viewer, category_id, codec=codec, cursor=cursor, limit=limit)
+    page = await service.category(
+        db, cache, viewer, category_id, codec=codec, cursor=cursor, limit=limit
+    )
     return page_response(page, PostOut, fields)

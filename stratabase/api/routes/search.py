@@ -6,7 +6,14 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Query
 
-from stratabase.api.deps import CursorsDep, DatabaseDep, InputGuard, OptionalUserDep, RateLimited
+from stratabase.api.deps import (
+    CacheDep,
+    CursorsDep,
+    DatabaseDep,
+    InputGuard,
+    OptionalUserDep,
+    RateLimited,
+)
 from stratabase.api.routes._params import DEFAULT, Cursor, Limit
 from stratabase.api.schemas.common import PROBLEM_RESPONSES, PageOut
 from stratabase.api.schemas.posts import SearchHitOut
@@ -25,6 +32,7 @@ router = APIRouter(
 async def search(
     viewer: OptionalUserDep,
     db: DatabaseDep,
+    cache: CacheDep,
     codec: CursorsDep,
     q: str = Query(
         max_length=MAX_QUERY_LENGTH,
@@ -36,6 +44,6 @@ async def search(
 ) -> dict[str, Any]:
     """Ranked matches with highlighted (HTML-escaped, <mark>) title and snippet."""
     page = await service.search(
-        db, viewer, q, kind=search_type, codec=codec, cursor=cursor, limit=limit
+        db, viewer, q, kind=search_type, codec=codec, cursor=cursor, limit=limit, cache=cache
     )
     return {"items": page.items, "next_cursor": page.next_cursor, "has_more": page.has_more}

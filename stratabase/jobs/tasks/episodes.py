@@ -34,6 +34,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from stratabase.cache import Cache, invalidate_tags_after_commit
+from stratabase.cache.keys import TAG_SEARCH, tag_user
 from stratabase.db.types import utcnow
 from stratabase.enums import PlanningNoteStatus, PostKind, PostStatus, ProjectStatus
 from stratabase.jobs.errors import PermanentJobError
@@ -51,11 +53,12 @@ from stratabase.jobs.tasks.generation import (
 )
 from stratabase.jobs.tasks.usage import USAGE_EVENT
 from stratabase.models.accounts import Organization
-from stratabase.models.content import Post
+from stratabase.models.content import Post, PostStats
 from stratabase.models.events import TokenUsageDaily, UserEvent
 from stratabase.models.publishing import AgentMemory, Episode, PlanningNote, Project
 from stratabase.schemas.jobs import JobCreate
 from stratabase.schemas.publishing import WEEK, CadenceConfig
+from stratabase.search import index
 
 logger = logging.getLogger("stratabase.jobs")
 
@@ -74,6 +77,9 @@ __all__ = [
 
 GENERATOR = "episode_generator"
 RESERVER = "token_reserver"
+#: The process's :class:`~stratabase.cache.Cache`, if the worker was given one: the new
+#: post's author tag (profile counters, followers' home feeds) is invalidated after commit.
+CACHE = "cache"
 #: Tokens held before generation when the job does not say otherwise.
 DEFAULT_ESTIMATE = 2_000
 
@@ -215,7 +221,9 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:120] or "episode"
 
 
-async def _finish(session: AsyncSession, prep: _Prepared, draft: EpisodeDraft) -> int:
+async def _finish(
+    session: AsyncSession, prep: _Prepared, draft: EpisodeDraft, cache: Cache | None = None
+) -> int:
     org = (
         await session.execute(
             select(Organization).where(Organization.id == prep.organization_id).with_for_update()
@@ -237,6 +245,8 @@ async def _finish(session: AsyncSession, prep: _Prepared, draft: EpisodeDraft) -
     )
     session.add(post)
     await session.flush()
+    session.add(PostStats(post_id=post.id, updated_at=utcnow()))
+    await index.sync_post(session, post)  # searchable in the same transaction as the post
     await session.execute(
         update(Episode).where(Episode.id == prep.episode_id).values(post_id=post.id)
     )
@@ -247,6 +257,8 @@ async def _finish(session: AsyncSession, prep: _Prepared, draft: EpisodeDraft) -
             .values(status=PlanningNoteStatus.APPLIED, updated_at=utcnow())
         )
     await record_usage(session, prep.organization_id, prep.owner_id, draft, prep.episode_id)
+    if cache is not None:
+        invalidate_tags_after_commit(session, cache, [tag_user(prep.owner_id), TAG_SEARCH])
     return post.id
 
 
@@ -324,6 +336,7 @@ async def generate(ctx: TaskContext, payload: dict[str, Any]) -> TaskResult:
     project_id, slot, estimate = _payload(payload)
     generator: EpisodeGenerator = ctx.resources.get(GENERATOR) or OfflineGenerator()
     reserver: TokenReserver = ctx.resources.get(RESERVER) or NoReserver()
+    cache: Cache | None = ctx.resources.get(CACHE)
     db = ctx.db
     await db.transaction(lambda s: _start_attempt(s, project_id, slot))
     hold: str | None = None
@@ -334,7 +347,7 @@ async def generate(ctx: TaskContext, payload: dict[str, Any]) -> TaskResult:
         reference = f"episode:{prep.episode_id}:{prep.attempt}"
         hold = await reserver.hold(user_id=prep.owner_id, amount=estimate, reference=reference)
         draft = await generator.generate(prep.brief)
-        post_id = await db.transaction(lambda s: _finish(s, prep, draft))
+        post_id = await db.transaction(lambda s: _finish(s, prep, draft, cache))
     except Exception as exc:
         await db.transaction(
             functools.partial(_record_error, project_id=project_id, slot=slot, error=exc)

@@ -1,0 +1,102 @@
+"""Cached pages of posts (feeds, search): the shared part in the cache, counters fresh.
+
+A cached page holds what every request for it would compute the same way: the ordered post
+bodies (:func:`stratabase.content.queries.bodies`, as JSON) and the signed next cursor. The
+stats and the viewer's like change on every interaction, so they are read fresh on every
+request (:func:`stratabase.content.queries.extras`, one or two statements): a hit costs
+those statements, a miss the page statement, the body loads and those.
+
+What a page depends on is in its key and its tags:
+
+- the *visibility class*: ``anon`` for anonymous readers, ``u<id>`` for a signed-in one
+  (muted and blocked authors are filtered per viewer), with the viewer's tag
+  ``feed:<id>`` that every follow, mute and block of the viewer (or block *of* the
+  viewer) invalidates, so one viewer's filtered page is never shown to another;
+- the page's own tags (``category:<id>``, ``search:posts``, ``user:<author>`` …) that the
+  write paths invalidate after commit.
+
+Free text (a search query, a cursor) never appears in a key: it is hashed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from stratabase.auth.principal import Principal
+from stratabase.cache import Cache
+from stratabase.cache.keys import Namespace, tag_feed
+from stratabase.content import queries
+from stratabase.content.reads import jsonable_body
+from stratabase.db.session import Database
+from stratabase.models import Post
+
+
+def viewer_class(viewer: Principal | None) -> str:
+    """``anon`` or ``u<id>``: pages filtered for one viewer are keyed by that viewer."""
+    return "anon" if viewer is None else f"u{viewer.user_id}"
+
+
+def viewer_tags(viewer: Principal | None) -> list[str]:
+    """The tag a signed-in viewer's follows, mutes and blocks invalidate."""
+    return [] if viewer is None else [tag_feed(viewer.user_id)]
+
+
+def page_key(namespace: Namespace, kind: str, viewer: Principal | None, *parts: object) -> str:
+    """``<ns>:<kind>:<viewer class>:<digest of the parts>``."""
+    digest = hashlib.sha256("\x00".join(str(p) for p in parts).encode()).hexdigest()[:32]
+    return namespace.key(kind, viewer_class(viewer), digest)
+
+
+async def json_bodies(session: AsyncSession, posts: Sequence[Post]) -> list[dict[str, Any]]:
+    """The viewer-independent part of each post, as plain JSON-able data."""
+    return [jsonable_body(body) for body in await queries.bodies(session, posts)]
+
+
+async def with_extras(
+    db: Database, viewer: Principal | None, bodies: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """``bodies`` completed with fresh stats and the viewer's like (one read session)."""
+    if not bodies:
+        return bodies
+    async with db.session() as session:
+        stats, liked = await queries.extras(session, [b["id"] for b in bodies], viewer)
+    for body in bodies:
+        body.update(stats[body["id"]])
+        body["liked"] = liked[body["id"]]
+    return bodies
+
+
+async def cached_page(
+    cache: Cache,
+    key: str,
+    load: Callable[[], Awaitable[dict[str, Any]]],
+    tags: Sequence[str],
+) -> dict[str, Any]:
+    """The page under ``key`` (``{"items": […], "next": cursor | None}``), loading it on a
+    miss; ``tags`` are what the page depends on. An empty page is returned but not stored
+    (absence is never cached, as for post pages): rows loaded behind the API (a seed load,
+    an index rebuild) then show up on the next read instead of after the TTL."""
+
+    async def fill() -> dict[str, Any]:
+        page = await load()
+        if not page["items"]:
+            raise _Empty(page)
+        return page
+
+    try:
+        page: dict[str, Any] = await cache.get_or_load(key, fill, tags=list(tags))
+    except _Empty as empty:
+        return empty.page
+    return page
+
+
+class _Empty(Exception):
+    """A page with no items: returned to the caller, never stored."""
+
+    def __init__(self, page: dict[str, Any]) -> None:
+        super().__init__("empty page")
+        self.page = page
