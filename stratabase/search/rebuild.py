@@ -1,26 +1,45 @@
 """Rebuild the whole search index from the posts and users (after a bulk load or seed).
 
-Writes go through :mod:`stratabase.search.index` as bulk inserts, one transaction per
-chunk, so a large rebuild neither holds one giant transaction nor blocks writers for long.
+SQLite: bulk inserts through :mod:`stratabase.search.index`, one transaction per chunk (the
+FTS5 triggers follow every ``search_documents`` row). PostgreSQL: one set-based transaction
+(:func:`_rebuild_postgres`) — documents are normalised in Python chunk by chunk, ``COPY``-ed
+into a temporary table and turned into tsvectors in SQL by ``INSERT … SELECT``, while Python
+prepares the next chunk; row-by-row inserts with per-row GIN updates took minutes on a
+million posts.
 """
 
 from __future__ import annotations
 
+import asyncio
+import re
 from typing import Any
 
-from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncSession
+import orjson
+from sqlalchemy import Table, UniqueConstraint, delete, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.schema import AddConstraint, CreateIndex
 
 from stratabase.db.session import Database
 from stratabase.enums import PostStatus, UserStatus
 from stratabase.models import Post, SearchDocument, User
 from stratabase.search import index
+from stratabase.search.text import normalise
 
 CHUNK = 2_000
+#: Rows fetched, normalised and copied at a time on PostgreSQL.
+PG_CHUNK = 20_000
+#: From this many documents the PostgreSQL rebuild drops the GIN and unique indexes and
+#: builds them once after the insert (one sort beats a million index updates).
+PG_REINDEX_MIN_DOCS = 50_000
+_WORD = re.compile(r"\w+", re.UNICODE)
+_TEMP = "sb_search_rebuild"
+_COLUMNS = ("kind", "ref_id", "title", "body", "title_terms", "body_terms")
 
 
 async def rebuild(db: Database) -> dict[str, int]:
     """Index every published post and live user; returns how many of each."""
+    if db.backend == "postgres":
+        return await _rebuild_postgres(db)
 
     async def clear(session: AsyncSession) -> None:
         await session.execute(delete(SearchDocument))
@@ -59,3 +78,143 @@ async def rebuild(db: Database) -> dict[str, int]:
                 break
             last_id = ids[-1]
     return counts
+
+
+def fast_terms(text: str) -> str:
+    """:func:`stratabase.search.text.terms_string`, with shortcuts for ASCII (no accents to
+    strip, ``casefold`` is ``lower``) — the same string, several times faster."""
+    if text.isascii():
+        return " " + " ".join(_WORD.findall(text.lower())) + " "
+    words = [w.lower() if w.isascii() else normalise(w) for w in _WORD.findall(text)]
+    return " " + " ".join(w for w in words if w) + " "
+
+
+def _post_record(row: Any) -> tuple[str, int, str, str, str, str]:
+    blocks = row[3]
+    if isinstance(blocks, str | bytes):
+        blocks = orjson.loads(blocks)
+    body = "\n".join(filter(None, [row[2] or "", index.block_text(blocks)]))
+    return ("post", row[0], row[1], body, fast_terms(row[1]), fast_terms(body))
+
+
+def _user_record(row: Any) -> tuple[str, int, str, str, str, str]:
+    title, body = f"{row[1]} {row[2]}", row[3] or ""
+    return ("user", row[0], title, body, fast_terms(title), fast_terms(body))
+
+
+_SOURCES = (
+    (
+        "posts",
+        "SELECT id, title, summary, content_blocks FROM posts "
+        f"WHERE status = '{PostStatus.PUBLISHED.value}'",
+        _post_record,
+    ),
+    (
+        "users",
+        f"SELECT id, username, name, bio FROM users WHERE status <> '{UserStatus.DELETED.value}'",
+        _user_record,
+    ),
+)
+_VECTOR = (
+    f"setweight(to_tsvector('{index.TS_CONFIG}', title_terms), 'A') || "
+    f"setweight(to_tsvector('{index.TS_CONFIG}', body_terms), 'B')"
+)
+_MOVE = (
+    f"INSERT INTO search_documents ({', '.join(_COLUMNS)}, vector, updated_at) "
+    f"SELECT {', '.join(_COLUMNS)}, {_VECTOR}, now() FROM {_TEMP}"
+)
+_BULK_SETTINGS = (
+    "statement_timeout = 0",
+    "maintenance_work_mem = '512MB'",
+    "work_mem = '256MB'",
+)
+
+
+async def _rebuild_postgres(db: Database) -> dict[str, int]:
+    """One writing transaction: writers of ``search_documents`` wait for it (readers too when
+    the indexes are rebuilt), so no concurrent upsert is lost or duplicated.
+
+    A second connection streams the rows out with a cursor; each chunk is normalised in
+    Python while the server turns the previous chunk into tsvectors (two cores busy)."""
+    async with db.engine.connect() as reader, db.begin() as session:
+        conn = await session.connection()
+        for setting in _BULK_SETTINGS:
+            await conn.exec_driver_sql(f"SET LOCAL {setting}")
+        await conn.exec_driver_sql("LOCK TABLE search_documents IN EXCLUSIVE MODE")
+        reindex = await _many_documents(conn)
+        await _clear(conn, reindex=reindex)
+        await conn.exec_driver_sql(
+            f"CREATE TEMP TABLE {_TEMP} (kind text, ref_id bigint, title text, body text, "
+            "title_terms text, body_terms text) ON COMMIT DROP"
+        )
+        writer = (await conn.get_raw_connection()).driver_connection
+        source = (await reader.get_raw_connection()).driver_connection
+        counts = {"posts": 0, "users": 0}
+        pending: asyncio.Task[None] | None = None
+        try:
+            async with reader.begin():
+                await reader.exec_driver_sql("SET LOCAL statement_timeout = 0")
+                for kind, sql, make in _SOURCES:
+                    cursor = await source.cursor(sql)
+                    while rows := await cursor.fetch(PG_CHUNK):
+                        records = [make(row) for row in rows]
+                        if pending is not None:
+                            await pending
+                        pending = asyncio.create_task(_move(writer, records))
+                        counts[kind] += len(rows)
+            if pending is not None:
+                await pending
+        finally:
+            if pending is not None and not pending.done():
+                pending.cancel()
+        if reindex:
+            await _recreate_indexes(conn)
+        await conn.exec_driver_sql("ANALYZE search_documents")
+    return counts
+
+
+async def _move(writer: Any, records: list[tuple[Any, ...]]) -> None:
+    """COPY one chunk into the temporary table and from there, vectorised, into the index."""
+    await writer.copy_records_to_table(_TEMP, records=records, columns=_COLUMNS)
+    await writer.execute(_MOVE)
+    await writer.execute(f"TRUNCATE {_TEMP}")
+
+
+async def _many_documents(conn: AsyncConnection) -> bool:
+    """Whether at least PG_REINDEX_MIN_DOCS documents are coming (counting stops there)."""
+    found = await conn.exec_driver_sql(
+        f"SELECT count(*) FROM (SELECT 1 FROM posts WHERE status = "
+        f"'{PostStatus.PUBLISHED.value}' LIMIT {PG_REINDEX_MIN_DOCS}) AS wanted"
+    )
+    return int(found.scalar_one()) >= PG_REINDEX_MIN_DOCS
+
+
+def _unique(table: Table) -> list[UniqueConstraint]:
+    return sorted(
+        (c for c in table.constraints if isinstance(c, UniqueConstraint)),
+        key=lambda c: str(c.name),
+    )
+
+
+async def _clear(conn: AsyncConnection, *, reindex: bool) -> None:
+    """Empty the index; for big rebuilds also drop its GIN and unique indexes."""
+    table: Table = SearchDocument.__table__  # type: ignore[assignment]
+    if not reindex:
+        await conn.exec_driver_sql("DELETE FROM search_documents")
+        return
+    await conn.exec_driver_sql("TRUNCATE search_documents")
+    for idx in sorted(table.indexes, key=lambda i: str(i.name)):
+        await conn.exec_driver_sql(f'DROP INDEX "{idx.name}"')
+    for constraint in _unique(table):
+        await conn.exec_driver_sql(
+            f'ALTER TABLE search_documents DROP CONSTRAINT "{constraint.name}"'
+        )
+
+
+async def _recreate_indexes(conn: AsyncConnection) -> None:
+    """Exactly what the model declares, so migrations see no drift."""
+    table: Table = SearchDocument.__table__  # type: ignore[assignment]
+    for constraint in _unique(table):
+        await conn.execute(AddConstraint(constraint))
+    for idx in sorted(table.indexes, key=lambda i: str(i.name)):
+        await conn.execute(CreateIndex(idx))

@@ -90,7 +90,7 @@ def comments(ctx: Context, state: ContentState, likes: LikePlan, threads: Thread
     post_pick = skewed(rng, state.posts)
     lines = ctx.theme.comments
     n_lines, users = len(lines), ctx.users
-    at, uid = ctx.clock.at, ctx.user_id
+    at, ubase = ctx.clock.at, ctx.user_id(0)  # user_id(i) == ubase + i, inlined: hot loop
     cbase, pbase = ctx.start.offset("comments"), ctx.start.offset("posts")
     threads.per_post = array("l", bytes(8 * state.posts))
 
@@ -119,7 +119,7 @@ def comments(ctx: Context, state: ContentState, likes: LikePlan, threads: Thread
             per_post[p] += 1
             stamp = at(created)
             yield (
-                cbase + index + 1, pbase + p + 1, uid(int(rand() * users)),
+                cbase + index + 1, pbase + p + 1, ubase + int(rand() * users),
                 None if parent < 0 else cbase + parent + 1, None if root < 0 else cbase + root + 1,
                 depth, lines[int(rand() * n_lines)], like_counts[index] if like_counts else 0,
                 at(created + 3600) if rand() < 0.02 else None, stamp, stamp,
@@ -135,7 +135,7 @@ def likes_table(
     rand = rng.random
     users = ctx.users
     start_mult, stride = 104_723, _stride(users)
-    at, uid = ctx.clock.at, ctx.user_id
+    at, ubase = ctx.clock.at, ctx.user_id(0)  # user_id(i) == ubase + i, inlined: hot loop
     pbase, cbase = ctx.start.offset("posts"), ctx.start.offset("comments")
     count = len(plan.post_target) + len(plan.comment_target)
 
@@ -146,7 +146,7 @@ def likes_table(
         ):
             for t, k in zip(targets, ranks, strict=True):
                 user = (t * start_mult + k * stride) % users
-                yield (uid(user), kind, base + t + 1, at(min(0, created[t] + int(rand() * DAY))))
+                yield (ubase + user, kind, base + t + 1, at(min(0, created[t] + int(rand() * DAY))))
 
     columns = ("user_id", "target_type", "target_id", "created_at")
     return TableData("likes", columns, count, rows())
