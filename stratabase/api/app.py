@@ -13,6 +13,7 @@ from stratabase.api.errors import install_error_handlers
 from stratabase.api.routes import auth, categories, comments, feeds, health, posts, search, users
 from stratabase.api.routes.jobs import router as jobs_router
 from stratabase.api.routes.payments import router as payments_router
+from stratabase.api.routes.stats import router as stats_router
 from stratabase.api.routes.wallet import router as wallet_router
 from stratabase.cache import Cache, build_cache
 from stratabase.db.session import Database
@@ -60,6 +61,7 @@ def create_app(
     app.include_router(wallet_router)
     app.include_router(payments_router)
     app.include_router(jobs_router)
+    app.include_router(stats_router)
     for module in (auth, users, posts, comments, feeds, search, categories):
         app.include_router(module.router)
     return app

@@ -10,6 +10,9 @@ the keys of the sessions it touched after its transaction commits (the hashes co
 from the same UPDATE), so a revoked token is refused by the very next request, in this
 process or any other sharing the Redis; a lookup that was in flight cannot put the old
 answer back (the fill guard sees the delete). Expiry is checked on every hit.
+
+Sign-up and status changes also invalidate ``search`` (cached user search pages) and
+``stats`` (platform counts) after commit.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from stratabase.auth.passwords import hash_password, verify_password
 from stratabase.auth.principal import Principal
 from stratabase.auth.tokens import hash_token, new_token
 from stratabase.cache import Cache, delete_after_commit, invalidate_tags_after_commit
-from stratabase.cache.keys import SESSION, tag_user
+from stratabase.cache.keys import SESSION, TAG_SEARCH, TAG_STATS, tag_user
 from stratabase.db.session import Database
 from stratabase.db.types import utcnow
 from stratabase.enums import Role, UserStatus
@@ -78,8 +81,11 @@ async def _issue(session: AsyncSession, user: User, client: ClientInfo) -> Issue
     return IssuedSession(user=user, token=token, session_id=row.id, expires_at=row.expires_at)
 
 
-async def register(db: Database, data: UserCreate, client: ClientInfo) -> IssuedSession:
-    """Create an account and sign it in; a taken email or username is AlreadyExists."""
+async def register(
+    db: Database, data: UserCreate, client: ClientInfo, cache: Cache | None = None
+) -> IssuedSession:
+    """Create an account and sign it in; a taken email or username is AlreadyExists. With
+    ``cache``, the new user shows in cached user searches and platform stats at once."""
     password_hash = await hash_password(data.password.get_secret_value())
 
     async def work(session: AsyncSession) -> IssuedSession:
@@ -97,6 +103,8 @@ async def register(db: Database, data: UserCreate, client: ClientInfo) -> Issued
         session.add(user)
         await session.flush()
         await index.sync_user(session, user)
+        if cache is not None:
+            invalidate_tags_after_commit(session, cache, [TAG_SEARCH, TAG_STATS])
         return await _issue(session, user, client)
 
     return await db.transaction(work)
@@ -255,18 +263,19 @@ async def set_user_status(db: Database, cache: Cache, user_id: int, status: User
         raise InvalidInput(f"unknown user status {status!r}", field="status")
 
     async def work(session: AsyncSession) -> None:
-        changed = await session.execute(
-            update(User).where(User.id == user_id).values(status=status).returning(User.id)
-        )
-        if changed.scalar_one_or_none() is None:
+        user = await session.get(User, user_id)
+        if user is None:
             raise NotFound(f"user {user_id} does not exist", field="user_id")
+        user.status = status
+        await session.flush()
+        await index.sync_user(session, user)  # a deleted account leaves the index
         hashes = await session.scalars(
             select(Session.token_hash).where(
                 Session.user_id == user_id, Session.revoked_at.is_(None)
             )
         )
         delete_after_commit(session, cache, [SESSION.key(h) for h in hashes])
-        invalidate_tags_after_commit(session, cache, [tag_user(user_id)])
+        invalidate_tags_after_commit(session, cache, [tag_user(user_id), TAG_SEARCH, TAG_STATS])
 
     await db.transaction(work)
 

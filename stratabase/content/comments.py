@@ -10,7 +10,8 @@ Cache: a tree page without the viewer's likes is the same for everyone, so it is
 cached post body and the viewer's likes are read fresh (one statement when signed in, none
 when anonymous, against five on a miss). Every write that changes a page (create, edit,
 delete, a like on a comment changing its ``like_count``, deleting the post) invalidates
-the tag after commit.
+the tag after commit; create and delete also invalidate ``stats`` (the platform's
+comment count).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from stratabase.auth.principal import Principal
 from stratabase.cache import Cache, invalidate_tags_after_commit
-from stratabase.cache.keys import COMMENTS
+from stratabase.cache.keys import COMMENTS, TAG_STATS
 from stratabase.content import queries, reads
 from stratabase.db.session import Database
 from stratabase.db.types import utcnow
@@ -202,7 +203,7 @@ async def create(
         session.add(comment)
         await session.flush()
         await _bump_comments(session, post_id, 1)
-        invalidate_tags_after_commit(session, cache, [tag_comments(post_id)])
+        invalidate_tags_after_commit(session, cache, [tag_comments(post_id), TAG_STATS])
         author = await session.get(User, actor.user_id)
         return _node(comment, {actor.user_id: author} if author else {}, set())
 
@@ -276,6 +277,6 @@ async def delete(db: Database, cache: Cache, actor: Principal, comment_id: int) 
         )
         if result.rowcount:  # type: ignore[attr-defined]
             await _bump_comments(session, comment.post_id, -1)
-            invalidate_tags_after_commit(session, cache, [tag_comments(comment.post_id)])
+            invalidate_tags_after_commit(session, cache, [tag_comments(comment.post_id), TAG_STATS])
 
     await db.transaction(work)

@@ -11,7 +11,9 @@ likes received) and the home feeds of their followers, and ``search`` plus
 ``category:<id>`` (before and after an edit) for the cached search and category pages.
 Stats and the viewer's like are never cached, so views, likes and comments need no post
 invalidation; a like on a comment invalidates its post's comment
-pages (``post:<id>:comments``, whose ``like_count`` it changes).
+pages (``post:<id>:comments``, whose ``like_count`` it changes). Whatever changes a
+platform count (a post entering or leaving ``published``, a delete, a like or unlike)
+also invalidates ``stats``.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from stratabase.auth.principal import Principal
 from stratabase.cache import Cache, invalidate_tags_after_commit
-from stratabase.cache.keys import TAG_SEARCH, tag_category, tag_post, tag_user
+from stratabase.cache.keys import TAG_SEARCH, TAG_STATS, tag_category, tag_post, tag_user
 from stratabase.content import queries
 from stratabase.content.comments import tag_comments
 from stratabase.content.slugs import slugify, unique_post_slug
@@ -96,7 +98,10 @@ async def create_post(
         await _set_tags(session, post.id, data.tags)
         await session.flush()
         await index.sync_post(session, post)
-        invalidate_tags_after_commit(session, cache, [tag_user(actor.user_id), *_listed(post)])
+        stale = [tag_user(actor.user_id), *_listed(post)]
+        if status == PostStatus.PUBLISHED:
+            stale.append(TAG_STATS)
+        invalidate_tags_after_commit(session, cache, stale)
         return await _hydrated(session, post, actor)
 
     return await db.transaction(work)
@@ -111,6 +116,7 @@ async def update_post(
     async def work(session: AsyncSession) -> dict[str, Any]:
         post = await _owned_post(session, post_id, actor)
         listed_before = _listed(post)
+        status_before = post.status
         tags = changes.pop("tags", None)
         if "content_blocks" in changes:
             changes["content_blocks"] = [
@@ -132,7 +138,13 @@ async def update_post(
         invalidate_tags_after_commit(
             session,
             cache,
-            {tag_post(post.id), tag_user(post.author_id), *listed_before, *_listed(post)},
+            {
+                tag_post(post.id),
+                tag_user(post.author_id),
+                *listed_before,
+                *_listed(post),
+                *_stats_if_moved(status_before, post.status),
+            },
         )
         return await _hydrated(session, post, actor)
 
@@ -145,6 +157,12 @@ def _listed(post: Post) -> list[str]:
     if post.category_id is None:
         return [TAG_SEARCH]
     return [TAG_SEARCH, tag_category(post.category_id)]
+
+
+def _stats_if_moved(before: PostStatus, after: PostStatus) -> list[str]:
+    """``stats`` when the post entered or left ``published`` (the platform's post count)."""
+    moved = (before == PostStatus.PUBLISHED) != (after == PostStatus.PUBLISHED)
+    return [TAG_STATS] if moved else []
 
 
 def _check_transition(post: Post, target: PostStatus) -> None:
@@ -165,6 +183,7 @@ async def set_status(
             raise PermissionDenied("only moderators may hide or restore a post")
         if not moderating and post.author_id != actor.user_id:
             raise PermissionDenied("only the author may change this post")
+        status_before = post.status
         post.status = target
         if target == PostStatus.PUBLISHED and post.published_at is None:
             post.published_at = utcnow()
@@ -172,7 +191,14 @@ async def set_status(
         await session.flush()
         await index.sync_post(session, post)
         invalidate_tags_after_commit(
-            session, cache, [tag_post(post.id), tag_user(post.author_id), *_listed(post)]
+            session,
+            cache,
+            [
+                tag_post(post.id),
+                tag_user(post.author_id),
+                *_listed(post),
+                *_stats_if_moved(status_before, target),
+            ],
         )
         return await _hydrated(session, post, actor)
 
@@ -196,7 +222,13 @@ async def delete_post(db: Database, cache: Cache, actor: Principal, post_id: int
         invalidate_tags_after_commit(
             session,
             cache,
-            [tag_post(post.id), tag_comments(post.id), tag_user(post.author_id), *_listed(post)],
+            [
+                tag_post(post.id),
+                tag_comments(post.id),
+                tag_user(post.author_id),
+                *_listed(post),
+                TAG_STATS,  # its likes and comments go with it
+            ],
         )
 
     await db.transaction(work)
@@ -289,7 +321,7 @@ async def set_like(
         if changed.rowcount:  # type: ignore[attr-defined]
             count = await _bump(session, target, target_id, 1 if liked else -1)
             stale = await _stale_by_like(session, target, target_id)
-            invalidate_tags_after_commit(session, cache, stale)
+            invalidate_tags_after_commit(session, cache, [*stale, TAG_STATS])
         else:
             count = await _count(session, target, target_id)
         return {"liked": liked, "likes": count}

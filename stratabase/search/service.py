@@ -22,6 +22,7 @@ from stratabase.cache import Cache
 from stratabase.cache.keys import SEARCH, TAG_SEARCH
 from stratabase.content import queries as content_queries
 from stratabase.db.session import Database
+from stratabase.enums import UserStatus
 from stratabase.exceptions import InvalidInput
 from stratabase.feeds import pages
 from stratabase.models import Post, SearchDocument, User
@@ -67,10 +68,11 @@ async def search(
     limit: int,
     cache: Cache | None = None,
 ) -> Page[dict[str, Any]]:
-    """A page of ranked hits. Post pages are cached per (normalised query, cursor, limit,
-    viewer class) with the tag ``search``, which every write of an indexed post invalidates
-    after commit; stats and the viewer's like are read fresh. User pages are not cached
-    (account writes do not invalidate ``search`` yet), nor is anything without ``cache``."""
+    """A page of ranked hits. Pages are cached per (kind, normalised query, cursor, limit,
+    viewer class) with the tag ``search``, which every write of an indexed post and every
+    sign-up and account status change invalidate after commit, and the viewer's
+    ``feed:<id>``; post stats and the viewer's like are read fresh. Only active accounts
+    are found (suspended and deleted ones are not). Nothing is cached without ``cache``."""
     cleaned = validate_query(text)
     parsed = parse_query(cleaned)
     if parsed.empty:  # only punctuation or only exclusions: nothing can rank
@@ -79,15 +81,14 @@ async def search(
     async def load() -> dict[str, Any]:
         return await _search_page(db, viewer, cleaned, parsed, kind, codec, cursor, limit)
 
-    if kind == "users":
-        page = await load()
-        return Page(page["items"], page["next"])
     if cache is None:
         page = await load()
     else:
-        key = pages.page_key(SEARCH, "posts", viewer, cleaned, cursor, limit)
+        key = pages.page_key(SEARCH, kind, viewer, cleaned, cursor, limit)
         tags = [TAG_SEARCH, *pages.viewer_tags(viewer)]
         page = await pages.cached_page(cache, key, load, tags)
+    if kind == "users":
+        return Page(page["items"], page["next"])
     items = page["items"]
     posts = await pages.with_extras(db, viewer, [item["post"] for item in items])
     for item, post in zip(items, posts, strict=True):
@@ -119,7 +120,11 @@ async def _search_page(
         statement = select(SearchDocument, rank).where(SearchDocument.kind == kind[:-1], matches)
         if not on_postgres:
             statement = statement.join(fts.fts_table, fts.fts_table.c.rowid == SearchDocument.id)
-        if kind == "posts" and viewer is not None:
+        if kind == "users":  # suspended and deleted accounts are not found
+            statement = statement.where(
+                SearchDocument.ref_id.in_(select(User.id).where(User.status == UserStatus.ACTIVE))
+            )
+        elif viewer is not None:
             statement = statement.where(
                 ~SearchDocument.ref_id.in_(select(Post.id).where(hidden_authors(viewer.user_id)))
             )

@@ -7,7 +7,8 @@ The public profile with its counters is cached (``profile:<id>``, tag ``user:<id
 write that changes a counter (follow, unfollow, a block that removes follows; posts and
 likes in ``stratabase.content.service``) invalidates ``user:<id>`` of both ends after commit.
 Every edge also invalidates ``feed:<actor>`` (and a block ``feed:<blocked>``): the tag of
-the actor's cached home feed and every page filtered for them.
+the actor's cached home feed and every page filtered for them. Follows and blocks
+also invalidate ``stats`` (the platform's follow count).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from stratabase.auth.principal import Principal
 from stratabase.cache import Cache, invalidate_tags_after_commit
-from stratabase.cache.keys import PROFILE, tag_feed, tag_user
+from stratabase.cache.keys import PROFILE, TAG_STATS, tag_feed, tag_user
 from stratabase.db.session import Database
 from stratabase.db.types import utcnow
 from stratabase.exceptions import InvalidInput, PermissionDenied
@@ -80,7 +81,8 @@ def _stale_by_edge(kind: str, actor_id: int, user_id: int) -> list[str]:
     show (the blocker's posts disappear from them)."""
     if kind == "mute":
         return [tag_feed(actor_id)]
-    stale = [tag_user(actor_id), tag_user(user_id), tag_feed(actor_id)]
+    # follows also change the platform's follow count (a block may remove follows)
+    stale = [tag_user(actor_id), tag_user(user_id), tag_feed(actor_id), TAG_STATS]
     if kind == "block":
         stale.append(tag_feed(user_id))
     return stale

@@ -45,10 +45,12 @@ def _token(issued: service.IssuedSession) -> TokenOut:
     response_model=TokenOut,
     dependencies=[AuthRateLimited],
 )
-async def register(body: RegisterIn, request: Request, db: DatabaseDep) -> TokenOut:
+async def register(
+    body: RegisterIn, request: Request, db: DatabaseDep, cache: CacheDep
+) -> TokenOut:
     """Create an account and return a bearer token for it."""
     data = UserCreate.model_validate(body.model_dump(exclude={"device"}))
-    return _token(await service.register(db, data, _client(request, body.device)))
+    return _token(await service.register(db, data, _client(request, body.device), cache))
 
 
 @router.post("/auth/login", response_model=TokenOut, dependencies=[AuthRateLimited])

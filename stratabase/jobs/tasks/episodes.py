@@ -35,7 +35,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stratabase.cache import Cache, invalidate_tags_after_commit
-from stratabase.cache.keys import TAG_SEARCH, tag_user
+from stratabase.cache.keys import TAG_SEARCH, TAG_STATS, tag_user
 from stratabase.db.types import utcnow
 from stratabase.enums import PlanningNoteStatus, PostKind, PostStatus, ProjectStatus
 from stratabase.jobs.errors import PermanentJobError
@@ -258,7 +258,9 @@ async def _finish(
         )
     await record_usage(session, prep.organization_id, prep.owner_id, draft, prep.episode_id)
     if cache is not None:
-        invalidate_tags_after_commit(session, cache, [tag_user(prep.owner_id), TAG_SEARCH])
+        invalidate_tags_after_commit(
+            session, cache, [tag_user(prep.owner_id), TAG_SEARCH, TAG_STATS]
+        )
     return post.id
 
 
