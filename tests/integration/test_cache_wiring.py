@@ -5,19 +5,15 @@ Redis, and a hit costs fewer statements than a miss."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from stratabase.api.app import create_app
 from stratabase.auth import service as auth
 from stratabase.cache import SmartCache, build_cache, invalidate_tags_after_commit
 from stratabase.cache.errors import CacheUnavailable
-from stratabase.cache.two_tier import TwoTierStore
 from stratabase.content.reads import TAG_CATEGORIES
 from stratabase.content.warming import warm_hot_keys
 from stratabase.db.session import Database
@@ -25,41 +21,8 @@ from stratabase.enums import Role, UserStatus
 from stratabase.exceptions import InvalidInput
 from stratabase.models import Category
 from stratabase.settings import Settings
-from tests.acceptance.api_support import NO_LIMITS, Api, assert_problem, count_queries
-
-
-@pytest.fixture(params=["memory", "two-tier"])
-async def wired(
-    request: pytest.FixtureRequest, settings: Settings, redis_url: str, redis_prefix: str
-) -> AsyncIterator[tuple[Settings, SmartCache]]:
-    """Settings and a cache of each kind (the two-tier one under this test's prefix)."""
-    if request.param == "two-tier":
-        settings = settings.model_copy(
-            update={"redis_url": redis_url, "redis_prefix": redis_prefix}
-        )
-    cache = build_cache(settings)
-    if isinstance(cache.store, TwoTierStore):
-        await cache.store.wait_subscribed()
-    try:
-        yield settings, cache
-    finally:
-        await cache.close()
-
-
-@asynccontextmanager
-async def serve(settings: Settings, db: Database, cache: SmartCache) -> AsyncIterator[Api]:
-    """One app (one "process") on ``db`` and ``cache``."""
-    app = create_app(settings, database=db, cache=cache)
-    app.state.rate_limits = NO_LIMITS
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-        yield Api(http, db)
-
-
-@pytest.fixture
-async def api(wired: tuple[Settings, SmartCache], db: Database) -> AsyncIterator[Api]:
-    async with serve(wired[0], db, wired[1]) as made:
-        yield made
+from tests.acceptance.api_support import Api, assert_problem, count_queries
+from tests.integration.cache_wiring_support import serve
 
 
 async def _get(

@@ -5,11 +5,9 @@ database backends, with the in-process cache and with two tiers over Redis."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
 
 from stratabase.cache import SmartCache, build_cache
 from stratabase.cache.two_tier import TwoTierStore
@@ -18,31 +16,8 @@ from stratabase.enums import Role
 from stratabase.jobs.tasks import episodes
 from stratabase.settings import Settings
 from tests.acceptance.api_support import Actor, Api, count_queries
-from tests.integration.test_cache_wiring import serve
+from tests.integration.cache_wiring_support import serve
 from tests.integration.test_jobs_publishing import _context, _world
-
-
-@pytest.fixture(params=["memory", "two-tier"])
-async def wired(
-    request: pytest.FixtureRequest, settings: Settings, redis_url: str, redis_prefix: str
-) -> AsyncIterator[tuple[Settings, SmartCache]]:
-    if request.param == "two-tier":
-        settings = settings.model_copy(
-            update={"redis_url": redis_url, "redis_prefix": redis_prefix}
-        )
-    cache = build_cache(settings)
-    if isinstance(cache.store, TwoTierStore):
-        await cache.store.wait_subscribed()
-    try:
-        yield settings, cache
-    finally:
-        await cache.close()
-
-
-@pytest.fixture
-async def api(wired: tuple[Settings, SmartCache], db: Database) -> AsyncIterator[Api]:
-    async with serve(wired[0], db, wired[1]) as made:
-        yield made
 
 
 async def _costed(

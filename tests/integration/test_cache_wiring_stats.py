@@ -5,46 +5,18 @@ backends, with the in-process cache and with two tiers over Redis."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
 
 from stratabase.auth import service as auth
-from stratabase.cache import SmartCache, build_cache
-from stratabase.cache.two_tier import TwoTierStore
+from stratabase.cache import SmartCache
 from stratabase.content.platform import load_platform_stats
-from stratabase.db.session import Database
 from stratabase.enums import Role, UserStatus
 from stratabase.settings import Settings
 from tests.acceptance.api_support import Actor, Api, count_queries
-from tests.integration.test_cache_wiring import serve
 
 PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture(params=["memory", "two-tier"])
-async def wired(
-    request: pytest.FixtureRequest, settings: Settings, redis_url: str, redis_prefix: str
-) -> AsyncIterator[tuple[Settings, SmartCache]]:
-    if request.param == "two-tier":
-        settings = settings.model_copy(
-            update={"redis_url": redis_url, "redis_prefix": redis_prefix}
-        )
-    cache = build_cache(settings)
-    if isinstance(cache.store, TwoTierStore):
-        await cache.store.wait_subscribed()
-    try:
-        yield settings, cache
-    finally:
-        await cache.close()
-
-
-@pytest.fixture
-async def api(wired: tuple[Settings, SmartCache], db: Database) -> AsyncIterator[Api]:
-    async with serve(wired[0], db, wired[1]) as made:
-        yield made
 
 
 async def _ok(response: httpx.Response) -> dict[str, Any]:

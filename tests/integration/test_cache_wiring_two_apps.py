@@ -13,7 +13,7 @@ from stratabase.cache.two_tier import TwoTierStore
 from stratabase.db.session import Database
 from stratabase.settings import Settings
 from tests.acceptance.api_support import Api, assert_problem
-from tests.integration.test_cache_wiring import serve
+from tests.integration.cache_wiring_support import serve
 
 
 @pytest.fixture
