@@ -8,7 +8,9 @@ transfer still succeeds or is refused on its own: the function reports a code pe
 a refused item writes nothing. A lone transfer goes out at once, in a batch of one.
 
 We talk to the driver directly (one prepared statement, no ORM) because at thousands of
-transfers per second the client's overhead is what the database would wait for.
+transfers per second the client's overhead is what the database would wait for. For the same
+reason a sender keeps its pooled connection while transfers keep coming, and gives it back
+as soon as the queue is empty.
 """
 
 from __future__ import annotations
@@ -64,6 +66,9 @@ _REFUSALS: dict[str, tuple[type[StratabaseError], str, str]] = {
 
 Outcome = tuple[Transfer, tuple[int | None, int | None]]
 
+#: Serialization failure, deadlock, and the idempotency-key race described in ``_call``.
+_RETRYABLE = PG_RETRYABLE | {"23505"}
+
 
 @dataclass
 class _Request:
@@ -103,12 +108,7 @@ class TransferBatcher:
 
     def _dispatch(self) -> None:
         while self._queue and len(self._running) < self.in_flight:
-            # A caller cancelled while queued gave up before anything was sent: drop it.
-            batch = [r for r in self._queue[: self.max_batch] if not r.future.done()]
-            del self._queue[: self.max_batch]
-            if not batch:
-                continue
-            task = asyncio.get_running_loop().create_task(self._flush(batch))
+            task = asyncio.get_running_loop().create_task(self._send())
             self._running.add(task)
             task.add_done_callback(self._done)
 
@@ -116,21 +116,45 @@ class TransferBatcher:
         self._running.discard(task)
         self._dispatch()
 
-    async def _flush(self, batch: list[_Request]) -> None:
+    def _take(self) -> list[_Request]:
+        """The next batch; a caller cancelled while queued gave up before anything was sent."""
+        while self._queue:
+            batch = [r for r in self._queue[: self.max_batch] if not r.future.done()]
+            del self._queue[: self.max_batch]
+            if batch:
+                return batch
+        return []
+
+    async def _send(self) -> None:
+        """Send batches over one connection until the queue is empty."""
+        import asyncpg  # the PostgreSQL driver; imported here so SQLite installs need not load it
+
+        batch = self._take()
+        if not batch:
+            return
         try:
-            rows = await self._call(batch)
+            async with self.db.engine.connect() as connection:
+                raw: Any = (await connection.get_raw_connection()).driver_connection
+                while batch:
+                    try:
+                        rows = await self._call(raw, batch)
+                    except (OSError, asyncpg.InterfaceError) as exc:
+                        await connection.invalidate()
+                        raise DatabaseUnavailable(f"cannot reach the database: {exc}") from exc
+                    self._answer(batch, rows)
+                    # The callers just answered queue their next transfers when they run,
+                    # which is now: yield once, then send what they queued.
+                    await asyncio.sleep(0)
+                    batch = self._take()
         except BaseException as exc:
-            failure = (
-                exc
-                if isinstance(exc, StratabaseError)
-                else DatabaseUnavailable(f"transfer failed: {type(exc).__name__}")
-            )
+            failure = _failure(exc)
             for request in batch:
                 if not request.future.done():
                     request.future.set_exception(failure)
             if not isinstance(exc, Exception):
                 raise
-            return
+
+    def _answer(self, batch: list[_Request], rows: list[Any]) -> None:
         for row in rows:
             request = batch[row["item"]]
             if request.future.done():  # the caller was cancelled; the outcome stands
@@ -141,9 +165,14 @@ class TransferBatcher:
             else:
                 request.future.set_result(_outcome(request, row))
 
-    async def _call(self, batch: list[_Request]) -> list[Any]:
-        """One statement for the batch, retried whole on deadlock or serialization failure."""
-        import asyncpg  # the PostgreSQL driver; imported here so SQLite installs need not load it
+    async def _call(self, raw: Any, batch: list[_Request]) -> list[Any]:
+        """One statement for the batch, retried whole on deadlock or serialization failure.
+
+        A unique violation is retried too: it means a concurrent twin committed one of the
+        batch's idempotency keys after the set-based path checked them (migration 0004); the
+        call was rolled back whole, and sent again it answers that item as a replay.
+        """
+        import asyncpg
 
         columns: list[list[Any]] = [[] for _ in range(10)]
         for request in batch:
@@ -165,18 +194,22 @@ class TransferBatcher:
         attempts = self.db.settings.transaction_retries + 1
         for attempt in range(attempts):
             try:
-                async with self.db.engine.connect() as connection:
-                    raw: Any = (await connection.get_raw_connection()).driver_connection
-                    return list(await raw.fetch(TRANSFERS_SQL, *columns))
+                return list(await raw.fetch(TRANSFERS_SQL, *columns))
             except asyncpg.PostgresError as exc:
-                if exc.sqlstate not in PG_RETRYABLE or attempt + 1 == attempts:
+                if exc.sqlstate not in _RETRYABLE or attempt + 1 == attempts:
                     raise DatabaseUnavailable(
                         f"transfer failed: {type(exc).__name__}: {exc}"
                     ) from exc
                 await asyncio.sleep(random.uniform(0, min(0.25, 0.005 * 2**attempt)))
-            except (OSError, asyncpg.InterfaceError, DBAPIError, PoolTimeout) as exc:
-                raise DatabaseUnavailable(f"cannot reach the database: {exc}") from exc
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _failure(exc: BaseException) -> StratabaseError:
+    if isinstance(exc, StratabaseError):
+        return exc
+    if isinstance(exc, OSError | DBAPIError | PoolTimeout):
+        return DatabaseUnavailable(f"cannot reach the database: {exc}")
+    return DatabaseUnavailable(f"transfer failed: {type(exc).__name__}")
 
 
 def _outcome(request: _Request, row: Any) -> Outcome:

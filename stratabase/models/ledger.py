@@ -59,6 +59,10 @@ class LedgerAccount(IdMixin, TimestampsMixin, Base):
     spent_total: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
+def _partial_index(name: str, where: str, *columns: str) -> Index:
+    return Index(name, *columns, sqlite_where=text(where), postgresql_where=text(where))
+
+
 class LedgerTransfer(IdMixin, CreatedAtMixin, Base):
     """One movement of ``amount`` minor units; immutable once posted (reverse to correct)."""
 
@@ -66,16 +70,19 @@ class LedgerTransfer(IdMixin, CreatedAtMixin, Base):
     __table_args__ = (
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint("debit_account_id <> credit_account_id", name="distinct_accounts"),
-        Index("ix_ledger_transfers_debit_account_id", "debit_account_id", "id"),
-        Index("ix_ledger_transfers_credit_account_id", "credit_account_id", "id"),
-        Index(
-            "ix_ledger_transfers_pending_expiry",
-            "expires_at",
-            sqlite_where=text("status = 'pending'"),
-            postgresql_where=text("status = 'pending'"),
+        # Partial indexes only: a posted transfer pays for its primary, idempotency and reversal
+        # keys and nothing else (account history reads ledger_entries; migration 0004).
+        _partial_index(
+            "ix_ledger_transfers_pending_debit", "status = 'pending'", "debit_account_id", "id"
         ),
-        Index("ix_ledger_transfers_reference", "reference_type", "reference_id"),
-        Index("ix_ledger_transfers_linked_id", "linked_id"),
+        _partial_index("ix_ledger_transfers_pending_expiry", "status = 'pending'", "expires_at"),
+        _partial_index(
+            "ix_ledger_transfers_reference",
+            "reference_type IS NOT NULL",
+            "reference_type",
+            "reference_id",
+        ),
+        _partial_index("ix_ledger_transfers_linked_id", "linked_id IS NOT NULL", "linked_id"),
     )
 
     debit_account_id: Mapped[int] = mapped_column(

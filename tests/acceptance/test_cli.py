@@ -13,6 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from stratabase.db.migrate import head_revision
+
 STRATABASE = [sys.executable, "-m", "stratabase"]
 
 
@@ -36,7 +38,7 @@ def test_migrate_then_health_json(empty_database_url: str) -> None:
     env = {"STRATABASE_DATABASE_URL": empty_database_url}
     migrated = _run("migrate", env=env)
     assert migrated.returncode == 0, migrated.stderr
-    assert "revision 0003 (head)" in migrated.stdout
+    assert f"revision {head_revision()} (head)" in migrated.stdout
     again = _run("migrate", "--check", env=env)
     assert again.returncode == 0, again.stderr
     health = _run("health", "--json", env=env)

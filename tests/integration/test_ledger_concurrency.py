@@ -127,3 +127,32 @@ async def test_several_processes_on_one_database(
     for account, before in start.items():
         assert (await ledger.account(account)).balance == before + net[account]
     await assert_books_whole(db)
+
+
+async def test_twins_racing_one_key_make_one_transfer(db: Database) -> None:
+    """Two services (two connections on PostgreSQL) send the same keys at the same moment,
+    each batched with a transfer of its own: every key moves money once, both callers get
+    the same transfer, and the companions sent beside the loser are neither lost nor doubled
+    when its batch is sent again."""
+    first, second = LedgerService(db), LedgerService(db)
+    a, b, c, *_ = await _hot_wallets(db, first, 1_000)
+    start = {w: (await first.account(w)).balance for w in (a, b, c)}
+    rounds = 25
+
+    async def race(n: int) -> None:
+        key = f"twin-{n}"
+        one, two, _, _ = await asyncio.gather(
+            first.transfer_accounts(a, b, 3, key=key),
+            second.transfer_accounts(a, b, 3, key=key),
+            first.transfer_accounts(c, b, 1, key=f"first-{n}"),
+            second.transfer_accounts(c, a, 2, key=f"second-{n}"),
+        )
+        assert one.id == two.id
+        assert sorted([one.replayed, two.replayed]) == [False, True]
+
+    for n in range(rounds):
+        await race(n)
+    assert (await first.account(a)).balance == start[a] - rounds * 3 + rounds * 2
+    assert (await first.account(b)).balance == start[b] + rounds * 3 + rounds * 1
+    assert (await first.account(c)).balance == start[c] - rounds * 1 - rounds * 2
+    await assert_books_whole(db)
