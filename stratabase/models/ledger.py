@@ -101,7 +101,11 @@ class LedgerTransfer(IdMixin, CreatedAtMixin, Base):
     reference_type: Mapped[str | None] = mapped_column(String(40))
     reference_id: Mapped[str | None] = mapped_column(String(64))
     #: Client-chosen key; a retry with the same key returns this transfer.
-    idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    #: Compared byte by byte on PostgreSQL (``COLLATE "C"``): keys are opaque, and the
+    #: unique index behind every transfer then skips locale-aware comparison (migration 0004).
+    idempotency_key: Mapped[str | None] = mapped_column(
+        String(128).with_variant(String(128, collation="C"), "postgresql"), unique=True
+    )
     #: Hash of the request body, so a reused key with a different body is refused.
     request_hash: Mapped[str | None] = mapped_column(String(64))
     #: For post/void of a hold: the pending transfer it resolves.

@@ -21,6 +21,8 @@ A concurrent twin committing one of the keys between the check and the insert ma
 statement fail with a unique violation and the whole call roll back; the caller sends the
 batch again and the loop then answers that item as a replay (``stratabase/ledger/postgres.py``).
 
+Idempotency keys become ``COLLATE "C"`` on PostgreSQL: opaque strings, compared byte by byte.
+
 Indexes: every posted transfer paid for three indexes of NULLs (``linked_id``, the reference)
 and two per-account indexes nothing reads (history reads ``ledger_entries``; the only
 per-account lookup on transfers is the open holds of an account). They become partial: a
@@ -182,6 +184,11 @@ _NEW_INDEXES = (
 )
 
 
+#: Idempotency keys compared byte by byte: they are opaque, and every transfer inserts one
+#: into a unique index (about 10% of the function's CPU with the database's collation).
+_KEY_TYPE = "ALTER TABLE ledger_transfers ALTER COLUMN idempotency_key TYPE varchar(128){collation}"
+
+
 def _is_postgres() -> bool:
     return op.get_bind().dialect.name == "postgresql"
 
@@ -198,6 +205,7 @@ def upgrade() -> None:
             sqlite_where=sa.text(where),
         )
     if _is_postgres():
+        op.execute(_KEY_TYPE.format(collation=' COLLATE "C"'))
         op.execute(
             f"ALTER FUNCTION sb_ledger_transfers{_SIGNATURE} RENAME TO sb_ledger_transfers_each"
         )
@@ -207,6 +215,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     if _is_postgres():
+        op.execute(_KEY_TYPE.format(collation=""))
         op.execute(f"DROP FUNCTION sb_ledger_transfers{_SIGNATURE}")
         op.execute(f"ALTER FUNCTION sb_ledger_transfers_each{_SIGNATURE} RESET enable_seqscan")
         op.execute(
