@@ -102,6 +102,17 @@ async def bench_wallets(db: Database, ledger: LedgerService, count: int, tag: st
     return [account_id for account_id, _ in accounts]
 
 
+async def vacuum_ledger(db: Database) -> None:
+    """VACUUM ANALYZE the ledger tables (PostgreSQL; SQLite has nothing to catch up on)."""
+    if db.backend != "postgres":
+        return
+    async with db.engine.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.exec_driver_sql(
+            "VACUUM ANALYZE ledger_accounts, ledger_transfers, ledger_entries"
+        )
+
+
 async def our_transfers(ledger: LedgerService, wallets: list[int], seconds: float) -> Throughput:
     """Random pairs, one token each, each with its own idempotency key (as clients send)."""
     run = uuid.uuid4().hex[:8]
