@@ -1,11 +1,11 @@
 """PostgreSQL fast path: transfers as one statement, with concurrent ones committed together.
 
-Each call of ``sb_ledger_transfers`` (migration 0002) is one round trip and, in autocommit,
-one transaction. Transfers submitted while others are in flight wait in a queue and go out
-together in the next call (group commit, as TigerBeetle batches): the locks, the commit and
-the client's own overhead are paid once per batch instead of once per transfer. Each
-transfer still succeeds or is refused on its own: the function reports a code per item and
-a refused item writes nothing. A lone transfer goes out at once, in a batch of one.
+Each call of ``sb_ledger_transfers`` (migrations 0002 and 0004) is one round trip and, in
+autocommit, one transaction. Transfers submitted while others are in flight wait in a queue
+and go out together in the next call (group commit, as TigerBeetle batches): the locks, the
+commit and the client's own overhead are paid once per batch instead of once per transfer.
+Each transfer still succeeds or is refused on its own: the function reports a code per item
+and a refused item writes nothing. A lone transfer goes out at once, in a batch of one.
 
 We talk to the driver directly (one prepared statement, no ORM) because at thousands of
 transfers per second the client's overhead is what the database would wait for. For the same
