@@ -4,22 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import TYPE_CHECKING
 
 import typer
-import uvicorn
 
-from stratabase.api.app import create_app
 from stratabase.cli.common import configure_logging, console, run, settings_from
-from stratabase.content.warming import warm_hot_keys
-from stratabase.db import migrate as migrations
-from stratabase.db.session import Database
-from stratabase.jobs.worker import run_embedded_worker
-from stratabase.seed import seed_if_empty
-from stratabase.settings import Settings
+
+if TYPE_CHECKING:
+    from stratabase.settings import Settings
 
 
 async def _serve(settings: Settings, host: str, port: int, all_in_one: bool) -> None:
     """Serve the API; ``all_in_one`` (``up``) first migrates and, embedded, runs a worker."""
+    # Imported here, not at the top: the API and the server take most of a second to import,
+    # which every other command would pay on each start.
+    import uvicorn
+
+    from stratabase.api.app import create_app
+    from stratabase.content.warming import warm_hot_keys
+    from stratabase.db import migrate as migrations
+    from stratabase.db.session import Database
+    from stratabase.jobs.worker import run_embedded_worker
+    from stratabase.seed import seed_if_empty
+
     db = Database(settings)
     stop = asyncio.Event()
     worker: asyncio.Task[None] | None = None
