@@ -125,11 +125,14 @@ class TwoTierStore:
                 if self.channel_ok:
                     logger.warning("cache invalidation channel dropped: %s", exc)
             finally:
-                if self.channel_ok:
+                if self.channel_ok:  # a drop: whatever was sent meanwhile is lost to us
                     self.channel_drops += 1
+                    self.local.flush()
+                # A failed reconnect flushes nothing: the copies made since the drop are
+                # degraded ones (short-lived, invalidated locally), and the next
+                # subscription flushes anyway.
                 self.channel_ok = False
                 self._subscribed.clear()
-                self.local.flush()
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
                 with contextlib.suppress(Exception):
