@@ -4,22 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from fastapi.responses import JSONResponse
 
-from stratabase.api.deps import CacheDep, CursorsDep, DatabaseDep, InputGuard, RateLimited
+from stratabase.api.deps import CacheDep, CursorsDep, DatabaseDep
 from stratabase.api.routes._params import DEFAULT, Cursor, Fields, Limit
-from stratabase.api.schemas.common import PROBLEM_RESPONSES, PageOut
+from stratabase.api.routes._router import public_router
+from stratabase.api.schemas.common import PageOut
 from stratabase.api.schemas.fields import page_response
 from stratabase.content import reads
 from stratabase.schemas.content import CategoryRead, TagRead
 
-router = APIRouter(
-    prefix="/v1",
-    tags=["categories"],
-    responses=PROBLEM_RESPONSES,
-    dependencies=[InputGuard, RateLimited],
-)
+router = public_router("/v1", "categories")
 
 
 @router.get("/categories", response_model=PageOut[CategoryRead])

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import Query, Response, status
 
 from stratabase.api.deps import (
     CacheDep,
     CursorsDep,
     DatabaseDep,
-    InputGuard,
     OptionalUserDep,
-    RateLimited,
     WriterUserDep,
 )
 from stratabase.api.routes._params import DEFAULT, Cursor, Limit, ObjectId
-from stratabase.api.schemas.common import PROBLEM_RESPONSES, PageOut
+from stratabase.api.routes._router import public_router
+from stratabase.api.schemas.common import PageOut
 from stratabase.api.schemas.posts import CommentOut
 from stratabase.api.schemas.users import LikeOut
 from stratabase.content import comments
@@ -24,12 +23,7 @@ from stratabase.content import service as content
 from stratabase.enums import LikeTarget
 from stratabase.schemas.content import CommentCreate, CommentUpdate
 
-router = APIRouter(
-    prefix="/v1",
-    tags=["comments"],
-    responses=PROBLEM_RESPONSES,
-    dependencies=[InputGuard, RateLimited],
-)
+router = public_router("/v1", "comments")
 
 
 @router.get("/posts/{post_id}/comments", response_model=PageOut[CommentOut])

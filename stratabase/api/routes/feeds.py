@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from stratabase.api.deps import (
@@ -12,22 +11,16 @@ from stratabase.api.deps import (
     CurrentUserDep,
     CursorsDep,
     DatabaseDep,
-    InputGuard,
     OptionalUserDep,
-    RateLimited,
 )
 from stratabase.api.routes._params import DEFAULT, Cursor, Fields, Limit, ObjectId
-from stratabase.api.schemas.common import PROBLEM_RESPONSES, PageOut
+from stratabase.api.routes._router import public_router
+from stratabase.api.schemas.common import PageOut
 from stratabase.api.schemas.fields import page_response
 from stratabase.api.schemas.posts import PostOut
 from stratabase.feeds import service
 
-router = APIRouter(
-    prefix="/v1/feed",
-    tags=["feeds"],
-    responses=PROBLEM_RESPONSES,
-    dependencies=[InputGuard, RateLimited],
-)
+router = public_router("/v1/feed", "feeds")
 
 
 @router.get("", response_model=PageOut[PostOut])

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import Query, Response, status
 from fastapi.responses import JSONResponse
 
 from stratabase.api.deps import (
     CacheDep,
     CursorsDep,
     DatabaseDep,
-    InputGuard,
     OptionalUserDep,
-    RateLimited,
     WriterUserDep,
 )
 from stratabase.api.routes._params import (
@@ -26,7 +24,8 @@ from stratabase.api.routes._params import (
     ObjectId,
     parse_ids,
 )
-from stratabase.api.schemas.common import PROBLEM_RESPONSES, PageOut
+from stratabase.api.routes._router import public_router
+from stratabase.api.schemas.common import PageOut
 from stratabase.api.schemas.fields import page_response
 from stratabase.api.schemas.posts import PostOut
 from stratabase.api.schemas.users import LikeOut, ViewsOut
@@ -37,12 +36,7 @@ from stratabase.feeds import service as feeds
 from stratabase.schemas.common import Slug
 from stratabase.schemas.content import PostCreate, PostUpdate
 
-router = APIRouter(
-    prefix="/v1/posts",
-    tags=["posts"],
-    responses=PROBLEM_RESPONSES,
-    dependencies=[InputGuard, RateLimited],
-)
+router = public_router("/v1/posts", "posts")
 
 
 @router.get("", response_model=PageOut[PostOut])

@@ -4,28 +4,22 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from stratabase.api.deps import (
     CacheDep,
     CursorsDep,
     DatabaseDep,
-    InputGuard,
     OptionalUserDep,
-    RateLimited,
 )
 from stratabase.api.routes._params import DEFAULT, Cursor, Limit
-from stratabase.api.schemas.common import PROBLEM_RESPONSES, PageOut
+from stratabase.api.routes._router import public_router
+from stratabase.api.schemas.common import PageOut
 from stratabase.api.schemas.posts import SearchHitOut
 from stratabase.search import service
 from stratabase.search.text import MAX_QUERY_LENGTH
 
-router = APIRouter(
-    prefix="/v1",
-    tags=["search"],
-    responses=PROBLEM_RESPONSES,
-    dependencies=[InputGuard, RateLimited],
-)
+router = public_router("/v1", "search")
 
 
 @router.get("/search", response_model=PageOut[SearchHitOut])

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from stratabase.api.deps import CacheDep, DatabaseDep, InputGuard, RateLimited
-from stratabase.api.schemas.common import PROBLEM_RESPONSES
+from stratabase.api.deps import CacheDep, DatabaseDep
+from stratabase.api.routes._router import public_router
 from stratabase.content.platform import platform_stats
 
-router = APIRouter(
-    prefix="/v1",
-    tags=["stats"],
-    responses=PROBLEM_RESPONSES,
-    dependencies=[InputGuard, RateLimited],
-)
+router = public_router("/v1", "stats")
 
 
 class PlatformStatsOut(BaseModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from fastapi.responses import JSONResponse
 
 from stratabase.api.deps import (
@@ -12,8 +12,6 @@ from stratabase.api.deps import (
     CurrentUserDep,
     CursorsDep,
     DatabaseDep,
-    InputGuard,
-    RateLimited,
     WriterUserDep,
 )
 from stratabase.api.routes._params import (
@@ -25,19 +23,15 @@ from stratabase.api.routes._params import (
     ObjectId,
     parse_ids,
 )
-from stratabase.api.schemas.common import PROBLEM_RESPONSES, PageOut
+from stratabase.api.routes._router import public_router
+from stratabase.api.schemas.common import PageOut
 from stratabase.api.schemas.fields import page_response
 from stratabase.api.schemas.users import FollowUserOut, UserProfileOut
 from stratabase.schemas.accounts import UserPublicRead
 from stratabase.schemas.social import RelationshipRead
 from stratabase.social import service
 
-router = APIRouter(
-    prefix="/v1/users",
-    tags=["users"],
-    responses=PROBLEM_RESPONSES,
-    dependencies=[InputGuard, RateLimited],
-)
+router = public_router("/v1/users", "users")
 
 Edge = Literal["follow", "block", "mute"]
 
