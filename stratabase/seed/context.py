@@ -39,10 +39,30 @@ class Clock(Protocol):
 
 
 class DatetimeClock:
-    """Aware ``datetime``/``date`` objects: what asyncpg's COPY encoder takes."""
+    """Aware ``datetime``/``date`` objects: what the ORM and the drivers take."""
 
     def at(self, seconds: int) -> datetime:
         return datetime.fromtimestamp(EPOCH_TS + seconds, UTC)
+
+    def day(self, days: int) -> date:
+        return EPOCH.date() + timedelta(days=days)
+
+
+#: PostgreSQL stores a timestamp as microseconds since this instant.
+POSTGRES_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+_POSTGRES_EPOCH_US = int((EPOCH - POSTGRES_EPOCH).total_seconds()) * 1_000_000
+
+
+class PostgresClock:
+    """Timestamps as PostgreSQL's own integer (microseconds since 2000-01-01 UTC).
+
+    The bulk loader's COPY sends them as they are (see ``loader.copy_table``).
+    Building a ``datetime`` and having the driver take it apart again cost ~0.9 µs per
+    value, a fifth of the Python time of a ``large`` seed (about 12 million timestamps).
+    """
+
+    def at(self, seconds: int) -> int:
+        return _POSTGRES_EPOCH_US + seconds * 1_000_000
 
     def day(self, days: int) -> date:
         return EPOCH.date() + timedelta(days=days)

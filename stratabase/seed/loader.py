@@ -1,15 +1,15 @@
 """Bulk loading at the speed of the database.
 
 PostgreSQL: one ``COPY`` per table (asyncpg ``copy_records_to_table``, binary), fed by the
-generator as it produces rows, so Python encodes while the server writes. Into empty
+generator as it produces rows, so Python encodes while the server writes; timestamps travel
+as PostgreSQL's own integers. Into empty
 tables the secondary indexes, unique constraints, composite primary keys and foreign keys
 of the big tables are dropped first and rebuilt after: one sort per index beats millions
 of row-by-row index updates and trigger checks. Foreign keys come back ``NOT VALID`` (so
 they guard every later write at once) and :func:`validate_foreign_keys` checks the loaded
 rows after the commit, two tables at a time, without blocking readers or writers.
-Sequences are moved past the explicit ids. :func:`load_in_steps` is the variant for big
-seeds into an empty PostgreSQL database (table-by-table commits, indexes rebuilt on a second
-connection meanwhile). SQLite: ``executemany`` in large batches, all in one transaction.
+Sequences are moved past the explicit ids. ``stepped.py`` is the variant for big seeds into
+an empty PostgreSQL database. SQLite: ``executemany`` in large batches, in one transaction.
 """
 
 from __future__ import annotations
@@ -18,14 +18,15 @@ import asyncio
 import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Index, Table
+from sqlalchemy import Dialect, Index, Table
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.schema import AddConstraint, CreateIndex, ForeignKeyConstraint, UniqueConstraint
 
 from stratabase.db.base import metadata
-from stratabase.seed.context import TableData
+from stratabase.seed.context import POSTGRES_EPOCH, TableData
 from stratabase.seed.progress import Reporter
 
 #: Rows per ``executemany`` on SQLite and per progress update everywhere.
@@ -34,9 +35,10 @@ BATCH = 20_000
 REBUILD_MIN_ROWS = 5_000
 #: SQLite page cache during a load (KiB): big enough to keep the indexes being built hot.
 SQLITE_CACHE_KIB = 256 * 1024
+_MICROSECOND = timedelta(microseconds=1)
 #: Bulk sessions: no statement timeout, memory for sorts and joins, asynchronous commit
 #: (seed data can be regenerated: a crash right after commit may lose it, never corrupt it).
-_SESSION_SETTINGS = (
+SESSION_SETTINGS = (
     "statement_timeout = 0",
     "synchronous_commit = off",
     "maintenance_work_mem = '512MB'",
@@ -74,15 +76,47 @@ async def load(
     return Loaded(await _load_sqlite(conn, tables, reporter, fresh=fresh))
 
 
-async def _driver(conn: AsyncConnection) -> Any:
+async def driver_connection(conn: AsyncConnection) -> Any:
     return (await conn.get_raw_connection()).driver_connection
+
+
+def _integer_timestamp(value: Any) -> tuple[int]:
+    """``timestamptz`` in the driver's tuple format: microseconds since 2000-01-01 UTC."""
+    if value.__class__ is int:
+        return (value,)
+    return ((value - POSTGRES_EPOCH) // _MICROSECOND,)
+
+
+def _tuple_timestamp(value: tuple[int]) -> datetime:
+    return POSTGRES_EPOCH + value[0] * _MICROSECOND
+
+
+async def copy_table(raw: Any, data: TableData, reporter: Reporter) -> None:
+    """COPY one table; timestamps go as the integers :class:`PostgresClock` makes.
+
+    The codec lives only for the COPY: statements prepared meanwhile would keep it, so
+    nothing else runs on the connection until it is reset.
+    """
+    await raw.set_type_codec(
+        "timestamptz",
+        schema="pg_catalog",
+        encoder=_integer_timestamp,
+        decoder=_tuple_timestamp,
+        format="tuple",
+    )
+    try:
+        await raw.copy_records_to_table(
+            data.table, records=_with_progress(data.rows, reporter), columns=list(data.columns)
+        )
+    finally:
+        await raw.reset_type_codec("timestamptz", schema="pg_catalog")
 
 
 async def _load_sqlite(
     conn: AsyncConnection, tables: Iterable[TableData], reporter: Reporter, *, fresh: bool
 ) -> dict[str, int]:
     """Batched inserts; big empty tables get their indexes (not their keys) after the load."""
-    raw = await _driver(conn)
+    raw = await driver_connection(conn)
     await raw.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
     loaded: dict[str, int] = {}
     rebuild: list[Table] = []
@@ -116,20 +150,18 @@ async def _load_sqlite(
 async def _load_postgres(
     conn: AsyncConnection, tables: Iterable[TableData], reporter: Reporter, *, fresh: bool
 ) -> Loaded:
-    for setting in _SESSION_SETTINGS:
+    for setting in SESSION_SETTINGS:
         await conn.exec_driver_sql(f"SET LOCAL {setting}")
-    raw = await _driver(conn)
+    raw = await driver_connection(conn)
     loaded = Loaded({})
     rebuild: list[Table] = []
     for data in tables:
         table = metadata.tables[data.table]
         if fresh and data.count >= REBUILD_MIN_ROWS:
-            await _drop_secondary(conn, table)
+            await drop_secondary(conn, table)
             rebuild.append(table)
         reporter.start(data.table, data.count)
-        await raw.copy_records_to_table(
-            data.table, records=_with_progress(data.rows, reporter), columns=list(data.columns)
-        )
+        await copy_table(raw, data, reporter)
         loaded.tables[data.table] = data.count
     if rebuild:
         reporter.start("indexes and keys", len(rebuild))
@@ -158,7 +190,7 @@ def _composite_key(table: Table) -> bool:
     return len(table.primary_key.columns) > 1
 
 
-async def _drop_secondary(conn: AsyncConnection, table: Table) -> None:
+async def drop_secondary(conn: AsyncConnection, table: Table) -> None:
     """Drop the indexes, unique constraints and foreign keys of ``table`` (it is empty)."""
     for constraint in _constraints(table):
         await conn.exec_driver_sql(
@@ -172,21 +204,50 @@ async def _drop_secondary(conn: AsyncConnection, table: Table) -> None:
         )
 
 
-async def _create_secondary(conn: AsyncConnection, table: Table) -> list[tuple[str, str]]:
-    """Recreate exactly what the models declare; returns the foreign keys to validate."""
+@dataclass
+class Rebuild:
+    """What :func:`drop_secondary` took from a table, as the DDL that puts it back.
+
+    ``first`` runs alone, in order (keys that lock the table whole, foreign keys added
+    ``NOT VALID``); then the ``indexes`` and the ``validations`` are independent of one
+    another: index builds share their table's lock, and a validation blocks no index build.
+    """
+
+    first: list[str]
+    indexes: list[str]
+    foreign_keys: list[tuple[str, str]]
+
+    @property
+    def validations(self) -> list[str]:
+        return [validate_sql(table, name) for table, name in self.foreign_keys]
+
+
+def validate_sql(table: str, constraint: str) -> str:
+    return f'ALTER TABLE "{table}" VALIDATE CONSTRAINT "{constraint}"'
+
+
+def rebuild_plan(table: Table, dialect: Dialect) -> Rebuild:
+    """Exactly what the models declare for ``table``, beyond its serial primary key."""
+    plan = Rebuild([], [], [])
     if _composite_key(table):
-        await conn.execute(AddConstraint(table.primary_key))
-    for index in _indexes(table):
-        await conn.execute(CreateIndex(index))
-    unvalidated = []
+        plan.first.append(str(AddConstraint(table.primary_key).compile(dialect=dialect)))
     for constraint in _constraints(table):
-        ddl = str(AddConstraint(constraint).compile(dialect=conn.dialect))
+        ddl = str(AddConstraint(constraint).compile(dialect=dialect))
         if isinstance(constraint, ForeignKeyConstraint):
-            await conn.exec_driver_sql(f"{ddl} NOT VALID")
-            unvalidated.append((table.name, str(constraint.name)))
+            plan.first.append(f"{ddl} NOT VALID")
+            plan.foreign_keys.append((table.name, str(constraint.name)))
         else:
-            await conn.exec_driver_sql(ddl)
-    return unvalidated
+            plan.first.append(ddl)
+    plan.indexes = [str(CreateIndex(index).compile(dialect=dialect)) for index in _indexes(table)]
+    return plan
+
+
+async def _create_secondary(conn: AsyncConnection, table: Table) -> list[tuple[str, str]]:
+    """Put back what the models declare; returns the foreign keys still to validate."""
+    plan = rebuild_plan(table, conn.dialect)
+    for ddl in plan.first + plan.indexes:
+        await conn.exec_driver_sql(ddl)
+    return plan.foreign_keys
 
 
 async def validate_foreign_keys(
@@ -202,7 +263,7 @@ async def validate_foreign_keys(
             await conn.exec_driver_sql("SET work_mem = '256MB'")
             while queue:
                 table, name = queue.pop(0)
-                await conn.exec_driver_sql(f'ALTER TABLE "{table}" VALIDATE CONSTRAINT "{name}"')
+                await conn.exec_driver_sql(validate_sql(table, name))
 
     await asyncio.gather(*(worker() for _ in range(min(workers, len(keys)))))
 
@@ -219,63 +280,3 @@ async def reset_sequences(conn: AsyncConnection, tables: Iterable[str]) -> None:
             f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "
             f'coalesce((SELECT max(id) FROM "{name}"), 0) + 1, false)'
         )
-
-
-async def load_in_steps(
-    engine: AsyncEngine, tables: Iterable[TableData], reporter: Reporter, names: Iterable[str]
-) -> dict[str, int]:
-    """A big load into empty PostgreSQL tables, overlapped across two connections.
-
-    Every table in ``names`` loses its secondary indexes, unique constraints and foreign keys up
-    front; then each table is copied and committed on its own, and a second connection
-    rebuilds and validates what that table declares while the next one loads. Nothing here
-    can be rolled back as a whole: the caller keeps a seed-in-progress mark committed until
-    this returns, so an interruption is reported (and ``reset`` suggested), never hidden.
-    """
-    names = list(names)
-    loaded: dict[str, int] = {}
-    ready: asyncio.Queue[Table | None] = asyncio.Queue()
-
-    async def rebuild() -> None:
-        async with engine.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-            for setting in _SESSION_SETTINGS:
-                await conn.exec_driver_sql(f"SET {setting}")
-            while (table := await ready.get()) is not None:
-                for name, key in await _create_secondary(conn, table):
-                    await conn.exec_driver_sql(f'ALTER TABLE "{name}" VALIDATE CONSTRAINT "{key}"')
-
-    builder = asyncio.create_task(rebuild())
-    try:
-        async with engine.connect() as conn:
-            async with conn.begin():
-                for name in names:
-                    await _drop_secondary(conn, metadata.tables[name])
-            raw = await _driver(conn)
-            for data in tables:
-                reporter.start(data.table, data.count)
-                async with conn.begin():
-                    for setting in _SESSION_SETTINGS:
-                        await conn.exec_driver_sql(f"SET LOCAL {setting}")
-                    await raw.copy_records_to_table(
-                        data.table,
-                        records=_with_progress(data.rows, reporter),
-                        columns=list(data.columns),
-                    )
-                loaded[data.table] = data.count
-                ready.put_nowait(metadata.tables[data.table])
-            async with conn.begin():
-                await reset_sequences(conn, loaded)
-        for name in names:  # tables that came out empty get their indexes back too
-            if name not in loaded:
-                ready.put_nowait(metadata.tables[name])
-        reporter.start("indexes and keys", ready.qsize())
-        ready.put_nowait(None)
-        while not builder.done():
-            await asyncio.wait({builder}, timeout=0.5)
-            reporter.advance(0)
-        await builder
-    finally:
-        if not builder.done():
-            builder.cancel()
-    return loaded

@@ -282,3 +282,26 @@ async def test_stepped_big_seed_path_gives_the_same_data_and_schema(
         unvalidated = "SELECT count(*) FROM pg_constraint WHERE NOT convalidated"
         assert await _scalar(db, unvalidated) == 0
     assert not (await orchestrator.stats(db))["seed_interrupted"]
+
+
+@pytest.mark.parametrize("backend", ["postgres"])  # the stepped path is PostgreSQL's
+async def test_stepped_path_reports_a_failed_rebuild_and_leaves_the_mark(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A step that fails on a rebuild lane stops the seed with the database's error instead
+    of hanging or passing, and `reset` is suggested."""
+    monkeypatch.setattr(orchestrator, "STEPPED_MIN_POSTS", 0)
+    declared = loader.rebuild_plan
+
+    def broken(table: Any, dialect: Any) -> loader.Rebuild:
+        plan = declared(table, dialect)
+        if table.name == "comments":
+            plan.foreign_keys.append(("comments", "fk_test_missing"))
+        return plan
+
+    monkeypatch.setattr(loader, "rebuild_plan", broken)
+    with pytest.raises(Exception, match="fk_test_missing"):
+        await _seed(db)
+    assert (await orchestrator.stats(db))["seed_interrupted"]
+    with pytest.raises(orchestrator.Conflict, match="stratabase reset"):
+        await _seed(db)
