@@ -84,6 +84,11 @@ class RebuildLanes:
         for lane in self._lanes:
             lane.cancel()
 
+    def raise_if_failed(self) -> None:
+        """Stop loading as soon as a step failed: the seed will not complete anyway."""
+        if self._failure is not None:
+            raise self._failure
+
     async def _lane(self) -> None:
         async with self.engine.connect() as conn:
             await conn.execution_options(isolation_level="AUTOCOMMIT")
@@ -144,6 +149,7 @@ async def load_in_steps(
                         await conn.exec_driver_sql(f"SET LOCAL {setting}")
                     await loader.copy_table(raw, data, reporter)
                 loaded[data.table] = data.count
+                lanes.raise_if_failed()
                 lanes.table_loaded(metadata.tables[data.table])
             async with conn.begin():
                 await loader.reset_sequences(conn, loaded)
