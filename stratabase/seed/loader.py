@@ -138,7 +138,7 @@ async def _load_sqlite(
             reporter.advance(len(batch))
         loaded[data.table] = total
     if rebuild:
-        reporter.start("indexes", len(rebuild))
+        reporter.start("indexes", len(rebuild), unit="tables")
     for table in rebuild:
         for index in _indexes(table):
             await conn.execute(CreateIndex(index))
@@ -164,7 +164,7 @@ async def _load_postgres(
         await copy_table(raw, data, reporter)
         loaded.tables[data.table] = data.count
     if rebuild:
-        reporter.start("indexes and keys", len(rebuild))
+        reporter.start("indexes and keys", len(rebuild), unit="tables")
     for table in rebuild:
         loaded.unvalidated += await _create_secondary(conn, table)
         reporter.advance(1)

@@ -27,7 +27,7 @@ SHOW_AFTER_SECONDS = 1.0
 
 
 class Reporter(Protocol):
-    def start(self, table: str, total: int) -> None: ...
+    def start(self, table: str, total: int, unit: str = "rows") -> None: ...
 
     def advance(self, rows: int) -> None: ...
 
@@ -37,7 +37,7 @@ class Reporter(Protocol):
 class Silent:
     """For ``--quiet``, ``--json``, tests and ``stratabase up``."""
 
-    def start(self, table: str, total: int) -> None:
+    def start(self, table: str, total: int, unit: str = "rows") -> None:
         pass
 
     def advance(self, rows: int) -> None:
@@ -50,7 +50,8 @@ class Silent:
 class _RowsPerSecond(ProgressColumn):
     def render(self, task: Task) -> Text:
         speed = task.finished_speed or task.speed
-        return Text("" if speed is None else f"{speed:,.0f} rows/s", style="cyan")
+        unit = task.fields.get("unit", "rows")
+        return Text("" if speed is None else f"{speed:,.0f} {unit}/s", style="cyan")
 
 
 class RichReporter:
@@ -71,12 +72,12 @@ class RichReporter:
         self._shown = False
         self._running = False
 
-    def start(self, table: str, total: int) -> None:
+    def start(self, table: str, total: int, unit: str = "rows") -> None:
         if not self._running:
             self._progress.start()
             self._running = True
         self._finish_task()
-        self._task = self._progress.add_task(table, total=total, visible=False)
+        self._task = self._progress.add_task(table, total=total, visible=False, unit=unit)
         self._started = time.monotonic()
         self._shown = False
 

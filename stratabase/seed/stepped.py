@@ -60,7 +60,7 @@ class RebuildLanes:
 
     async def finish(self, reporter: Reporter) -> None:
         """Wait for every step (reporting them), stop the lanes, raise the first failure."""
-        reporter.start("indexes and keys", self._steps_left)
+        reporter.start("indexes and keys", self._steps_left, unit="steps")
         self._reporter = reporter
         done = asyncio.create_task(self._queue.join())
         try:

@@ -214,7 +214,7 @@ async def test_seed_refuses_a_non_empty_database_without_append(db: Database) ->
 
 async def test_interrupted_seed_leaves_nothing_behind(db: Database) -> None:
     class Interrupt:
-        def start(self, table: str, total: int) -> None:
+        def start(self, table: str, total: int, unit: str = "rows") -> None:
             if table == "comments":
                 raise KeyboardInterrupt
 
