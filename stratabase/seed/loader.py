@@ -2,12 +2,12 @@
 
 PostgreSQL: one ``COPY`` per table (asyncpg ``copy_records_to_table``, binary), fed by the
 generator as it produces rows, so Python encodes while the server writes; timestamps travel
-as PostgreSQL's own integers. Into empty
-tables the secondary indexes, unique constraints, composite primary keys and foreign keys
-of the big tables are dropped first and rebuilt after: one sort per index beats millions
-of row-by-row index updates and trigger checks. Foreign keys come back ``NOT VALID`` (so
-they guard every later write at once) and :func:`validate_foreign_keys` checks the loaded
-rows after the commit, two tables at a time, without blocking readers or writers.
+as PostgreSQL's own integers. Into empty tables the secondary indexes, unique constraints,
+composite primary keys and foreign keys of the big tables are dropped first and rebuilt
+after: one sort per index beats millions of row-by-row index updates and trigger checks.
+Foreign keys come back ``NOT VALID`` (so they guard every later write at once) and
+:func:`validate_foreign_keys` checks the loaded rows after the commit, two tables at a time,
+without blocking readers or writers.
 Sequences are moved past the explicit ids. ``stepped.py`` is the variant for big seeds into
 an empty PostgreSQL database. SQLite: ``executemany`` in large batches, in one transaction.
 """
@@ -35,7 +35,6 @@ BATCH = 20_000
 REBUILD_MIN_ROWS = 5_000
 #: SQLite page cache during a load (KiB): big enough to keep the indexes being built hot.
 SQLITE_CACHE_KIB = 256 * 1024
-_MICROSECOND = timedelta(microseconds=1)
 #: Bulk sessions: no statement timeout, memory for sorts and joins, asynchronous commit
 #: (seed data can be regenerated: a crash right after commit may lose it, never corrupt it).
 SESSION_SETTINGS = (
@@ -78,6 +77,9 @@ async def load(
 
 async def driver_connection(conn: AsyncConnection) -> Any:
     return (await conn.get_raw_connection()).driver_connection
+
+
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def _integer_timestamp(value: Any) -> tuple[int]:
