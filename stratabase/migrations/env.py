@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 
 import stratabase.models  # noqa: F401  (registers every table)
 from stratabase.db.base import metadata
+from stratabase.db.dialect_only import declared_on
 
 config = context.config
 
@@ -29,6 +30,15 @@ def _include_name(name: str | None, type_: str, parent_names: Mapping[Any, Any])
     return not (type_ == "table" and name is not None and name.startswith(_UNMODELLED_PREFIX))
 
 
+def _include_object(dialect: str) -> Any:
+    """Compare only what this backend holds: the ledger's keys exist on SQLite alone."""
+
+    def include(item: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+        return reflected or declared_on(item, dialect)
+
+    return include
+
+
 def _configure(connection: Connection) -> None:
     context.configure(
         connection=connection,
@@ -36,6 +46,7 @@ def _configure(connection: Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
         include_name=_include_name,
+        include_object=_include_object(connection.dialect.name),
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -14,6 +14,7 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     String,
     UniqueConstraint,
@@ -22,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from stratabase.db.base import Base, CreatedAtMixin, IdMixin, TimestampsMixin
+from stratabase.db.dialect_only import only_on
 from stratabase.db.types import BigIntId, enum_column_type
 from stratabase.enums import AccountKind, PaymentProvider, PaymentStatus, TransferStatus
 
@@ -63,6 +65,11 @@ def _partial_index(name: str, where: str, *columns: str) -> Index:
     return Index(name, *columns, sqlite_where=text(where), postgresql_where=text(where))
 
 
+def _sqlite_key(column: str, referred: str) -> ForeignKeyConstraint:
+    """A foreign key SQLite declares; PostgreSQL checks the reference by trigger (0005)."""
+    return only_on("sqlite", ForeignKeyConstraint([column], [referred], ondelete="RESTRICT"))
+
+
 class LedgerTransfer(IdMixin, CreatedAtMixin, Base):
     """One movement of ``amount`` minor units; immutable once posted (reverse to correct)."""
 
@@ -70,6 +77,12 @@ class LedgerTransfer(IdMixin, CreatedAtMixin, Base):
     __table_args__ = (
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint("debit_account_id <> credit_account_id", name="distinct_accounts"),
+        # References: declared keys on SQLite, one set-based check per statement on
+        # PostgreSQL (migration 0005), where row-by-row key checks cost a third of a batch.
+        _sqlite_key("debit_account_id", "ledger_accounts.id"),
+        _sqlite_key("credit_account_id", "ledger_accounts.id"),
+        _sqlite_key("pending_id", "ledger_transfers.id"),
+        _sqlite_key("reverses_id", "ledger_transfers.id"),
         # Partial indexes only: a posted transfer pays for its primary, idempotency and reversal
         # keys and nothing else (account history reads ledger_entries; migration 0004).
         _partial_index(
@@ -85,12 +98,8 @@ class LedgerTransfer(IdMixin, CreatedAtMixin, Base):
         _partial_index("ix_ledger_transfers_linked_id", "linked_id IS NOT NULL", "linked_id"),
     )
 
-    debit_account_id: Mapped[int] = mapped_column(
-        BigIntId, ForeignKey("ledger_accounts.id", ondelete="RESTRICT")
-    )
-    credit_account_id: Mapped[int] = mapped_column(
-        BigIntId, ForeignKey("ledger_accounts.id", ondelete="RESTRICT")
-    )
+    debit_account_id: Mapped[int] = mapped_column(BigIntId)
+    credit_account_id: Mapped[int] = mapped_column(BigIntId)
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(8), default="TOK")
     status: Mapped[TransferStatus] = mapped_column(
@@ -109,13 +118,9 @@ class LedgerTransfer(IdMixin, CreatedAtMixin, Base):
     #: Hash of the request body, so a reused key with a different body is refused.
     request_hash: Mapped[str | None] = mapped_column(String(64))
     #: For post/void of a hold: the pending transfer it resolves.
-    pending_id: Mapped[int | None] = mapped_column(
-        BigIntId, ForeignKey("ledger_transfers.id", ondelete="RESTRICT")
-    )
+    pending_id: Mapped[int | None] = mapped_column(BigIntId)
     #: For a reversal: the transfer it undoes.
-    reverses_id: Mapped[int | None] = mapped_column(
-        BigIntId, ForeignKey("ledger_transfers.id", ondelete="RESTRICT"), unique=True
-    )
+    reverses_id: Mapped[int | None] = mapped_column(BigIntId, unique=True)
     #: Transfers committed all-or-nothing share the id of the first of them.
     linked_id: Mapped[int | None] = mapped_column(BigInteger)
     expires_at: Mapped[datetime | None]
@@ -129,15 +134,15 @@ class LedgerEntry(IdMixin, CreatedAtMixin, Base):
     __table_args__ = (
         CheckConstraint("amount <> 0", name="amount_nonzero"),
         Index("ix_ledger_entries_account_id", "account_id", "id"),
-        Index("ix_ledger_entries_transfer_id", "transfer_id"),
+        _sqlite_key("transfer_id", "ledger_transfers.id"),
+        _sqlite_key("account_id", "ledger_accounts.id"),
+        # SQLite's key check on deleting a transfer looks its entries up by this index;
+        # PostgreSQL reads entries by transfer only in whole-table joins (``ledger verify``).
+        only_on("sqlite", Index("ix_ledger_entries_transfer_id", "transfer_id")),
     )
 
-    transfer_id: Mapped[int] = mapped_column(
-        BigIntId, ForeignKey("ledger_transfers.id", ondelete="RESTRICT")
-    )
-    account_id: Mapped[int] = mapped_column(
-        BigIntId, ForeignKey("ledger_accounts.id", ondelete="RESTRICT")
-    )
+    transfer_id: Mapped[int] = mapped_column(BigIntId)
+    account_id: Mapped[int] = mapped_column(BigIntId)
     amount: Mapped[int] = mapped_column(BigInteger)
     balance_after: Mapped[int] = mapped_column(BigInteger)
 

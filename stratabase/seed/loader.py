@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.schema import AddConstraint, CreateIndex, ForeignKeyConstraint, UniqueConstraint
 
 from stratabase.db.base import metadata
+from stratabase.db.dialect_only import declared_on
 from stratabase.seed.context import POSTGRES_EPOCH, TableData
 from stratabase.seed.progress import Reporter
 
@@ -125,7 +126,7 @@ async def _load_sqlite(
     for data in tables:
         table = metadata.tables[data.table]
         if fresh and data.count >= REBUILD_MIN_ROWS:
-            for index in _indexes(table):
+            for index in _indexes(table, "sqlite"):
                 await conn.exec_driver_sql(f'DROP INDEX "{index.name}"')
             rebuild.append(table)
         reporter.start(data.table, data.count)
@@ -142,7 +143,7 @@ async def _load_sqlite(
     if rebuild:
         reporter.start("indexes", len(rebuild), unit="tables")
     for table in rebuild:
-        for index in _indexes(table):
+        for index in _indexes(table, "sqlite"):
             await conn.execute(CreateIndex(index))
         reporter.advance(1)
     await raw.execute("PRAGMA cache_size = -2000")  # back to SQLite's default
@@ -175,14 +176,20 @@ async def _load_postgres(
     return loaded
 
 
-def _indexes(table: Table) -> list[Index]:
-    return sorted(table.indexes, key=lambda index: str(index.name))
+def _indexes(table: Table, dialect: str) -> list[Index]:
+    """The indexes the database of ``dialect`` holds for ``table``."""
+    held = (index for index in table.indexes if declared_on(index, dialect))
+    return sorted(held, key=lambda index: str(index.name))
 
 
-def _constraints(table: Table) -> list[ForeignKeyConstraint | UniqueConstraint]:
-    """Foreign keys and unique constraints (not the primary key, not CHECKs)."""
+def _constraints(table: Table, dialect: str) -> list[ForeignKeyConstraint | UniqueConstraint]:
+    """Foreign keys and unique constraints (not the primary key, not CHECKs) it holds."""
     return sorted(
-        (c for c in table.constraints if isinstance(c, ForeignKeyConstraint | UniqueConstraint)),
+        (
+            c
+            for c in table.constraints
+            if isinstance(c, ForeignKeyConstraint | UniqueConstraint) and declared_on(c, dialect)
+        ),
         key=lambda c: str(c.name),
     )
 
@@ -194,11 +201,12 @@ def _composite_key(table: Table) -> bool:
 
 async def drop_secondary(conn: AsyncConnection, table: Table) -> None:
     """Drop the indexes, unique constraints and foreign keys of ``table`` (it is empty)."""
-    for constraint in _constraints(table):
+    dialect = conn.dialect.name
+    for constraint in _constraints(table, dialect):
         await conn.exec_driver_sql(
             f'ALTER TABLE "{table.name}" DROP CONSTRAINT "{constraint.name}"'
         )
-    for index in _indexes(table):
+    for index in _indexes(table, dialect):
         await conn.exec_driver_sql(f'DROP INDEX "{index.name}"')
     if _composite_key(table):
         await conn.exec_driver_sql(
@@ -233,14 +241,16 @@ def rebuild_plan(table: Table, dialect: Dialect) -> Rebuild:
     plan = Rebuild([], [], [])
     if _composite_key(table):
         plan.first.append(str(AddConstraint(table.primary_key).compile(dialect=dialect)))
-    for constraint in _constraints(table):
+    for constraint in _constraints(table, dialect.name):
         ddl = str(AddConstraint(constraint).compile(dialect=dialect))
         if isinstance(constraint, ForeignKeyConstraint):
             plan.first.append(f"{ddl} NOT VALID")
             plan.foreign_keys.append((table.name, str(constraint.name)))
         else:
             plan.first.append(ddl)
-    plan.indexes = [str(CreateIndex(index).compile(dialect=dialect)) for index in _indexes(table)]
+    plan.indexes = [
+        str(CreateIndex(index).compile(dialect=dialect)) for index in _indexes(table, dialect.name)
+    ]
     return plan
 
 
