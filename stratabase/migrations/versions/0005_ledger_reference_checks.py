@@ -13,17 +13,18 @@ that check a whole statement's rows in one query each, and enforce more than the
 * inserted entries: their transfer exists, and each entry sits on that transfer's side for
   its sign (negative on the debit account, positive on the credit account) for exactly the
   transfer's amount. The foreign keys only said that the transfer and the account existed;
-* updates may not change the references (transfers and entries are immutable but for a
-  transfer's status), and a transfer or account still referenced may not be deleted: the
-  ``ON DELETE RESTRICT`` the keys gave, checked after each delete statement.
+* updates may not change a row's references or amount, and a transfer or account still
+  referenced may not be deleted: the ``ON DELETE RESTRICT`` the keys gave, checked once
+  after each delete statement as semi-joins (emptying the tables takes about a second per
+  million rows; a lookup per deleted row would scan unindexed columns once per row).
 
 A missing or still-referenced row raises SQLSTATE 23503 under the old key's name, so error
 translation (``db/errors.py``) is unchanged; an entry off its transfer's side, or a changed
 reference, raises a check violation (``ck_ledger_entries_side_of_transfer``,
 ``ck_<table>_references_fixed``), worded on SQLite the way SQLite words its own CHECKs, so
-both backends give the same domain error. Entries' ``transfer_id`` index goes too: on PostgreSQL
-nothing looks entries up by transfer but whole-table joins (``ledger verify``); the delete
-check of a transfer scans, which only ``stratabase reset`` does.
+both backends give the same domain error. Entries' ``transfer_id`` index goes too: on
+PostgreSQL nothing looks entries up by transfer but whole-table joins (``ledger verify``,
+the delete check above).
 
 SQLite keeps its declared keys and the index: it checks a key through an index in the same
 process, at no comparable cost, and needs the index for its own delete checks. It gets the
@@ -146,18 +147,30 @@ LANGUAGE plpgsql AS $$
 DECLARE
     v_id bigint;
 BEGIN
+    -- One equality per EXISTS, so each becomes a semi-join the planner may hash: a reset
+    -- deletes whole tables, and a lookup per row would scan unindexed columns per row.
     IF TG_TABLE_NAME = 'ledger_transfers' THEN
-        SELECT g.id INTO v_id FROM removed g
-         WHERE EXISTS (SELECT 1 FROM ledger_entries e WHERE e.transfer_id = g.id)
-            OR EXISTS (SELECT 1 FROM ledger_transfers t
-                        WHERE t.pending_id = g.id OR t.reverses_id = g.id)
-         LIMIT 1;
+        SELECT x.id INTO v_id FROM (
+            SELECT g.id FROM removed g
+             WHERE EXISTS (SELECT 1 FROM ledger_entries e WHERE e.transfer_id = g.id)
+            UNION ALL
+            SELECT g.id FROM removed g
+             WHERE EXISTS (SELECT 1 FROM ledger_transfers t WHERE t.pending_id = g.id)
+            UNION ALL
+            SELECT g.id FROM removed g
+             WHERE EXISTS (SELECT 1 FROM ledger_transfers t WHERE t.reverses_id = g.id)
+        ) x LIMIT 1;
     ELSE
-        SELECT g.id INTO v_id FROM removed g
-         WHERE EXISTS (SELECT 1 FROM ledger_entries e WHERE e.account_id = g.id)
-            OR EXISTS (SELECT 1 FROM ledger_transfers t
-                        WHERE t.debit_account_id = g.id OR t.credit_account_id = g.id)
-         LIMIT 1;
+        SELECT x.id INTO v_id FROM (
+            SELECT g.id FROM removed g
+             WHERE EXISTS (SELECT 1 FROM ledger_entries e WHERE e.account_id = g.id)
+            UNION ALL
+            SELECT g.id FROM removed g
+             WHERE EXISTS (SELECT 1 FROM ledger_transfers t WHERE t.debit_account_id = g.id)
+            UNION ALL
+            SELECT g.id FROM removed g
+             WHERE EXISTS (SELECT 1 FROM ledger_transfers t WHERE t.credit_account_id = g.id)
+        ) x LIMIT 1;
     END IF;
     IF FOUND THEN
         RAISE EXCEPTION 'row % of % is still referenced by the ledger', v_id, TG_TABLE_NAME
