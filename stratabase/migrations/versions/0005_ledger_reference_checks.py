@@ -57,42 +57,34 @@ _KEYS = (
     ("ledger_entries", "account_id", "ledger_accounts"),
 )
 
-#: The insert checks reach every row by key. Their plans are kept for the connection's life
-#: (a batch sender's connection lives long); one made while a table was nearly empty must
-#: not scan it whole once it holds millions of rows (as 0004 found for the batch function).
-_FUNCTIONS = """
-CREATE FUNCTION sb_ledger_transfers_inserted() RETURNS trigger
-LANGUAGE plpgsql
-SET enable_seqscan = off
-AS $$
-DECLARE
-    v_bad record;
-BEGIN
+#: The body of each insert check: the first row of the statement's new rows (``added``)
+#: that breaks a rule, as ``v_bad``; then the error it raises.
+_TRANSFERS_INSERTED = """
+    -- Locked first, as a foreign key locks them: a concurrent delete waits for this
+    -- transaction, or has committed and the check below (a new snapshot) sees it gone.
     PERFORM 1 FROM ledger_accounts a
       WHERE a.id IN (SELECT debit_account_id FROM added UNION SELECT credit_account_id FROM added)
       ORDER BY a.id
         FOR KEY SHARE;
-    SELECT t.id,
-           CASE WHEN NOT EXISTS (SELECT 1 FROM ledger_accounts a WHERE a.id = t.debit_account_id)
-                THEN 'debit_account_id'
-                WHEN NOT EXISTS (SELECT 1 FROM ledger_accounts a
-                                  WHERE a.id = t.credit_account_id)
-                THEN 'credit_account_id'
-                WHEN t.pending_id IS NOT NULL
-                     AND NOT EXISTS (SELECT 1 FROM ledger_transfers p WHERE p.id = t.pending_id)
-                THEN 'pending_id'
-                WHEN t.reverses_id IS NOT NULL
-                     AND NOT EXISTS (SELECT 1 FROM ledger_transfers r WHERE r.id = t.reverses_id)
-                THEN 'reverses_id'
-           END AS column_name
-      INTO v_bad
-      FROM added t
-     WHERE NOT EXISTS (SELECT 1 FROM ledger_accounts a WHERE a.id = t.debit_account_id)
-        OR NOT EXISTS (SELECT 1 FROM ledger_accounts a WHERE a.id = t.credit_account_id)
-        OR (t.pending_id IS NOT NULL
-            AND NOT EXISTS (SELECT 1 FROM ledger_transfers p WHERE p.id = t.pending_id))
-        OR (t.reverses_id IS NOT NULL
-            AND NOT EXISTS (SELECT 1 FROM ledger_transfers r WHERE r.id = t.reverses_id))
+    SELECT x.id, x.column_name INTO v_bad
+      FROM (SELECT t.id,
+                   CASE WHEN NOT EXISTS (SELECT 1 FROM ledger_accounts a
+                                          WHERE a.id = t.debit_account_id)
+                        THEN 'debit_account_id'
+                        WHEN NOT EXISTS (SELECT 1 FROM ledger_accounts a
+                                          WHERE a.id = t.credit_account_id)
+                        THEN 'credit_account_id'
+                        WHEN t.pending_id IS NOT NULL
+                             AND NOT EXISTS (SELECT 1 FROM ledger_transfers p
+                                              WHERE p.id = t.pending_id)
+                        THEN 'pending_id'
+                        WHEN t.reverses_id IS NOT NULL
+                             AND NOT EXISTS (SELECT 1 FROM ledger_transfers r
+                                              WHERE r.id = t.reverses_id)
+                        THEN 'reverses_id'
+                   END AS column_name
+              FROM added t) x
+     WHERE x.column_name IS NOT NULL
      LIMIT 1;
     IF FOUND THEN
         RAISE EXCEPTION 'ledger transfer % names a row that does not exist in %', v_bad.id,
@@ -103,19 +95,10 @@ BEGIN
                         || CASE WHEN v_bad.column_name LIKE '%account_id'
                                 THEN 'ledger_accounts' ELSE 'ledger_transfers' END;
     END IF;
-    RETURN NULL;
-END;
-$$;
+"""
 
-CREATE FUNCTION sb_ledger_entries_inserted() RETURNS trigger
-LANGUAGE plpgsql
-SET enable_seqscan = off
-AS $$
-DECLARE
-    v_bad record;
-BEGIN
-    SELECT e.id, e.transfer_id, t.id IS NULL AS missing
-      INTO v_bad
+_ENTRIES_INSERTED = """
+    SELECT e.id, e.transfer_id, t.id IS NULL AS missing INTO v_bad
       FROM added e
       LEFT JOIN ledger_transfers t ON t.id = e.transfer_id
      WHERE t.id IS NULL
@@ -135,10 +118,39 @@ BEGIN
               USING ERRCODE = 'check_violation', TABLE = 'ledger_entries',
                     CONSTRAINT = 'ck_ledger_entries_side_of_transfer';
     END IF;
+"""
+
+_INSERT_CHECKS = {"ledger_transfers": _TRANSFERS_INSERTED, "ledger_entries": _ENTRIES_INSERTED}
+
+
+def _insert_check(table: str) -> list[str]:
+    """The check of ``table``'s inserted rows, once per statement (function, then trigger).
+
+    Every row is reached by key. The plans are kept for the connection's life (a batch
+    sender's connection lives long); one made while a table was nearly empty must not scan
+    it whole once it holds millions of rows, hence ``enable_seqscan = off`` (as in 0004).
+    """
+    function = f"""
+CREATE FUNCTION sb_{table}_inserted() RETURNS trigger
+LANGUAGE plpgsql
+SET enable_seqscan = off
+AS $$
+DECLARE
+    v_bad record;
+BEGIN
+{_INSERT_CHECKS[table]}
     RETURN NULL;
 END;
-$$;
+$$"""
+    trigger = (
+        f"CREATE TRIGGER sb_{table}_inserted AFTER INSERT ON {table}"
+        f" REFERENCING NEW TABLE AS added FOR EACH STATEMENT"
+        f" EXECUTE FUNCTION sb_{table}_inserted()"
+    )
+    return [function, trigger]
 
+
+_REFERENCES_FIXED = """
 CREATE FUNCTION sb_ledger_references_fixed() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -147,25 +159,12 @@ BEGIN
           USING ERRCODE = 'check_violation', TABLE = TG_TABLE_NAME,
                 CONSTRAINT = 'ck_' || TG_TABLE_NAME || '_references_fixed';
 END;
-$$;
-"""
+$$"""
 
-_TRIGGERS = """
-CREATE TRIGGER sb_ledger_transfers_inserted AFTER INSERT ON ledger_transfers
-    REFERENCING NEW TABLE AS added
-    FOR EACH STATEMENT EXECUTE FUNCTION sb_ledger_transfers_inserted();
-CREATE TRIGGER sb_ledger_entries_inserted AFTER INSERT ON ledger_entries
-    REFERENCING NEW TABLE AS added
-    FOR EACH STATEMENT EXECUTE FUNCTION sb_ledger_entries_inserted();
-"""
 
-_DROP = """
-DROP TRIGGER sb_ledger_entries_inserted ON ledger_entries;
-DROP TRIGGER sb_ledger_transfers_inserted ON ledger_transfers;
-DROP FUNCTION sb_ledger_references_fixed();
-DROP FUNCTION sb_ledger_entries_inserted();
-DROP FUNCTION sb_ledger_transfers_inserted();
-"""
+def _drop_check(table: str, event: str) -> list[str]:
+    name = f"sb_{table}_{event}"
+    return [f"DROP TRIGGER {name} ON {table}", f"DROP FUNCTION {name}()"]
 
 
 #: For each referenced table, the (table, column) pairs that point at its rows.
@@ -221,10 +220,6 @@ $$"""
         f" EXECUTE FUNCTION sb_{table}_deleted()"
     )
     return [function, trigger]
-
-
-def _drop_delete_check(table: str) -> list[str]:
-    return [f"DROP TRIGGER sb_{table}_deleted ON {table}", f"DROP FUNCTION sb_{table}_deleted()"]
 
 
 _SQLITE_TRIGGERS = (
@@ -286,13 +281,6 @@ def _drop_fixed_triggers(dialect: str) -> list[str]:
     ]
 
 
-def _statements(script: str, end: str) -> list[str]:
-    """One statement per ``execute``: the driver prepares each, and a prepared statement
-    holds one command."""
-    parts = [part.strip() for part in script.split(end)]
-    return [part + end.removesuffix(";") for part in parts if part]
-
-
 def _key_name(table: str, column: str, referred: str) -> str:
     return f"fk_{table}_{column}_{referred}"
 
@@ -306,9 +294,9 @@ def upgrade() -> None:
     for table, column, referred in _KEYS:
         op.drop_constraint(_key_name(table, column, referred), table, type_="foreignkey")
     op.drop_index("ix_ledger_entries_transfer_id", table_name="ledger_entries")
-    functions, triggers = _statements(_FUNCTIONS, "$$;"), _statements(_TRIGGERS, ";")
+    inserts = [ddl for table in _INSERT_CHECKS for ddl in _insert_check(table)]
     deletes = [ddl for table in _REFERRERS for ddl in _delete_check(table)]
-    for ddl in functions + triggers + deletes + _fixed_triggers(dialect):
+    for ddl in [*inserts, *deletes, _REFERENCES_FIXED, *_fixed_triggers(dialect)]:
         op.execute(ddl)
 
 
@@ -318,8 +306,10 @@ def downgrade() -> None:
         for ddl in [*_SQLITE_DROP, *_drop_fixed_triggers(dialect)]:
             op.execute(ddl)
         return
-    deletes = [ddl for table in _REFERRERS for ddl in _drop_delete_check(table)]
-    for ddl in deletes + _drop_fixed_triggers(dialect) + _statements(_DROP, ";"):
+    inserts = [ddl for table in _INSERT_CHECKS for ddl in _drop_check(table, "inserted")]
+    deletes = [ddl for table in _REFERRERS for ddl in _drop_check(table, "deleted")]
+    fixed = [*_drop_fixed_triggers(dialect), "DROP FUNCTION sb_ledger_references_fixed()"]
+    for ddl in [*fixed, *inserts, *deletes]:
         op.execute(ddl)
     op.create_index("ix_ledger_entries_transfer_id", "ledger_entries", ["transfer_id"])
     for table, column, referred in _KEYS:
