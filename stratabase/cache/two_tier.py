@@ -134,7 +134,7 @@ class TwoTierStore:
                 self.channel_ok = False
                 self._subscribed.clear()
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]
                 with contextlib.suppress(Exception):
                     await client.aclose()
             if not self._closing:

@@ -8,7 +8,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stratabase.db.session import Database
@@ -218,3 +218,36 @@ async def test_an_account_cannot_be_deleted_under_a_transfer_in_flight(
     with pytest.raises(Conflict):
         await deleter
     assert (await ledger.account(target)).balance == 0
+
+
+@pytest.mark.parametrize("backend", ["postgres"])  # SQLite has no batch function
+async def test_the_batch_functions_trust_ends_with_its_call(
+    db: Database, ledger: LedgerService
+) -> None:
+    """The batch function skips the insert checks for its own rows (migration 0006); in the
+    same transaction, right after it, a hand-written wrong entry is still refused."""
+    debit, credit, transfer = await _funded_pair(db, ledger)
+    call = text(
+        "SELECT status, transfer_id FROM sb_ledger_transfers("
+        " ARRAY[:debit]::bigint[], ARRAY[:credit]::bigint[], ARRAY[5]::bigint[],"
+        " ARRAY['TOK'], ARRAY['batch'], ARRAY[NULL], ARRAY[NULL], ARRAY[NULL], ARRAY[NULL],"
+        " ARRAY[NULL])"
+    )
+    entries_before = await _count(db, LedgerEntry)
+
+    async def batch_then_wrong_entry(session: AsyncSession) -> None:
+        status, _moved = (await session.execute(call, {"debit": debit, "credit": credit})).one()
+        assert status == "ok"
+        setting = text("SELECT current_setting('stratabase.ledger_batch', true)")
+        assert await session.scalar(setting) in (None, "", "off")
+        await session.execute(insert(LedgerEntry), [_entry(transfer, debit, 40)])
+
+    with pytest.raises(InvariantViolation) as refused:
+        await db.transaction(batch_then_wrong_entry)
+    assert refused.value.constraint == "ck_ledger_entries_side_of_transfer"
+    assert await _count(db, LedgerEntry) == entries_before  # the batch rolled back with it
+
+    moved = await ledger.transfer_accounts(debit, credit, 5, reason="batch")  # the batch path
+    assert moved.amount == 5
+    assert await _count(db, LedgerEntry) == entries_before + 2
+    await assert_books_whole(db)
