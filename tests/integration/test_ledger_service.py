@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -317,5 +318,23 @@ async def test_database_down_is_a_clear_error() -> None:
     try:
         with pytest.raises(DatabaseUnavailable):
             await LedgerService(down).transfer_accounts(1, 2, 5)
+    finally:
+        await down.dispose()
+
+
+async def test_database_down_fails_every_concurrent_batch_clearly() -> None:
+    """Transfers on separate accounts go out as two batches at once; with the database
+    unreachable each caller gets the error, none is left waiting."""
+    from stratabase.exceptions import DatabaseUnavailable
+    from stratabase.settings import load_settings
+
+    down = Database(load_settings(database_url="postgresql://postgres@127.0.0.1:1/none"))
+    ledger = LedgerService(down)
+    try:
+        calls = [ledger.transfer_accounts(2 * n + 1, 2 * n + 2, 5) for n in range(8)]
+        results = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 10)
+        assert all(isinstance(r, DatabaseUnavailable) for r in results), results
+        with pytest.raises(DatabaseUnavailable):  # the failed batches freed their accounts
+            await asyncio.wait_for(ledger.transfer_accounts(1, 2, 5), 10)
     finally:
         await down.dispose()
