@@ -148,9 +148,7 @@ class TransferBatcher:
         sender takes the rest at once.
         """
         while True:
-            # A caller cancelled while queued gave up before anything was sent.
-            self._queue = [r for r in self._queue if not r.future.done()]
-            batch = self._queue[: self.max_batch]
+            batch = self._live_head()
             accounts = _accounts(batch)
             blocking = next((f for f in self._flights if f.accounts & accounts), None)
             if blocking is None:
@@ -158,8 +156,9 @@ class TransferBatcher:
             await blocking.landed.wait()
         if not self._flights and self.in_flight > 1 and len(batch) > 1:
             half, rest = batch[: (len(batch) + 1) // 2], batch[(len(batch) + 1) // 2 :]
-            if not _accounts(half) & _accounts(rest):
-                batch, accounts = half, _accounts(half)
+            half_accounts = _accounts(half)
+            if not half_accounts & _accounts(rest):
+                batch, accounts = half, half_accounts
         del self._queue[: len(batch)]
         flight = _Flight(accounts)
         if batch:
@@ -167,6 +166,16 @@ class TransferBatcher:
         if self._queue:
             self._dispatch()
         return batch, flight
+
+    def _live_head(self) -> list[_Request]:
+        """The first ``max_batch`` queued requests whose callers still wait (a caller
+        cancelled while queued gave up before anything was sent); only the head is read."""
+        while True:
+            head = self._queue[: self.max_batch]
+            live = [r for r in head if not r.future.done()]
+            if len(live) == len(head):
+                return live
+            self._queue[: len(head)] = live
 
     def _land(self, flight: _Flight) -> None:
         """The batch is answered (or failed): its accounts are free for the next one."""
