@@ -89,6 +89,16 @@ class Settings(BaseSettings):
     #: Let the crawler fetch private, loopback and link-local addresses (tests, intranets).
     crawl_allow_private: bool = False
 
+    #: HTTP: largest request body accepted (413 beyond), counted while it is read.
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, le=1_073_741_824)
+    #: HTTP: CORS is off while no origin is listed (comma-separated; ``*`` for any).
+    cors_origins: str = ""
+    cors_methods: str = "GET,HEAD,POST,PUT,PATCH,DELETE"
+    cors_headers: str = "Authorization,Content-Type,Idempotency-Key"
+    cors_credentials: bool = False
+    #: HTTP: show pool and query statistics on ``/health/db`` to everyone, not only admins.
+    health_details: bool = False
+
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: str) -> str:
@@ -101,6 +111,14 @@ class Settings(BaseSettings):
         if value and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
+
+    @model_validator(mode="after")
+    def _check_cors(self) -> Settings:
+        if self.cors_credentials and "*" in split_list(self.cors_origins):
+            raise ValueError(
+                "STRATABASE_CORS_CREDENTIALS needs explicit STRATABASE_CORS_ORIGINS, not '*'"
+            )
+        return self
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -131,6 +149,11 @@ class Settings(BaseSettings):
     @property
     def log_level_number(self) -> int:
         return logging.getLevelName(self.log_level)  # type: ignore[no-any-return]
+
+
+def split_list(value: str) -> list[str]:
+    """A comma-separated setting as a list, blanks dropped."""
+    return [part.strip() for part in value.split(",") if part.strip()]
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -6,10 +6,20 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 import stratabase
 from stratabase.api.deps import InputGuard
+from stratabase.api.docs import install_docs
 from stratabase.api.errors import install_error_handlers
+from stratabase.api.middleware import (
+    BodyLimit,
+    HeadAsGet,
+    ProblemCORS,
+    SecurityHeaders,
+    cors_options,
+)
+from stratabase.api.openapi import install_openapi
 from stratabase.api.routes import auth, categories, comments, feeds, health, posts, search, users
 from stratabase.api.routes.jobs import router as jobs_router
 from stratabase.api.routes.payments import router as payments_router
@@ -17,7 +27,16 @@ from stratabase.api.routes.stats import router as stats_router
 from stratabase.api.routes.wallet import router as wallet_router
 from stratabase.cache import Cache, build_cache
 from stratabase.db.session import Database
+from stratabase.jobs.registry import builtin_registry
 from stratabase.settings import Settings
+
+
+class StratabaseAPI(FastAPI):
+    """FastAPI with the security headers as its outermost layer, so that even a 500
+    written by Starlette's error middleware (outside all user middleware) carries them."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeaders(super().build_middleware_stack())
 
 
 def create_app(
@@ -44,19 +63,33 @@ def create_app(
             if owned:
                 await db.dispose()
 
-    app = FastAPI(
+    app = StratabaseAPI(
         title="Stratabase",
         version=stratabase.__version__,
         description="The data backbone for content and community applications.",
         lifespan=lifespan,
         # PostgreSQL text cannot hold NUL: refuse it at the edge (422) on every route.
         dependencies=[InputGuard],
+        # Served from the package by install_docs (no CDN), with a CSP.
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.settings = settings
     app.state.cache = app_cache
+    #: The tasks ``POST /v1/jobs`` accepts; replace before the first request to add yours.
+    app.state.job_registry = builtin_registry(periodic=False)
     if database is not None:
         app.state.db = database
     install_error_handlers(app)
+    # Added innermost first: CORS (when on), then the body limit, then HEAD, then routing.
+    app.add_middleware(HeadAsGet)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    cors = cors_options(settings)
+    if cors is not None:
+        app.add_middleware(ProblemCORS, **cors)  # type: ignore[arg-type]
+    install_docs(app)
+    install_openapi(app)
     app.include_router(health.router)
     app.include_router(wallet_router)
     app.include_router(payments_router)

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from stratabase.api.methods import allowed_methods
 from stratabase.cache.errors import CacheUnavailable
 from stratabase.exceptions import (
     AlreadyExists,
@@ -81,9 +82,22 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    malformed = next((e for e in exc.errors() if e.get("type") == "json_invalid"), None)
+    if malformed is not None:
+        # FastAPI reports the character position as the "field": there is no field yet.
+        reason = (malformed.get("ctx") or {}).get("error", "invalid JSON")
+        message = f"the body is not valid JSON: {reason} (character {malformed['loc'][-1]})"
+        return problem(
+            400,
+            code="malformed-body",
+            detail=message,
+            instance=request.url.path,
+            errors=[{"field": "body", "location": "body", "message": message}],
+        )
     errors = [
         {
-            "field": ".".join(str(part) for part in error["loc"] if part != "body"),
+            "field": ".".join(str(part) for part in error["loc"] if part != "body")
+            or (str(error["loc"][0]) if error["loc"] else "body"),
             "location": str(error["loc"][0]) if error["loc"] else "body",
             "message": error["msg"],
         }
@@ -102,12 +116,15 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "-")
+    headers = dict(exc.headers) if exc.headers else {}
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request)) or headers.get("Allow", "")
     return problem(
         exc.status_code,
         code=code,
         detail=str(exc.detail),
         instance=request.url.path,
-        headers=dict(exc.headers) if exc.headers else None,
+        headers=headers or None,
     )
 
 

@@ -15,6 +15,7 @@ from stratabase.cache import build_cache
 from stratabase.cli.common import configure_logging, console, fail, run, settings_from
 from stratabase.db.session import Database
 from stratabase.enums import JobStatus
+from stratabase.exceptions import InvalidInput
 from stratabase.jobs import queries, service
 from stratabase.jobs.registry import builtin_registry
 from stratabase.jobs.resources import default_resources
@@ -189,24 +190,27 @@ def enqueue(
     """Enqueue one job; prints its id (nothing when the unique key is already active)."""
     settings = settings_from(ctx)
     registry = builtin_registry(periodic=False)
-    known = task in registry
+    # Only what was given: the service fills the rest from the task, as it does for HTTP.
+    given = {"queue": queue, "max_attempts": max_attempts}
     try:
         body = json.loads(payload)
         spec = JobCreate(
-            queue=queue or (registry.queue_of(task) if known else "default"),
             task=task,
             payload=body,
             priority=priority,
             delay_seconds=delay,
-            max_attempts=max_attempts or (registry.get(task).max_attempts if known else 5),
             unique_key=unique_key,
+            **{name: value for name, value in given.items() if value is not None},
         )
+        service.resolve(spec, registry)
     except json.JSONDecodeError as exc:
         fail(f"--payload is not JSON: {exc.msg}", 2)
     except ValidationError as exc:
         error = exc.errors()[0]
         fail(f"{'.'.join(str(p) for p in error['loc']) or 'job'}: {error['msg']}", 2)
-    job_id = run(_with_db(settings, lambda db: service.enqueue(db, spec)))
+    except InvalidInput as exc:
+        fail(exc.message, 2)
+    job_id = run(_with_db(settings, lambda db: service.enqueue(db, spec, registry=registry)))
     typer.echo("" if job_id is None else str(job_id))
 
 

@@ -46,7 +46,13 @@ async def _serve(settings: Settings, host: str, port: int, all_in_one: bool) -> 
                 run_embedded_worker(db, settings, stop, cache=app.state.cache)
             )
             console.print("in-process job worker started")
-        config = uvicorn.Config(app, host=host, port=port, log_level=settings.log_level.lower())
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level=settings.log_level.lower(),
+            server_header=False,  # do not announce the server and its version
+        )
         console.print(f"serving on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
         await uvicorn.Server(config).serve()
     finally:

@@ -2,6 +2,10 @@
 
 Each function owns its transaction (``Database.transaction``); enqueue wakes workers —
 by NOTIFY inside the transaction on PostgreSQL, and in-process after commit.
+
+What a job request means is decided here, once, for every entry point (HTTP, CLI, library):
+given a task registry, :func:`resolve` refuses an unknown task and takes the queue and
+attempts the request leaves out from the task's registration.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from stratabase.enums import JobStatus
 from stratabase.exceptions import InvalidInput
 from stratabase.jobs import notify
 from stratabase.jobs.queue import enqueue_count, enqueue_many, is_postgres, jobs, rowcount
+from stratabase.jobs.registry import Registry
 from stratabase.schemas.jobs import JobCreate
 
 #: Rows deleted per statement when pruning, so no transaction grows without bound.
@@ -50,8 +55,30 @@ async def _wake(session: AsyncSession, queues: set[str]) -> None:
     after_commit(session, lambda: notify.wake_local(key))
 
 
-async def enqueue(db: Database, spec: JobCreate) -> int | None:
-    """Enqueue one job; None when its unique key is already queued or running."""
+def resolve(spec: JobCreate, registry: Registry) -> JobCreate:
+    """The job ``spec`` asks for, as ``registry`` defines its task.
+
+    An unknown task is refused (InvalidInput on ``task``, naming the known ones) instead of
+    failing on a worker later; ``queue`` and ``max_attempts`` not set by the caller are the
+    task's own, so the same request makes the same job whoever sends it.
+    """
+    if spec.task not in registry:
+        known = ", ".join(registry.names())
+        raise InvalidInput(f"unknown task {spec.task!r}; known tasks: {known}", field="task")
+    task = registry.get(spec.task)
+    given = spec.model_fields_set
+    defaults = {"queue": task.queue, "max_attempts": task.max_attempts}
+    return spec.model_copy(update={k: v for k, v in defaults.items() if k not in given})
+
+
+async def enqueue(db: Database, spec: JobCreate, *, registry: Registry | None = None) -> int | None:
+    """Enqueue one job; None when its unique key is already queued or running.
+
+    With ``registry`` the request is checked and completed by :func:`resolve` first; without
+    it the spec is stored as given (a producer for workers whose tasks it does not know).
+    """
+    if registry is not None:
+        spec = resolve(spec, registry)
     ids = await db.transaction(lambda session: enqueue_in(session, [spec]))
     return ids[0] if ids else None
 

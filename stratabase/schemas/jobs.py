@@ -14,13 +14,23 @@ MAX_DELAY_SECONDS = 10 * 366 * 86_400
 QueueName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_.-]{1,60}$")]
 
 
+def _task_default(schema: dict[str, Any]) -> None:
+    """Omitted means the task's own value (``jobs.service.resolve``), not this default."""
+    schema.pop("default", None)
+
+
 class JobCreate(InputModel):
     """A job to run now, at ``run_at``, or ``delay_seconds`` from now (not both).
 
     ``unique_key`` deduplicates: enqueueing a key already queued or running is a no-op.
     """
 
-    queue: QueueName = "default"
+    #: Omitted: the task's registered queue.
+    queue: QueueName = Field(
+        default="default",
+        description="default: the task's registered queue",
+        json_schema_extra=_task_default,
+    )
     task: str = Field(min_length=1, max_length=120)
     payload: dict[str, Any] = Field(default_factory=dict)
     #: Lower runs first.
@@ -28,7 +38,14 @@ class JobCreate(InputModel):
     run_at: AwareDatetime | None = None
     #: At most ten years: keeps ``now + delay`` inside datetime's range.
     delay_seconds: int | None = Field(default=None, ge=0, le=MAX_DELAY_SECONDS)
-    max_attempts: int = Field(default=5, ge=1, le=100)
+    #: Omitted: the task's registered attempts.
+    max_attempts: int = Field(
+        default=5,
+        ge=1,
+        le=100,
+        description="default: the task's registered attempts",
+        json_schema_extra=_task_default,
+    )
     unique_key: str | None = Field(default=None, min_length=1, max_length=200)
 
     @model_validator(mode="after")

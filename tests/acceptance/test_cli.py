@@ -90,6 +90,12 @@ def test_up_migrates_and_serves_on_an_empty_directory(tmp_path: Path, backend: s
                 time.sleep(0.2)
         assert response.status_code == 200
         assert response.json()["checks"]["database"]["backend"] == "sqlite"
+        assert "server" not in response.headers  # no uvicorn banner
+        assert httpx.head(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200
+        big = httpx.post(
+            f"http://127.0.0.1:{port}/v1/auth/login", content=b"x" * (2 << 20), timeout=10
+        )
+        assert big.status_code == 413 and big.json()["status"] == 413
         assert (tmp_path / "stratabase.db").exists()
     finally:
         process.terminate()

@@ -8,8 +8,10 @@ import pytest
 
 from stratabase.db.session import Database
 from stratabase.enums import Role
+from stratabase.jobs.registry import builtin_registry
 from stratabase.settings import Settings
 from tests.acceptance.api_support import Api, assert_problem, make_api
+from tests.acceptance.test_jobs_cli import _run
 
 
 @pytest.fixture
@@ -31,6 +33,8 @@ async def test_admin_job_endpoints(api: Api) -> None:
     assert created.status_code == 201, created.text
     job = created.json()
     assert job["status"] == "queued" and job["payload"] == {"a": 1}
+    # Omitted max_attempts is the task's own (noop: 1), not JobCreate's default of 5.
+    assert job["max_attempts"] == builtin_registry().get("noop").max_attempts == 1
     assert_problem(await http.post("/v1/jobs", json=body, headers=headers), 409)
     bad = await http.post("/v1/jobs", json={"task": "noop", "queue": "Bad Queue!"}, headers=headers)
     assert_problem(bad, 422)
@@ -58,3 +62,43 @@ async def test_admin_job_endpoints(api: Api) -> None:
     assert_problem(await http.post("/v1/jobs/cancel", json={}, headers=headers), 422)
     again = await http.post("/v1/jobs/retry", json={"task": "noop"}, headers=headers)
     assert again.json() == {"ids": [other.json()["id"]]}
+
+
+async def test_an_unknown_task_is_refused_naming_the_known_ones(api: Api) -> None:
+    admin = await api.user(role=Role.ADMIN)
+    response = await api.http.post("/v1/jobs", json={"task": "nope"}, headers=admin.headers)
+    problem = assert_problem(response, 422)
+    assert problem["errors"][0]["field"] == "task"
+    assert "known tasks:" in problem["detail"] and "noop" in problem["detail"]
+    listed = await api.http.get("/v1/jobs", headers=admin.headers)
+    assert listed.json()["items"] == []
+
+
+async def test_http_and_cli_make_the_same_job(api: Api, database_url: str) -> None:
+    """The same request through either entry point: the task's queue and attempts, or the
+    ones given, identically."""
+    admin = await api.user(role=Role.ADMIN)
+    crawl = builtin_registry().get("crawl")
+    cases: list[tuple[dict[str, object], list[str]]] = [
+        ({"task": "crawl"}, []),
+        (
+            {"task": "crawl", "queue": "other", "max_attempts": 7},
+            ["--queue", "other", "--max-attempts", "7"],
+        ),
+    ]
+    made = []
+    for body, options in cases:
+        response = await api.http.post("/v1/jobs", json=body, headers=admin.headers)
+        assert response.status_code == 201, response.text
+        by_cli = _run(database_url, "jobs", "enqueue", "crawl", *options)
+        assert by_cli.returncode == 0, by_cli.stderr
+        cli_job = await api.http.get(f"/v1/jobs/{by_cli.stdout.strip()}", headers=admin.headers)
+        pair = [(job["queue"], job["max_attempts"]) for job in (response.json(), cli_job.json())]
+        assert pair[0] == pair[1]
+        made.append(pair[0])
+    assert made == [(crawl.queue, crawl.max_attempts), ("other", 7)]
+
+    unknown = _run(database_url, "jobs", "enqueue", "nope")
+    assert unknown.returncode == 2
+    assert "unknown task 'nope'; known tasks:" in unknown.stderr and "noop" in unknown.stderr
+    assert len(unknown.stderr.strip().splitlines()) == 1

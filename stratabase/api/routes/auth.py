@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import HTTPException, Request, status
 
 from stratabase.api.deps import (
     AuthRateLimited,
     CacheDep,
     CurrentUserDep,
     DatabaseDep,
-    InputGuard,
     RateLimited,
 )
+from stratabase.api.routes._router import api_router
 from stratabase.api.schemas.auth import LogoutAllOut, RegisterIn, TokenOut
-from stratabase.api.schemas.common import PROBLEM_RESPONSES
 from stratabase.auth import service
 from stratabase.exceptions import NotFound
 from stratabase.schemas.accounts import LoginRequest, UserCreate, UserRead
 
-router = APIRouter(
-    prefix="/v1", tags=["auth"], responses=PROBLEM_RESPONSES, dependencies=[InputGuard]
-)
+#: Each route picks its own budget: sign-up and sign-in per IP, the rest per user.
+router = api_router("/v1", tag="auth", rate_limited=False)
 
 
 def _client(request: Request, device: str | None) -> service.ClientInfo:

@@ -4,18 +4,28 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Depends, Query, Request
 from pydantic import BaseModel, Field
 
-from stratabase.api.deps import AdminUserDep, DatabaseDep, RateLimited
+from stratabase.api.deps import AdminUserDep, DatabaseDep
 from stratabase.api.routes._params import ObjectId
+from stratabase.api.routes._router import api_router
 from stratabase.enums import JobStatus
 from stratabase.exceptions import AlreadyExists, Conflict
 from stratabase.jobs import queries, service
+from stratabase.jobs.registry import Registry
 from stratabase.schemas.common import InputModel
 from stratabase.schemas.jobs import JobCreate, JobRead, QueueName
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"], dependencies=[RateLimited])
+router = api_router("/v1/jobs", tag="jobs")
+
+
+def get_job_registry(request: Request) -> Registry:
+    """The tasks this API accepts (``app.state.job_registry``, built by ``create_app``)."""
+    return request.app.state.job_registry  # type: ignore[no-any-return]
+
+
+JobRegistryDep = Annotated[Registry, Depends(get_job_registry)]
 
 
 class JobPage(BaseModel):
@@ -59,9 +69,12 @@ async def get_job(_admin: AdminUserDep, db: DatabaseDep, job_id: ObjectId) -> Jo
 
 
 @router.post("", response_model=JobRead, status_code=201)
-async def enqueue(_admin: AdminUserDep, db: DatabaseDep, body: JobCreate) -> JobRead:
-    """Enqueue a job; 409 when its unique key is already queued or running."""
-    job_id = await service.enqueue(db, body)
+async def enqueue(
+    _admin: AdminUserDep, db: DatabaseDep, registry: JobRegistryDep, body: JobCreate
+) -> JobRead:
+    """Enqueue a job; 422 for an unknown task, 409 when its unique key is already queued
+    or running. Omitted ``queue`` and ``max_attempts`` are the task's own."""
+    job_id = await service.enqueue(db, body, registry=registry)
     if job_id is None:
         raise AlreadyExists("a job with this unique key is already queued or running")
     return await queries.get_job(db, job_id)

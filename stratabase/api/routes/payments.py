@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 
 from stratabase.api.deps import CurrentUserDep, RateLimited, WriterUserDep
 from stratabase.api.routes._params import ObjectId
+from stratabase.api.routes._router import api_router
 from stratabase.api.routes.wallet import get_ledger
 from stratabase.api.schemas.ledger import WebhookOut
 from stratabase.exceptions import NotFound
@@ -15,7 +16,8 @@ from stratabase.ledger.payments import PaymentService
 from stratabase.ledger.webhooks import adapters
 from stratabase.schemas.ledger import PaymentCreate, PaymentRead
 
-router = APIRouter(prefix="/v1/payments", tags=["payments"])
+#: Providers' webhooks are not rate limited (a redelivery must get through); the rest are.
+router = api_router("/v1/payments", tag="payments", rate_limited=False)
 
 
 def get_payments(request: Request) -> PaymentService:

@@ -5,16 +5,17 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import Depends, Header, Request, Response
 
-from stratabase.api.deps import AdminUserDep, CurrentUserDep, CursorsDep, RateLimited, WriterUserDep
+from stratabase.api.deps import AdminUserDep, CurrentUserDep, CursorsDep, WriterUserDep
 from stratabase.api.routes._params import DEFAULT, Cursor, Limit
+from stratabase.api.routes._router import api_router
 from stratabase.api.schemas.common import PageOut
 from stratabase.api.schemas.ledger import HistoryItemOut
 from stratabase.ledger.service import LedgerService
 from stratabase.schemas.ledger import CreditRequest, TransferCreate, TransferRead, WalletRead
 
-router = APIRouter(prefix="/v1/wallet", tags=["wallet"], dependencies=[RateLimited])
+router = api_router("/v1/wallet", tag="wallet")
 
 _HISTORY = "wallet-history"
 
