@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request, status
 
+from stratabase.api.client_ip import client_ip
 from stratabase.api.deps import (
     AuthRateLimited,
     CacheDep,
@@ -11,6 +12,8 @@ from stratabase.api.deps import (
     DatabaseDep,
     InputGuard,
     RateLimited,
+    forget_login_attempts,
+    limit_login_attempt,
 )
 from stratabase.api.schemas.auth import LogoutAllOut, RegisterIn, TokenOut
 from stratabase.api.schemas.common import PROBLEM_RESPONSES
@@ -26,7 +29,7 @@ router = APIRouter(
 def _client(request: Request, device: str | None) -> service.ClientInfo:
     return service.ClientInfo(
         device=device,
-        ip=request.client.host if request.client else None,
+        ip=client_ip(request),
         user_agent=request.headers.get("user-agent"),
     )
 
@@ -55,12 +58,15 @@ async def register(
 
 @router.post("/auth/login", response_model=TokenOut, dependencies=[AuthRateLimited])
 async def login(body: LoginRequest, request: Request, db: DatabaseDep) -> TokenOut:
-    """Exchange email and password for a bearer token (a new session)."""
+    """Exchange email and password for a bearer token (a new session). Attempts are limited
+    per IP and per account (429 with Retry-After)."""
+    await limit_login_attempt(request, body.email)
     issued = await service.login(
         db, body.email, body.password.get_secret_value(), _client(request, body.device)
     )
     if issued is None:
         raise HTTPException(401, detail="wrong email or password")
+    await forget_login_attempts(request, body.email)
     return _token(issued)
 
 
