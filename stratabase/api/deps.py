@@ -66,7 +66,11 @@ class _StrictBearer(HTTPBearer):
         return HTTPAuthorizationCredentials(scheme="Bearer", credentials=match.group(1))
 
 
-_bearer = _StrictBearer(auto_error=False, description="an opaque token from /v1/auth/login")
+_bearer = _StrictBearer(
+    scheme_name="HTTPBearer",  # the name OpenAPI clients already know
+    auto_error=False,
+    description="an opaque token from /v1/auth/login",
+)
 
 
 async def get_optional_user(

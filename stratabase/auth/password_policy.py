@@ -5,7 +5,8 @@ only whitespace; fewer than four different characters; a short pattern repeated
 (``abcabcabca``, ``passwordpassword``); a run along the alphabet, the digits or a keyboard
 row, or with any constant step (``abcdefghij``, ``0987654321``, ``qwertyuiop``, ``acegikmoqs``);
 and the most common passwords (a list shipped in this package), also with digits or symbols
-only added at either end (``monkey12345``). Checks are case-insensitive. The reasons never
+only added at either end (``monkey12345``); and (``personal_problem``) a password made mostly
+of the account's own username or email. Checks are case-insensitive. The reasons never
 quote the password.
 """
 
@@ -53,6 +54,18 @@ def password_problem(password: str) -> str | None:
     common = common_passwords()
     if lowered in common or lowered.strip(_PADDING) in common:
         return "the password is too common (it is in a list of passwords that attackers try first)"
+    return None
+
+
+def personal_problem(password: str, **identifiers: str) -> str | None:
+    """Why ``password`` is too close to the account's own ``username=``, ``email=``… (each
+    of at least 4 characters making up half the password or more), or None."""
+    lowered = password.lower()
+    for name, value in identifiers.items():
+        candidates = {value.lower(), value.lower().partition("@")[0]}
+        for candidate in candidates:
+            if len(candidate) >= 4 and candidate in lowered and 2 * len(candidate) >= len(lowered):
+                return f"the password is too close to your {name}"
     return None
 
 

@@ -164,6 +164,14 @@ async def test_register_refuses_weak_passwords_with_the_reason(
         assert body["errors"][0]["field"] == "password", body
         assert reason in body["errors"][0]["message"], (password, body)
         assert not password.strip() or password not in response.text  # never quoted
+    personal = await api.http.post(
+        "/v1/auth/register",
+        json={"email": "ada.lovelace@example.com", "username": "ada", "password": "Ada.Lovelace!"},
+    )
+    body = assert_problem(personal, 422)
+    assert body["errors"][0]["field"] == "password"
+    assert "too close to your email" in body["errors"][0]["message"]
+    assert "Lovelace!" not in personal.text
     ok = await api.http.post(
         "/v1/auth/register",
         json={"email": "strong@example.com", "username": "strong", "password": PASSWORD},

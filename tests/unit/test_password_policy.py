@@ -6,7 +6,7 @@ from importlib import resources
 
 import pytest
 
-from stratabase.auth.password_policy import common_passwords, password_problem
+from stratabase.auth.password_policy import common_passwords, password_problem, personal_problem
 from stratabase.seed.people import DEMO_LOGINS, SHARED_PASSWORD
 
 
@@ -67,3 +67,14 @@ def test_the_common_list_ships_in_the_package() -> None:
     assert 10_000 <= len(words) <= 12_000
     assert {"123456", "password", "qwertyuiop", "iloveyou"} <= words
     assert all(word == word.lower() and word.strip() == word for word in words)
+
+
+def test_a_password_made_of_the_username_or_email_is_refused() -> None:
+    who = {"username": "adalovelace", "email": "ada.lovelace@example.com"}
+    assert (
+        personal_problem("AdaLovelace2026", **who) == "the password is too close to your username"
+    )
+    assert personal_problem("ada.lovelace!!", **who) == "the password is too close to your email"
+    # A short name, or a name that is a small part of a passphrase, is fine.
+    assert personal_problem("ada is my best friend", username="ada", email="a@example.com") is None
+    assert personal_problem("ada.lovelace wrote the first program", **who) is None
