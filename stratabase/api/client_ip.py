@@ -27,6 +27,17 @@ def client_ip(request: Request) -> str | None:
     return resolve(peer, forwarded_for, settings.trusted_proxy_networks)
 
 
+def limit_key(ip: str | None) -> str:
+    """What a per-IP rate limit counts: the address for IPv4, the /64 for IPv6, since one
+    host usually holds a whole /64 and could otherwise rotate through 2**64 budgets."""
+    address = _address(ip) if ip else None
+    if address is None:
+        return f"ip:{ip or 'unknown'}"
+    if isinstance(address, ipaddress.IPv6Address):
+        return f"ip:{ipaddress.IPv6Network((address, 64), strict=False)}"
+    return f"ip:{address}"
+
+
 def resolve(
     peer: str | None, forwarded_for: list[str], trusted: tuple[ProxyNetwork, ...]
 ) -> str | None:

@@ -10,7 +10,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import HTTPConnection
 
-from stratabase.api.client_ip import client_ip
+from stratabase.api.client_ip import client_ip, limit_key
 from stratabase.auth import service as auth_service
 from stratabase.auth.principal import Principal
 from stratabase.cache import Cache
@@ -159,7 +159,7 @@ async def _enforce(request: Request, scope: Scope, principal: Principal | None) 
     if principal is not None and scope != "auth":
         identity = f"user:{principal.user_id}"
     else:
-        identity = f"ip:{client_ip(request) or 'unknown'}"
+        identity = limit_key(client_ip(request))
     verdict = await limiter.hit(scope, identity)
     if not verdict.allowed:
         raise HTTPException(

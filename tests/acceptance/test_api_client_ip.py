@@ -91,3 +91,21 @@ async def test_forwarded_for_is_honoured_from_a_trusted_proxy(
     assert first == [401, 401, 401, 429]  # each client IP has its own budget of 3
     assert other == 401
     assert await _session_ips(db, email) == ["203.0.113.50"]
+
+
+async def test_rotating_ipv6_addresses_within_a_64_share_one_budget(
+    settings: Settings, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_hasher(monkeypatch)
+    behind_proxy = load_settings(database_url=settings.database_url, trusted_proxies="127.0.0.1")
+    app = create_app(behind_proxy, database=db)
+    app.state.rate_limits = LIMITS
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        statuses = [
+            await _login(http, "nobody@example.com", "guess", f"2001:db8:7:7:{n:x}::1")
+            for n in range(4)
+        ]
+        elsewhere = await _login(http, "nobody@example.com", "guess", "2001:db8:7:8::1")
+    assert statuses == [401, 401, 401, 429]
+    assert elsewhere == 401

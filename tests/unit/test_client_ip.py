@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stratabase.api.client_ip import resolve
+from stratabase.api.client_ip import limit_key, resolve
 from stratabase.exceptions import ConfigError
 from stratabase.settings import load_settings, parse_proxy_networks
 
@@ -58,3 +58,12 @@ def test_trusted_proxies_setting_is_parsed_and_checked() -> None:
         load_settings(trusted_proxies="10.0.0.5, proxy.internal")
     assert refused.value.field == "STRATABASE_TRUSTED_PROXIES"
     assert "'proxy.internal' is not an IP address or CIDR network" in str(refused.value)
+
+
+def test_ipv6_clients_are_limited_per_64() -> None:
+    assert limit_key("203.0.113.9") == "ip:203.0.113.9"
+    assert limit_key("::ffff:203.0.113.9") == "ip:203.0.113.9"
+    assert limit_key("2001:db8:1:2:aaaa::1") == limit_key("2001:db8:1:2:ffff:1:2:3")
+    assert limit_key("2001:db8:1:2::1") == "ip:2001:db8:1:2::/64"
+    assert limit_key("2001:db8:1:3::1") != limit_key("2001:db8:1:2::1")
+    assert limit_key(None) == "ip:unknown"
