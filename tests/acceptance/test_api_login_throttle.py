@@ -132,8 +132,15 @@ async def test_api_processes_sharing_redis_share_the_account_count(
     shared = settings.model_copy(update={"redis_url": redis_url, "redis_prefix": redis_prefix})
     limits = RateLimits(auth=None, read=None, write=None, login="4/minute")
     async with _app(shared, db, limits) as first, _app(shared, db, limits) as second:
-        statuses = [
+        failures = [
             (await _login(http, email, "guess", f"10.1.0.{n}")).status_code
+            for n, http in enumerate([first, second, first])
+        ]
+        assert failures == [401] * 3
+        # The fourth attempt, right, in the other process: it clears the count for both.
+        assert (await _login(second, email, PASSWORD, "10.1.0.9")).status_code == 200
+        statuses = [
+            (await _login(http, email, "guess", f"10.1.1.{n}")).status_code
             for n, http in enumerate([first, second] * 3)
         ]
     assert statuses == [401] * 4 + [429] * 2
