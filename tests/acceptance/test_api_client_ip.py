@@ -22,7 +22,7 @@ from stratabase.settings import Settings, load_settings
 from tests.acceptance.auth_support import account, use_hasher
 
 PASSWORD = "the right password"
-LIMITS = RateLimits(auth="3/minute", read=None, write=None, login=None)
+LIMITS = RateLimits(auth="3/hour", read=None, write=None, login=None)
 
 
 @asynccontextmanager
