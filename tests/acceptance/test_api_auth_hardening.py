@@ -90,6 +90,7 @@ async def test_every_failed_sign_in_costs_one_current_parameter_verify(
             "/v1/auth/login", json={"email": email, "password": "wrong password"}
         )
         assert_problem(response, 401)
+        assert response.headers["www-authenticate"] == "Bearer"
         assert [p for p in seen if p == current] == [current], (email, seen)
         # Besides it, at most the (lighter) check of the stored hash itself.
         assert len(seen) == (2 if email == legacy else 1), (email, seen)

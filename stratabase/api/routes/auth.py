@@ -65,7 +65,10 @@ async def login(body: LoginRequest, request: Request, db: DatabaseDep) -> TokenO
         db, body.email, body.password.get_secret_value(), _client(request, body.device)
     )
     if issued is None:
-        raise HTTPException(401, detail="wrong email or password")
+        # RFC 9110: every 401 names the scheme that would be accepted.
+        raise HTTPException(
+            401, detail="wrong email or password", headers={"WWW-Authenticate": "Bearer"}
+        )
     await forget_login_attempts(request, body.email)
     return _token(issued)
 
