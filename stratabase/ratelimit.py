@@ -4,7 +4,8 @@ Embedded mode keeps the windows in process memory; with ``settings.redis_url`` t
 Redis (under ``settings.redis_prefix``), shared by every API process. The moving-window
 strategy is an exact sliding log: a burst at a window edge cannot double the rate.
 Sign-in and sign-up are limited per IP and much more strictly than reads, to slow down
-password guessing.
+password guessing; sign-in attempts are also limited per account (``login``), whatever the
+IPs they come from.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from limits.aio.strategies import MovingWindowRateLimiter
 
 from stratabase.settings import Settings
 
-Scope = Literal["auth", "write", "read"]
+Scope = Literal["auth", "write", "read", "login"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,8 @@ class RateLimits:
     auth: str | None = "10/minute"
     write: str | None = "120/minute"
     read: str | None = "1200/minute"
+    #: Sign-in attempts per account (identity ``account:…``); a success clears the count.
+    login: str | None = "10 per 15 minutes"
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,7 @@ class RateLimiter:
             "auth": self.limits.auth,
             "write": self.limits.write,
             "read": self.limits.read,
+            "login": self.limits.login,
         }
         self._items = {scope: parse(rate) if rate else None for scope, rate in rates.items()}
 
@@ -74,3 +78,9 @@ class RateLimiter:
         if not allowed:
             retry_after = max(1, int(stats.reset_time - time.time()) + 1)
         return Verdict(allowed, item.amount, stats.remaining, retry_after)
+
+    async def forget(self, scope: Scope, identity: str) -> None:
+        """Empty ``identity``'s window in ``scope`` (a successful sign-in clears its failures)."""
+        item = self._items[scope]
+        if item is not None:
+            await self.strategy.clear(item, scope, identity)

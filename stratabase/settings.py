@@ -7,6 +7,8 @@ message is one line naming the variable.
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import logging
 import secrets
 from typing import Literal
@@ -21,6 +23,7 @@ from stratabase.exceptions import ConfigError
 ENV_PREFIX = "STRATABASE_"
 
 Backend = Literal["sqlite", "postgres"]
+ProxyNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _ASYNC_DRIVERS: dict[str, tuple[Backend, str]] = {
     "sqlite": ("sqlite", "sqlite+aiosqlite"),
@@ -49,6 +52,21 @@ def async_database_url(url: str) -> tuple[Backend, str]:
     if backend == "sqlite" and parsed.database in (None, "", ":memory:"):
         raise ValueError("SQLite needs a file path (sqlite:///./stratabase.db), not :memory:")
     return backend, parsed.set(drivername=driver).render_as_string(hide_password=False)
+
+
+@functools.cache
+def parse_proxy_networks(value: str) -> tuple[ProxyNetwork, ...]:
+    """``"10.0.0.5, 10.1.0.0/16"`` as networks (an address is a /32 or /128); a bad entry
+    is a ValueError naming it. Cached: the client IP is computed on every request."""
+    networks: list[ProxyNetwork] = []
+    for entry in (part.strip() for part in value.split(",")):
+        if not entry:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            raise ValueError(f"{entry!r} is not an IP address or CIDR network") from None
+    return tuple(networks)
 
 
 class Settings(BaseSettings):
@@ -98,6 +116,15 @@ class Settings(BaseSettings):
     cors_credentials: bool = False
     #: HTTP: show pool and query statistics on ``/health/db`` to everyone, not only admins.
     health_details: bool = False
+    #: Peers whose ``X-Forwarded-For`` is believed (comma-separated IPs or CIDRs). Empty:
+    #: nobody's, so a client cannot choose the IP that rate limits count and sessions record.
+    trusted_proxies: str = ""
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_trusted_proxies(cls, value: str) -> str:
+        parse_proxy_networks(value)
+        return value
 
     @field_validator("database_url")
     @classmethod
@@ -145,6 +172,10 @@ class Settings(BaseSettings):
     def embedded(self) -> bool:
         """True when no Redis is configured: cache, broker and worker live in-process."""
         return not self.redis_url
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[ProxyNetwork, ...]:
+        return parse_proxy_networks(self.trusted_proxies)
 
     @property
     def log_level_number(self) -> int:

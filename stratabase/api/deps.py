@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.requests import HTTPConnection
 
+from stratabase.api.client_ip import client_ip, limit_key
 from stratabase.auth import service as auth_service
 from stratabase.auth.principal import Principal
 from stratabase.cache import Cache
@@ -38,11 +41,36 @@ CacheDep = Annotated[Cache, Depends(get_cache)]
 
 # --- authentication -------------------------------------------------------------------
 
-_bearer = HTTPBearer(auto_error=False, description="an opaque token from /v1/auth/login")
+#: RFC 6750 ``b64token`` after the scheme (any case) and one or more spaces.
+_BEARER = re.compile(r"(?i:bearer) +([A-Za-z0-9\-._~+/]+=*)")
+#: Our tokens are 43 characters; anything far longer is refused without a lookup.
+_MAX_TOKEN_LENGTH = 256
 
 
 def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(401, detail=detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+class _StrictBearer(HTTPBearer):
+    """Bearer auth that refuses what it cannot read. FastAPI's ``HTTPBearer`` returns None
+    (anonymous) for ``Basic …``, a bare ``Bearer`` or an empty header; a client that sent
+    credentials must learn they were not accepted (401), not be served as nobody."""
+
+    async def __call__(self, request: HTTPConnection) -> HTTPAuthorizationCredentials | None:
+        values = request.headers.getlist("authorization")
+        if not values:
+            return None
+        match = _BEARER.fullmatch(values[0].strip()) if len(values) == 1 else None
+        if match is None:
+            raise _unauthorized("expected one 'Authorization: Bearer <token>' header")
+        return HTTPAuthorizationCredentials(scheme="Bearer", credentials=match.group(1))
+
+
+_bearer = _StrictBearer(
+    scheme_name="HTTPBearer",  # the name OpenAPI clients already know
+    auto_error=False,
+    description="an opaque token from /v1/auth/login",
+)
 
 
 async def get_optional_user(
@@ -51,12 +79,12 @@ async def get_optional_user(
     cache: CacheDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal | None:
-    """The caller if a bearer token was sent; a bad token is 401, not silently anonymous."""
+    """The caller if a bearer token was sent; a bad or malformed one is 401, never anonymous."""
     if credentials is None:
         return None
-    if credentials.scheme.lower() != "bearer" or not credentials.credentials:
-        raise _unauthorized("expected 'Authorization: Bearer <token>'")
-    principal = await auth_service.authenticate(db, cache, credentials.credentials)
+    principal = None
+    if len(credentials.credentials) <= _MAX_TOKEN_LENGTH:
+        principal = await auth_service.authenticate(db, cache, credentials.credentials)
     if principal is None:
         raise _unauthorized("the token is invalid, expired or revoked")
     request.state.principal = principal
@@ -131,7 +159,7 @@ async def _enforce(request: Request, scope: Scope, principal: Principal | None) 
     if principal is not None and scope != "auth":
         identity = f"user:{principal.user_id}"
     else:
-        identity = f"ip:{request.client.host if request.client else 'unknown'}"
+        identity = limit_key(client_ip(request))
     verdict = await limiter.hit(scope, identity)
     if not verdict.allowed:
         raise HTTPException(
@@ -140,6 +168,31 @@ async def _enforce(request: Request, scope: Scope, principal: Principal | None) 
             f"retry in {verdict.retry_after} s",
             headers={"Retry-After": str(verdict.retry_after)},
         )
+
+
+def _account(email: str) -> str:
+    # Hashed: the limiter's keys (in Redis) need not list who tried to sign in.
+    return "account:" + hashlib.sha256(email.lower().encode()).hexdigest()[:32]
+
+
+async def limit_login_attempt(request: Request, email: str) -> None:
+    """Count a sign-in attempt on ``email``'s account, whatever IP it comes from, and refuse
+    it (429) once the account's budget is spent. Called before the password is checked, so a
+    refused guess costs no argon2 work; unknown emails are counted alike, so the answer does
+    not tell which accounts exist."""
+    verdict = await get_rate_limiter(request).hit("login", _account(email))
+    if not verdict.allowed:
+        raise HTTPException(
+            429,
+            detail=f"too many sign-in attempts for this account: at most {verdict.limit} per "
+            f"window; retry in {verdict.retry_after} s",
+            headers={"Retry-After": str(verdict.retry_after)},
+        )
+
+
+async def forget_login_attempts(request: Request, email: str) -> None:
+    """A successful sign-in clears the account's count of attempts."""
+    await get_rate_limiter(request).forget("login", _account(email))
 
 
 async def limit_by_method(

@@ -1,10 +1,18 @@
-"""argon2id password hashing, run off the event loop (it is deliberately slow)."""
+"""argon2id password hashing, run off the event loop (it is deliberately slow).
+
+A sign-in must cost the same whether the email exists or not, or response times list the
+accounts. Unknown emails are checked against a dummy hash made by the current hasher; a
+stored hash made with other (lighter) parameters — seeded demo accounts, or accounts from
+before a cost increase — is checked and then padded with that same dummy check, and is
+replaced by a current hash at its next successful sign-in (``check_password``'s ``rehash``).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import functools
+from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -26,23 +34,55 @@ async def hash_password(password: str) -> str:
     return await asyncio.to_thread(hash_password_sync, password)
 
 
+@dataclass(frozen=True)
+class PasswordCheck:
+    matches: bool
+    #: A hash of the same password with the current parameters, to store in place of an
+    #: outdated one (only on a match).
+    rehash: str | None = None
+
+
+async def check_password(stored_hash: str | None, password: str) -> PasswordCheck:
+    """Whether ``password`` matches ``stored_hash`` (an account without a hash never
+    matches), at the cost of one current-parameter verify whatever the stored hash is."""
+    return await asyncio.to_thread(_check_sync, stored_hash, password)
+
+
 async def verify_password(stored_hash: str | None, password: str) -> bool:
     """True if ``password`` matches; an account without a hash never matches."""
+    return (await check_password(stored_hash, password)).matches
+
+
+def _check_sync(stored_hash: str | None, password: str) -> PasswordCheck:
+    hasher = _hasher()
     if not stored_hash:
-        # Same cost as a real check, so response time does not reveal which accounts exist.
-        await asyncio.to_thread(_dummy_verify, password)
-        return False
+        _dummy_verify(hasher, password)
+        return PasswordCheck(False)
     try:
-        return await asyncio.to_thread(_hasher().verify, stored_hash, password)
+        outdated = hasher.check_needs_rehash(stored_hash)
+    except (InvalidHashError, VerificationError, ValueError):
+        _dummy_verify(hasher, password)  # not an argon2 hash at all: nothing can match it
+        return PasswordCheck(False)
+    matches: bool
+    try:
+        matches = hasher.verify(stored_hash, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
-        return False
+        matches = False
+    if not outdated:
+        return PasswordCheck(matches)
+    if matches:
+        # Hashing at the current cost costs what the padding would have.
+        return PasswordCheck(True, rehash=hasher.hash(password))
+    _dummy_verify(hasher, password)
+    return PasswordCheck(False)
 
 
 @functools.cache
-def _dummy_hash() -> str:
-    return _hasher().hash("stratabase-dummy-password")
+def _dummy_hash(hasher: PasswordHasher) -> str:
+    """Made by ``hasher`` itself, so checking against it costs what a current hash costs."""
+    return hasher.hash("stratabase-dummy-password")
 
 
-def _dummy_verify(password: str) -> None:
+def _dummy_verify(hasher: PasswordHasher, password: str) -> None:
     with contextlib.suppress(VerifyMismatchError, VerificationError, InvalidHashError):
-        _hasher().verify(_dummy_hash(), password)
+        hasher.verify(_dummy_hash(hasher), password)

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from stratabase.auth.passwords import hash_password, verify_password
+from stratabase.auth.passwords import check_password, hash_password
 from stratabase.auth.principal import Principal
 from stratabase.auth.tokens import hash_token, new_token
 from stratabase.cache import Cache, delete_after_commit, invalidate_tags_after_commit
@@ -113,16 +113,27 @@ async def register(
 async def login(
     db: Database, email: str, password: str, client: ClientInfo
 ) -> IssuedSession | None:
-    """A new session, or None when the email/password pair is wrong (or the account deleted)."""
+    """A new session, or None when the email/password pair is wrong (or the account deleted).
+
+    Every path costs one argon2 check at the current parameters, so timing does not tell
+    which emails have accounts; a hash with outdated parameters is upgraded on success."""
     async with db.session() as session:
         user = await session.scalar(select(User).where(User.email == email.lower()))
     stored = user.password_hash if user is not None else None
-    if not await verify_password(stored, password) or user is None:
+    check = await check_password(stored, password)
+    if not check.matches or user is None:
         return None
     if user.status == UserStatus.DELETED:
         return None
 
     async def work(session: AsyncSession) -> IssuedSession:
+        if check.rehash is not None:
+            # Only if the hash is still the one checked: a concurrent change wins.
+            await session.execute(
+                update(User)
+                .where(User.id == user.id, User.password_hash == stored)
+                .values(password_hash=check.rehash, updated_at=User.updated_at)
+            )
         return await _issue(session, user, client)
 
     return await db.transaction(work)

@@ -11,7 +11,27 @@ import typer
 from stratabase.cli.common import configure_logging, console, run, settings_from
 
 if TYPE_CHECKING:
+    import uvicorn
+    from fastapi import FastAPI
+
     from stratabase.settings import Settings
+
+
+def server_config(app: FastAPI, settings: Settings, host: str, port: int) -> uvicorn.Config:
+    """uvicorn's settings for the API. Its proxy handling is off: by default it believes
+    ``X-Forwarded-For`` from 127.0.0.1, so any local client could pick the IP our rate limits
+    count; the app reads the header itself, from ``STRATABASE_TRUSTED_PROXIES`` only."""
+    import uvicorn
+
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        proxy_headers=False,
+        forwarded_allow_ips=[],
+        server_header=False,  # do not announce the server and its version
+    )
 
 
 async def _serve(settings: Settings, host: str, port: int, all_in_one: bool) -> None:
@@ -46,13 +66,7 @@ async def _serve(settings: Settings, host: str, port: int, all_in_one: bool) -> 
                 run_embedded_worker(db, settings, stop, cache=app.state.cache)
             )
             console.print("in-process job worker started")
-        config = uvicorn.Config(
-            app,
-            host=host,
-            port=port,
-            log_level=settings.log_level.lower(),
-            server_header=False,  # do not announce the server and its version
-        )
+        config = server_config(app, settings, host, port)
         console.print(f"serving on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
         await uvicorn.Server(config).serve()
     finally:

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Self
 
-from pydantic import AfterValidator, AwareDatetime, EmailStr, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    EmailStr,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
+from stratabase.auth.password_policy import personal_problem
 from stratabase.enums import Plan, Role, UserStatus
 from stratabase.schemas.common import (
     HttpUrlStr,
@@ -17,6 +25,7 @@ from stratabase.schemas.common import (
     Timezone,
     UpdateModel,
     Username,
+    field_error,
 )
 
 #: Lower-cased as a whole: the column has CHECK (email = lower(email)) so that uniqueness
@@ -65,6 +74,14 @@ class UserCreate(InputModel):
     timezone: Timezone = "UTC"
     avatar_url: HttpUrlStr | None = None
     bio: str | None = Field(default=None, max_length=2000)
+
+    @model_validator(mode="after")
+    def _password_not_personal(self) -> Self:
+        password = self.password.get_secret_value()
+        problem = personal_problem(password, username=self.username, email=self.email)
+        if problem is not None:
+            raise field_error(type(self), "password", "password_policy", problem, "**********")
+        return self
 
 
 class UserUpdate(UpdateModel):

@@ -32,6 +32,8 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError, PydanticKnownError
 
+from stratabase.auth.password_policy import password_problem
+
 __all__ = [
     "MAX_AMOUNT",
     "Amount",
@@ -159,7 +161,9 @@ HttpUrlStr = Annotated[
 ]
 
 
-def _password_validator(min_length: int, max_length: int) -> Callable[[object], SecretStr]:
+def _password_validator(
+    min_length: int, max_length: int, policy: Callable[[str], str | None] | None = None
+) -> Callable[[object], SecretStr]:
     def validate(value: object) -> SecretStr:
         if isinstance(value, SecretStr):
             value = value.get_secret_value()
@@ -169,6 +173,9 @@ def _password_validator(min_length: int, max_length: int) -> Callable[[object], 
             raise PydanticKnownError("string_too_short", {"min_length": min_length})
         if len(value) > max_length:
             raise PydanticKnownError("string_too_long", {"max_length": max_length})
+        problem = policy(value) if policy is not None else None
+        if problem is not None:
+            raise PydanticCustomError("password_policy", problem)
         return SecretStr(value)
 
     return validate
@@ -194,10 +201,11 @@ def _password_schema(min_length: int, max_length: int) -> WithJsonSchema:
     )
 
 
-#: A new password: SecretStr (hidden from repr, logs and dumps), never whitespace-stripped.
+#: A new password: SecretStr (hidden from repr, logs and dumps), never whitespace-stripped,
+#: and not one that is trivially guessed (see ``stratabase.auth.password_policy``).
 Password = Annotated[
     SecretStr,
-    PlainValidator(_password_validator(10, 128)),
+    PlainValidator(_password_validator(10, 128, password_problem)),
     _MASKED_IN_JSON,
     _password_schema(10, 128),
 ]

@@ -21,7 +21,7 @@ from stratabase.settings import Settings
 
 _names = itertools.count(1)
 #: Limits high enough that only the rate-limit tests ever meet them.
-NO_LIMITS = RateLimits(auth=None, write=None, read=None)
+NO_LIMITS = RateLimits(auth=None, write=None, read=None, login=None)
 
 
 @dataclass

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from fastapi import HTTPException, Request, status
 
+from stratabase.api.client_ip import client_ip
 from stratabase.api.deps import (
     AuthRateLimited,
     CacheDep,
     CurrentUserDep,
     DatabaseDep,
     RateLimited,
+    forget_login_attempts,
+    limit_login_attempt,
 )
 from stratabase.api.routes._router import api_router
 from stratabase.api.schemas.auth import LogoutAllOut, RegisterIn, TokenOut
@@ -24,7 +27,7 @@ router = api_router("/v1", tag="auth", rate_limited=False)
 def _client(request: Request, device: str | None) -> service.ClientInfo:
     return service.ClientInfo(
         device=device,
-        ip=request.client.host if request.client else None,
+        ip=client_ip(request),
         user_agent=request.headers.get("user-agent"),
     )
 
@@ -53,12 +56,18 @@ async def register(
 
 @router.post("/auth/login", response_model=TokenOut, dependencies=[AuthRateLimited])
 async def login(body: LoginRequest, request: Request, db: DatabaseDep) -> TokenOut:
-    """Exchange email and password for a bearer token (a new session)."""
+    """Exchange email and password for a bearer token (a new session). Attempts are limited
+    per IP and per account (429 with Retry-After)."""
+    await limit_login_attempt(request, body.email)
     issued = await service.login(
         db, body.email, body.password.get_secret_value(), _client(request, body.device)
     )
     if issued is None:
-        raise HTTPException(401, detail="wrong email or password")
+        # RFC 9110: every 401 names the scheme that would be accepted.
+        raise HTTPException(
+            401, detail="wrong email or password", headers={"WWW-Authenticate": "Bearer"}
+        )
+    await forget_login_attempts(request, body.email)
     return _token(issued)
 
 
