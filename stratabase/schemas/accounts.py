@@ -28,7 +28,7 @@ Email = Annotated[EmailStr, StringConstraints(max_length=320), AfterValidator(st
 
 
 class UserCreate(InputModel):
-    """Sign-up. Role and status are not the user's to choose (see AdminUserUpdate)."""
+    """Sign-up. Role and status are not the user's to choose."""
 
     email: Email
     username: Username
