@@ -8,9 +8,12 @@ A change to the generated data fails here until ``scripts/golden-seed`` rewrites
 
 from __future__ import annotations
 
+import pytest
+
 from tests.golden import seed_digest
 
 
+@pytest.mark.timeout(900)  # a migration-free seed, but on a busy machine minutes
 async def test_seeded_rows_match_the_golden_digest(database_url: str) -> None:
     seed_digest.seed(database_url, hash_seed="4242", migrate=False)  # the fixture migrated it
     assert await seed_digest.digest(database_url) == seed_digest.golden()
