@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from stratabase.db.session import Database
 from stratabase.enums import AccountKind
 from stratabase.exceptions import StratabaseError
-from stratabase.models import Comment, Follow, LedgerAccount, Post, User
+from stratabase.models import Comment, Follow, Job, LedgerAccount, Post, User
 from stratabase.settings import load_settings
 from tests.acceptance.api_support import make_api
 from tests.conftest import _new_pg_database
@@ -188,6 +188,17 @@ CASES: dict[str, tuple[Callable[[dict[str, int]], Work], dict[str, Any]]] = {
             lambda ids: Follow(follower_id=ids["alice"], followee_id=ids["bob"]),
         ),
         {"class": "AlreadyExists", "constraint": "pk_follows"},
+    ),
+    "unique-partial-index": (
+        _add(
+            lambda ids: Job(task="t", unique_key="once"),
+            lambda ids: Job(task="t", unique_key="once"),
+        ),
+        {
+            "class": "AlreadyExists",
+            "field": "unique_key",
+            "constraint": "uq_jobs_unique_key_active",
+        },
     ),
     # checks, by name
     "check": (
