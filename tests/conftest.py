@@ -50,7 +50,7 @@ async def _pg_admin(*statements: str) -> None:
     import asyncpg
 
     connection = await asyncpg.connect(
-        host=PG_HOST, port=PG_PORT, user=PG_USER, database=PG_ADMIN_DB, timeout=5
+        host=PG_HOST, port=PG_PORT, user=PG_USER, database=PG_ADMIN_DB, timeout=30
     )
     try:
         for statement in statements:
@@ -146,7 +146,7 @@ async def redis_url() -> AsyncIterator[str]:
     """A reachable Redis; skipped (or failed in CI) when there is none."""
     from redis.asyncio import Redis
 
-    client = Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    client = Redis.from_url(REDIS_URL, socket_connect_timeout=30)
     try:
         await client.ping()
     except Exception as exc:

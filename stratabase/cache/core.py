@@ -85,6 +85,8 @@ class SmartCache:
         self.beta = beta
         self.lock_ttl = lock_ttl
         self.lock_wait = lock_wait
+        #: Expiry is judged by the store's clock (``MemoryStore(clock=…)``), else wall time.
+        self._now: Callable[[], float] = getattr(store, "clock", time.time)
         self.metrics = Metrics()
         self._flight: SingleFlight[bytes] = SingleFlight()
         self._local = store.local_tier
@@ -144,14 +146,14 @@ class SmartCache:
         """The fresh value of ``key``, or ``default``. Raises CacheUnavailable, never misses."""
         started = time.perf_counter()
         entry = self.store.peek(key)
-        if entry is not None and time.time() < entry.fresh_until:
+        if entry is not None and self._now() < entry.fresh_until:
             value = codec.loads(entry.payload)
             counters = self._counters(key)[0]
             counters.hits += 1  # type: ignore[union-attr]
             counters.observe(time.perf_counter() - started)  # type: ignore[union-attr]
             return value
         entry, local = await self._lookup(key) if entry is None else (None, True)
-        if entry is not None and time.time() < entry.fresh_until:
+        if entry is not None and self._now() < entry.fresh_until:
             self._count(key, local, "hits")
             return codec.loads(entry.payload)
         self._count(key, local, "misses")
@@ -159,11 +161,11 @@ class SmartCache:
 
     async def exists(self, key: str) -> bool:
         entry, _ = await self._lookup(key)
-        return entry is not None and time.time() < entry.fresh_until
+        return entry is not None and self._now() < entry.fresh_until
 
     async def get_many(self, keys: Sequence[str]) -> dict[str, Any]:
         """The fresh values among ``keys`` (missing keys are absent from the result)."""
-        now = time.time()
+        now = self._now()
         found: dict[str, Any] = {}
         rest: list[str] = []
         for key in keys:
@@ -201,7 +203,7 @@ class SmartCache:
         error_ttl: float | None = None,
         delta: float = 0.0,
     ) -> Entry:
-        now = time.time()
+        now = self._now()
         fresh = now + (ns.ttl if ttl is None else ttl)
         stale = fresh + (ns.stale_ttl if stale_ttl is None else stale_ttl)
         hard = stale + (ns.error_ttl if error_ttl is None else error_ttl)
@@ -290,7 +292,7 @@ class SmartCache:
                 entry, found_locally = await self._lookup(key, tags)
             except CacheError:
                 entry = None
-        now = time.time()
+        now = self._now()
         fallback: Entry | None = None
         if entry is not None:
             if now < entry.fresh_until:
@@ -371,12 +373,12 @@ class SmartCache:
                         if not wait:
                             raise _Skip
                         entry = await self.store.wait_fill(key, tags, self.lock_wait)
-                        if entry is not None and time.time() < entry.fresh_until:
+                        if entry is not None and self._now() < entry.fresh_until:
                             return entry.payload
                         token = await self.store.try_lock(key, self.lock_ttl)
                     if token is not None and wait:  # filled while we were getting here?
                         entry = await self.store.fetch(key, tags)
-                        if entry is not None and time.time() < entry.fresh_until:
+                        if entry is not None and self._now() < entry.fresh_until:
                             await self.store.unlock(key, token)
                             return entry.payload
             except CacheError:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from stratabase.cache import codec
@@ -43,6 +43,7 @@ class MemoryStore:
         max_entries: int = 10_000,
         max_bytes: int = 64 * 1024 * 1024,
         tier: str = "memory",
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if max_entries < 1 or max_bytes < 1:
             raise CacheError("a memory cache needs room for at least one entry")
@@ -50,6 +51,8 @@ class MemoryStore:
         self.max_bytes = max_bytes
         self.tier = tier
         self.local_tier = tier
+        #: Wall-clock seconds, as entries' expiry times are; tests pass a clock they move.
+        self.clock = clock
         self._data: OrderedDict[str, Entry] = OrderedDict()
         self._sizes: dict[str, int] = {}
         self.bytes = 0
@@ -106,7 +109,7 @@ class MemoryStore:
         entry = self._data.get(key)
         if entry is None:
             return None
-        if time.time() >= entry.hard_until:
+        if self.clock() >= entry.hard_until:
             self._remove(key)
             return None
         if entry.tags:
@@ -214,7 +217,7 @@ class MemoryStore:
 
     async def ttl(self, key: str) -> float | None:
         entry = self.peek(key)
-        now = time.time()
+        now = self.clock()
         if entry is None or entry.fresh_until == INFINITY or entry.fresh_until <= now:
             return None
         return entry.fresh_until - now
@@ -223,7 +226,7 @@ class MemoryStore:
         entry = self.peek(key)
         if entry is None:
             return False
-        until = time.time() + seconds
+        until = self.clock() + seconds
         self._stamp(key)
         self._store(key, Entry(entry.payload, until, until, until, entry.delta, entry.tags))
         return True
@@ -235,7 +238,7 @@ class MemoryStore:
         if isinstance(current, bool) or not isinstance(current, int):
             raise CacheError(f"{key} does not hold an integer")
         value = current + amount
-        until = entry.hard_until if entry is not None else time.time() + ttl
+        until = entry.hard_until if entry is not None else self.clock() + ttl
         self._stamp(key)
         self._store(key, Entry(str(value).encode(), until, until, until))
         return value

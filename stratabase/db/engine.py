@@ -93,6 +93,7 @@ class Engines:
         )
         self.monitor.attach(self.engine.sync_engine)
         self.translator = ErrorTranslator(metadata)
+        self.translator.attach(self.engine.sync_engine)
         self.read_sessions = async_sessionmaker(
             self.engine, class_=_AsyncSession, expire_on_commit=False, autoflush=False
         )

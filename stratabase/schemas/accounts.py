@@ -14,16 +14,14 @@ from pydantic import (
 )
 
 from stratabase.auth.password_policy import personal_problem
-from stratabase.enums import Plan, Role, UserStatus
+from stratabase.enums import Role, UserStatus
 from stratabase.schemas.common import (
     HttpUrlStr,
     InputModel,
     LoginPassword,
     Password,
     ReadModel,
-    Slug,
     Timezone,
-    UpdateModel,
     Username,
     field_error,
 )
@@ -35,37 +33,11 @@ Email = Annotated[EmailStr, StringConstraints(max_length=320), AfterValidator(st
 # --- organizations ---------------------------------------------------------------------
 
 
-class OrganizationCreate(InputModel):
-    """A new organization; plan and quota default to the free tier."""
-
-    name: str = Field(min_length=1, max_length=200)
-    slug: Slug
-    plan: Plan = Plan.FREE
-    token_quota: int = Field(default=0, ge=0)
-
-
-class OrganizationUpdate(UpdateModel):
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    slug: Slug | None = None
-    plan: Plan | None = None
-    token_quota: int | None = Field(default=None, ge=0)
-
-
-class OrganizationRead(ReadModel):
-    id: int
-    name: str
-    slug: str
-    plan: Plan
-    token_quota: int
-    created_at: AwareDatetime
-    updated_at: AwareDatetime
-
-
 # --- users -----------------------------------------------------------------------------
 
 
 class UserCreate(InputModel):
-    """Sign-up. Role and status are not the user's to choose (see AdminUserUpdate)."""
+    """Sign-up. Role and status are not the user's to choose."""
 
     email: Email
     username: Username
@@ -82,25 +54,6 @@ class UserCreate(InputModel):
         if problem is not None:
             raise field_error(type(self), "password", "password_policy", problem, "**********")
         return self
-
-
-class UserUpdate(UpdateModel):
-    """Profile edits. Email, password and role change through their own flows."""
-
-    nullable_fields = frozenset({"avatar_url", "bio"})
-
-    username: Username | None = None
-    name: str | None = Field(default=None, max_length=120)
-    timezone: Timezone | None = None
-    avatar_url: HttpUrlStr | None = None
-    bio: str | None = Field(default=None, max_length=2000)
-
-
-class AdminUserUpdate(UpdateModel):
-    """What only an administrator may change on an account."""
-
-    role: Role | None = None
-    status: UserStatus | None = None
 
 
 class UserPublicRead(ReadModel):

@@ -7,7 +7,7 @@ member", and stored JSON reads back into the same typed blocks.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -17,21 +17,17 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    model_validator,
 )
 
 from stratabase.enums import MediaType, PostKind, PostStatus
 from stratabase.schemas.common import (
-    SLUG_PATTERN,
     HttpUrlStr,
     Id,
     InputModel,
     Metadata,
     PostSlug,
     ReadModel,
-    Slug,
     UpdateModel,
-    field_error,
 )
 
 # --- content blocks --------------------------------------------------------------------
@@ -98,15 +94,6 @@ ContentBlock = Annotated[
 ContentBlocks = Annotated[list[ContentBlock], Field(max_length=200)]
 
 # --- categories and tags ---------------------------------------------------------------
-
-
-class CategoryCreate(InputModel):
-    """A category within a theme; the slug is derived from the name when omitted."""
-
-    theme: Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=SLUG_PATTERN)]
-    name: str = Field(min_length=1, max_length=100)
-    slug: Slug | None = None
-    description: str | None = Field(default=None, max_length=2_000)
 
 
 class CategoryRead(ReadModel):
@@ -184,27 +171,6 @@ class PostStatsRead(ReadModel):
     updated_at: AwareDatetime | None = None
 
 
-_MIME_NAME = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*"
-#: ``type/subtype`` (RFC 6838 restricted names), stored lower-case.
-MimeType = Annotated[
-    str, StringConstraints(max_length=100, to_lower=True, pattern=f"^{_MIME_NAME}/{_MIME_NAME}$")
-]
-
-
-class MediaCreate(InputModel):
-    """A media item attached to a post (the post comes from the URL path)."""
-
-    type: MediaType
-    url: HttpUrlStr
-    mime_type: MimeType | None = None
-    size_bytes: int | None = Field(default=None, ge=0)
-    width: int | None = Field(default=None, gt=0)
-    height: int | None = Field(default=None, gt=0)
-    duration_seconds: float | None = Field(default=None, ge=0, allow_inf_nan=False)
-    alt: str | None = Field(default=None, max_length=500)
-    position: int = Field(default=0, ge=0)
-
-
 class MediaRead(ReadModel):
     id: int
     post_id: int
@@ -256,52 +222,3 @@ class CommentCreate(InputModel):
 
 class CommentUpdate(UpdateModel):
     body: str | None = Field(default=None, min_length=1, max_length=10_000)
-
-
-class CommentRead(ReadModel):
-    id: int
-    post_id: int
-    author_id: int
-    parent_id: int | None = None
-    root_id: int | None = None
-    depth: int = 0
-    body: str
-    like_count: int = 0
-    deleted_at: AwareDatetime | None = None
-    created_at: AwareDatetime
-    updated_at: AwareDatetime
-
-
-class HighlightCreate(InputModel):
-    """A highlighted span ``[start_offset, end_offset)`` of one block of a post."""
-
-    block_index: int = Field(ge=0)
-    start_offset: int = Field(ge=0)
-    end_offset: int = Field(gt=0)
-    #: Not stripped: it is the exact span the offsets point at.
-    text: Annotated[str, StringConstraints(strip_whitespace=False, min_length=1, max_length=20_000)]
-    note: str | None = Field(default=None, max_length=2_000)
-
-    @model_validator(mode="after")
-    def _offsets_ordered(self) -> Self:
-        if self.end_offset <= self.start_offset:
-            raise field_error(
-                type(self),
-                "end_offset",
-                "offsets_ordered",
-                "end_offset must be greater than start_offset",
-                self.end_offset,
-            )
-        return self
-
-
-class HighlightRead(ReadModel):
-    id: int
-    user_id: int
-    post_id: int
-    block_index: int
-    start_offset: int
-    end_offset: int
-    text: str
-    note: str | None = None
-    created_at: AwareDatetime

@@ -88,12 +88,6 @@ class CreditRequest(_Movement):
     user_id: Id
 
 
-class HoldCreate(_Movement):
-    """Reserve funds in the caller's wallet (a pending transfer) until posted, voided or expired."""
-
-    expires_in_seconds: int = Field(default=900, ge=1, le=86_400)
-
-
 class PaymentCreate(InputModel):
     """Start a provider checkout; ``amount`` is in the currency's minor units (cents)."""
 
@@ -139,17 +133,6 @@ class TransferRead(ReadModel):
     linked_id: int | None = None
     expires_at: AwareDatetime | None = None
     metadata: dict[str, Any] = Field(default_factory=dict, validation_alias=_META)
-    created_at: AwareDatetime
-
-
-class EntryRead(ReadModel):
-    """One side of a posted transfer: negative on the debit account, positive on the credit."""
-
-    id: int
-    transfer_id: int
-    account_id: int
-    amount: int
-    balance_after: int
     created_at: AwareDatetime
 
 

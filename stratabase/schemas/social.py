@@ -2,24 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import AwareDatetime
-
-from stratabase.enums import LikeTarget
-from stratabase.schemas.common import Id, InputModel, ReadModel
-
-
-class LikeCreate(InputModel):
-    """A like; the liker is the caller, and liking twice is a no-op (the primary key)."""
-
-    target_type: LikeTarget
-    target_id: Id
-
-
-class LikeRead(ReadModel):
-    user_id: int
-    target_type: LikeTarget
-    target_id: int
-    created_at: AwareDatetime
+from stratabase.schemas.common import ReadModel
 
 
 class RelationshipRead(ReadModel):

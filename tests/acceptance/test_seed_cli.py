@@ -7,9 +7,13 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from stratabase.seed.theme import available_themes
 
 STRATABASE = [sys.executable, "-m", "stratabase"]
+#: One command's limit: seconds when idle, far longer on a busy two-core machine.
+COMMAND_SECONDS = 300
 
 
 def _run(url: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -20,11 +24,12 @@ def _run(url: str, *args: str) -> subprocess.CompletedProcess[str]:
         env=env,
         capture_output=True,
         text=True,
-        timeout=90,
+        timeout=COMMAND_SECONDS,
         stdin=subprocess.DEVNULL,
     )
 
 
+@pytest.mark.timeout(1800)  # eight commands in a row: the suite's 120 s is for one step
 def test_seed_stats_switch_clean_reset(database_url: str, backend: str) -> None:
     seeded = _run(database_url, "seed", "--size", "tiny", "--seed", "2", "--json")
     assert seeded.returncode == 0, seeded.stderr

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
@@ -11,6 +12,19 @@ from stratabase.cache import CacheUnavailable, SmartCache, redis_cache, two_tier
 from stratabase.cache.two_tier import TwoTierStore
 
 TIERS = ("redis", "two-tier")
+#: Sized for a busy machine: a test that fans out 1,000 calls queues for connections, and a
+#: queue slowed by load must not turn into "pool exhausted" (pool pressure has its own test).
+POOL_TIMEOUT = 60.0
+#: The cross-instance single-flight holds its lock until every caller has arrived.
+LOCK_SECONDS = 120.0
+
+
+async def until(condition: Callable[[], Awaitable[bool]], what: str, within: float = 30) -> None:
+    """Poll ``condition`` until it holds; fail with ``what`` after ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while not await condition():
+        assert time.monotonic() < deadline, f"{what} (waited {within} s)"
+        await asyncio.sleep(0.01)
 
 
 async def _make(kind: str, redis_url: str, prefix: str, **options: object) -> SmartCache:
@@ -26,22 +40,29 @@ async def _make(kind: str, redis_url: str, prefix: str, **options: object) -> Sm
 async def cache(
     request: pytest.FixtureRequest, redis_url: str, redis_prefix: str
 ) -> AsyncIterator[SmartCache]:
-    made = await _make(request.param, redis_url, redis_prefix)
+    made = await _make(request.param, redis_url, redis_prefix, pool_timeout=POOL_TIMEOUT)
     yield made
     await made.close()
 
 
 async def test_ttl_expire_and_counters(cache: SmartCache) -> None:
-    await cache.set("post:1", {"a": 1}, ttl=0.3)
+    # Redis keeps time, so the test waits for expiry as a condition, never for a duration.
+    await cache.set("post:1", {"a": 1}, ttl=60)
     remaining = await cache.ttl("post:1")
-    assert remaining is not None and 0 < remaining <= 0.3
+    assert remaining is not None and 50 < remaining <= 60
     assert await cache.get("post:1") == {"a": 1}
-    await asyncio.sleep(0.35)
-    assert await cache.get("post:1") is None
+    assert await cache.expire("post:1", 0.2)  # shorten: gone soon after
+
+    async def expired() -> bool:
+        return await cache.get("post:1") is None
+
+    await until(expired, "post:1 never expired")
     assert await cache.ttl("post:1") is None
-    await cache.set("post:2", 2, ttl=0.3)
-    assert await cache.expire("post:2", 5)
-    await asyncio.sleep(0.35)
+    assert not await cache.expire("post:1", 5)
+    await cache.set("post:2", 2, ttl=30)
+    assert await cache.expire("post:2", 300)  # extend: the new lifetime is Redis's
+    extended = await cache.ttl("post:2")
+    assert extended is not None and 250 < extended <= 300
     assert await cache.get("post:2") == 2
     assert await cache.incr("ratelimit:ip", 3, ttl=60) == 3
     assert await cache.decr("ratelimit:ip") == 2
@@ -73,7 +94,11 @@ async def test_tags_including_the_short_ttl_case(cache: SmartCache) -> None:
     await cache.set("post:long", "long", ttl=60, tags=["user:1", "category:2"])
     await cache.set("post:short", "short", ttl=0.2, tags=["user:1"])
     await cache.set("post:other", "other", tags=["category:2"])
-    await asyncio.sleep(0.3)
+
+    async def short_gone() -> bool:
+        return await cache.get("post:short") is None
+
+    await until(short_gone, "post:short never expired")
     assert await cache.get("post:long") == "long"  # the short write shortened nothing
     await cache.invalidate_tags(["user:1"])
     assert await cache.get("post:long") is None
@@ -120,23 +145,38 @@ async def test_single_flight_across_two_processes_worth_of_caches(
     cache: SmartCache, redis_url: str, redis_prefix: str
 ) -> None:
     """1000 concurrent misses split over two cache instances → exactly one load."""
-    other = await _make(cache.mode, redis_url, redis_prefix)
+    other = await _make(cache.mode, redis_url, redis_prefix, pool_timeout=POOL_TIMEOUT)
+    for instance in (cache, other):  # the lock outlives any load delay on a busy machine
+        instance.lock_ttl = instance.lock_wait = LOCK_SECONDS
     calls = 0
+    release = asyncio.Event()
 
     async def loader() -> dict[str, int]:
         nonlocal calls
         calls += 1
-        await asyncio.sleep(0.1)
+        await release.wait()
         return {"v": 42}
 
+    def totals(name: str) -> int:
+        return int(cache.stats()["totals"][name] + other.stats()["totals"][name])
+
+    tiers = 2 if cache.mode == "two-tier" else 1  # a two-tier miss counts in both tiers
+
+    async def all_arrived() -> bool:  # every caller missed, and one instance waits on the lock
+        return totals("misses") == 1000 * tiers and totals("lock_waits") >= 1
+
     try:
-        results = await asyncio.gather(
+        callers = asyncio.gather(
             *(
                 (cache if i % 2 else other).get_or_load("post:hot", loader, tags=["post:hot"])
                 for i in range(1000)
             )
         )
+        await until(all_arrived, "the 1000 callers never all arrived", within=60)
+        release.set()
+        results = await callers
     finally:
+        release.set()
         await other.close()
     assert calls == 1
     assert results == [{"v": 42}] * 1000

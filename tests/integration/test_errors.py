@@ -42,8 +42,10 @@ async def test_duplicate_composite_key_is_already_exists(db: Database) -> None:
 
 
 async def test_missing_reference_is_not_found(db: Database) -> None:
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound) as caught:
         await _insert(db, _user("orphan", organization_id=999_999))
+    assert caught.value.field == "organization_id"
+    assert caught.value.message == "the referenced organization_id does not exist"
 
 
 async def test_check_constraint_is_invariant_violation(db: Database) -> None:

@@ -114,7 +114,7 @@ async def test_sigkilled_worker_job_runs_again_exactly_once(
         async def started() -> bool:
             return any(line[:2] == [str(job_id), "start"] for line in _lines(log))
 
-        await _wait_for(started, 20)
+        await _wait_for(started, 60)
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
         second = _spawn(database_url, log, 1.0, 2)

@@ -43,7 +43,7 @@ async def _job(db: Database, job_id: int) -> Job:
     return job
 
 
-async def _until(predicate: Any, timeout: float = 10.0) -> None:
+async def _until(predicate: Any, timeout: float = 60.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while not await predicate():
         if asyncio.get_running_loop().time() > deadline:
@@ -119,18 +119,20 @@ async def test_claim_order_priority_then_run_at_and_future_jobs_wait(db: Databas
 async def test_expired_lease_is_requeued_and_the_stale_owner_cannot_ack(db: Database) -> None:
     job_id = await _add(db, JobCreate(task="t", max_attempts=3))
     await db.transaction(
-        lambda s: queue.claim(
-            s, queues=["default"], owner="dead", limit=1, lease=timedelta(seconds=0.1)
-        )
+        lambda s: queue.claim(s, queues=["default"], owner="dead", limit=1, lease=MINUTE)
     )
-    assert await db.transaction(lambda s: queue.reap_expired(s)) == []
-    await asyncio.sleep(0.2)
-    assert await db.transaction(lambda s: queue.reap_expired(s)) == [(job_id, JobStatus.QUEUED)]
+    assert await db.transaction(lambda s: queue.reap_expired(s)) == []  # the lease holds
+    later = utcnow() + MINUTE + timedelta(seconds=1)  # the reaper's clock, past the lease
+    assert await db.transaction(lambda s: queue.reap_expired(s, now=later)) == [
+        (job_id, JobStatus.QUEUED)
+    ]
     job = await _job(db, job_id)
     assert job.status == JobStatus.QUEUED and job.lease_owner is None
     assert "lease expired" in (job.error or "")
-    claimed = await db.transaction(
-        lambda s: queue.claim(s, queues=["default"], owner="alive", limit=1, lease=MINUTE)
+    claimed = await db.transaction(  # on the same clock: requeued to run at once
+        lambda s: queue.claim(
+            s, queues=["default"], owner="alive", limit=1, lease=MINUTE, now=later
+        )
     )
     assert claimed[0].attempts == 2
     assert await db.transaction(lambda s: queue.ack(s, owner="dead", ids=[job_id])) == 0
@@ -143,8 +145,10 @@ async def test_expired_lease_out_of_attempts_is_dead(db: Database) -> None:
     await db.transaction(
         lambda s: queue.claim(s, queues=["default"], owner="x", limit=1, lease=timedelta(0))
     )
-    await asyncio.sleep(0.01)
-    assert await db.transaction(lambda s: queue.reap_expired(s)) == [(job_id, JobStatus.DEAD)]
+    later = utcnow() + timedelta(seconds=1)
+    assert await db.transaction(lambda s: queue.reap_expired(s, now=later)) == [
+        (job_id, JobStatus.DEAD)
+    ]
 
 
 async def test_retries_back_off_then_dead_with_traceback(db: Database, settings: Settings) -> None:
@@ -236,20 +240,23 @@ async def test_cancel_stops_a_running_handler_at_its_heartbeat(
     registry.add(TaskSpec("long", long))
     job_id = await _add(db, JobCreate(task="long"))
     async with _worker(db, settings, registry, lease_seconds=0.6):
-        await asyncio.wait_for(started.wait(), 10)
+        await asyncio.wait_for(started.wait(), 60)
         assert await service.cancel(db, ids=[job_id]) == [job_id]
-        await asyncio.wait_for(stopped.wait(), 5)
+        await asyncio.wait_for(stopped.wait(), 60)
     assert await _status(db, job_id) == JobStatus.CANCELLED
 
 
 async def test_per_queue_limit_caps_concurrency(db: Database, settings: Settings) -> None:
     registry = Registry()
     running = {"now": 0, "max": 0}
+    paired = asyncio.Event()  # set once two jobs ran at once: the limit was reached
 
     async def track(_ctx: TaskContext, _payload: dict[str, Any]) -> None:
         running["now"] += 1
         running["max"] = max(running["max"], running["now"])
-        await asyncio.sleep(0.05)
+        if running["now"] >= 2:
+            paired.set()
+        await asyncio.wait_for(paired.wait(), 60)  # hold the slot until a second job runs
         running["now"] -= 1
 
     registry.add(TaskSpec("track", track, queue="narrow"))
@@ -279,7 +286,8 @@ async def test_graceful_shutdown_finishes_short_jobs_and_releases_long_ones(
     registry.add(TaskSpec("sleep", sleeper))
     short = await _add(db, JobCreate(task="sleep", payload={"seconds": 0.3}))
     long = await _add(db, JobCreate(task="sleep", payload={"seconds": 30}))
-    running = _worker(db, settings, registry, shutdown_timeout=1.0)
+    # generous for a busy machine: the short job must finish within it, the long one never
+    running = _worker(db, settings, registry, shutdown_timeout=10.0)
     async with running:
         await _until(lambda: _started(started, {short, long}))
     done = await _job(db, short)
@@ -298,9 +306,21 @@ async def test_periodic_jobs_are_enqueued_once_per_slot(db: Database, settings: 
     registry.add(TaskSpec("tick", _noop))
     registry.add_periodic(Periodic("tick", "tick", every=3600))
     workers = [_worker(db, settings, registry, run_periodic=True) for _ in range(2)]
+    scheduled = [0, 0]  # slots each worker has finished trying to enqueue
+    for index, running in enumerate(workers):
+        original = running.worker._schedule
+
+        async def counted(original: Any = original, index: int = index) -> None:
+            await original()
+            scheduled[index] += 1
+
+        running.worker._schedule = counted  # type: ignore[method-assign]
+
+    async def both_scheduled() -> bool:
+        return min(scheduled) >= 1
+
     async with workers[0], workers[1]:
-        await _until(lambda: _count(db, JobStatus.QUEUED, 1))
-        await asyncio.sleep(0.2)
+        await _until(both_scheduled, timeout=60)  # both tried: a duplicate would be there
     async with db.session() as session:
         jobs = (await session.execute(select(Job))).scalars().all()
     assert len(jobs) == 1

@@ -5,6 +5,7 @@ hand-written statement would, and checks the database refuses and keeps what it 
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -173,6 +174,28 @@ async def test_referenced_accounts_and_transfers_cannot_be_deleted(
     await assert_books_whole(db)
 
 
+async def _until_blocked(db: Database, within: float = 60) -> None:
+    """Until a writer waits: on SQLite for the writer lock, on PostgreSQL for a row lock."""
+    deadline = time.monotonic() + within
+    while True:
+        if db.backend == "sqlite":
+            waiting = db.engines.waiting
+        else:
+            async with db.session() as session:
+                waiting = (
+                    await session.execute(
+                        text(
+                            "SELECT count(*) FROM pg_stat_activity"
+                            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                        )
+                    )
+                ).scalar_one()
+        if waiting:
+            return
+        assert time.monotonic() < deadline, f"no writer waited within {within} s"
+        await asyncio.sleep(0.01)
+
+
 async def test_an_account_cannot_be_deleted_under_a_transfer_in_flight(
     db: Database, ledger: LedgerService
 ) -> None:
@@ -211,7 +234,7 @@ async def test_an_account_cannot_be_deleted_under_a_transfer_in_flight(
     writer = asyncio.create_task(db.transaction(hold_open))
     deleter = asyncio.create_task(delete_target())
     await inserted.wait()
-    await asyncio.sleep(0.3)  # the delete is now waiting on the transfer's transaction
+    await _until_blocked(db)  # the delete is now waiting on the transfer's transaction
     assert not deleter.done()
     release.set()
     await writer

@@ -332,9 +332,9 @@ async def test_database_down_fails_every_concurrent_batch_clearly() -> None:
     ledger = LedgerService(down)
     try:
         calls = [ledger.transfer_accounts(2 * n + 1, 2 * n + 2, 5) for n in range(8)]
-        results = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 10)
+        results = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 60)
         assert all(isinstance(r, DatabaseUnavailable) for r in results), results
         with pytest.raises(DatabaseUnavailable):  # the failed batches freed their accounts
-            await asyncio.wait_for(ledger.transfer_accounts(1, 2, 5), 10)
+            await asyncio.wait_for(ledger.transfer_accounts(1, 2, 5), 60)
     finally:
         await down.dispose()

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-import time
+from typing import Any
 
 import pytest
-from sqlalchemy import func, select, text, update
+from sqlalchemy import event, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stratabase.db import after_commit
@@ -125,24 +125,42 @@ async def test_sqlite_writer_waits_for_another_connection(db: Database) -> None:
     """A second connection (another process, say) holds the write lock: we wait, not fail."""
     path = db.settings.database_url.removeprefix("sqlite:///")
     locked = threading.Event()
+    attempting = threading.Event()  # our BEGIN IMMEDIATE is about to run
 
     def hold_write_lock() -> None:
         other = sqlite3.connect(path, isolation_level=None)
         other.execute("BEGIN IMMEDIATE")
+        other.execute(
+            "INSERT INTO organizations (name, slug, plan, token_quota)"
+            " VALUES ('First', 'first', 'free', 0)"
+        )
         locked.set()
-        time.sleep(0.5)
+        attempting.wait(60)  # hold the lock until we are trying to take it
         other.execute("COMMIT")
         other.close()
 
+    def on_statement(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.startswith("BEGIN IMMEDIATE"):
+            attempting.set()
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", on_statement)
     holder = threading.Thread(target=hold_write_lock)
     holder.start()
-    locked.wait()
-    started = time.perf_counter()
-    await db.transaction(lambda s: _add_org(s, "patient"))
-    waited = time.perf_counter() - started
-    holder.join()
-    assert waited >= 0.3
-    assert await _org_count(db) == 1
+    await asyncio.to_thread(locked.wait, 60)
+
+    async def work(session: AsyncSession) -> int:
+        # we got in only once the other connection committed: its row is already there
+        seen = (await session.execute(select(func.count()).select_from(Organization))).scalar()
+        await _add_org(session, "patient")
+        return int(seen or 0)
+
+    try:
+        assert await db.transaction(work) == 1
+    finally:
+        attempting.set()
+        await asyncio.to_thread(holder.join, 60)
+        event.remove(db.engine.sync_engine, "before_cursor_execute", on_statement)
+    assert await _org_count(db) == 2
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)

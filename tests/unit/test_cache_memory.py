@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
+from collections.abc import Awaitable, Callable
 
 import pytest
 from pydantic import BaseModel
@@ -16,29 +17,66 @@ from stratabase.cache.memory import MemoryStore
 from stratabase.exceptions import InvalidInput
 
 
+class Clock:
+    """Wall-clock seconds that move only when a test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+async def until(condition: Callable[[], Awaitable[bool]], what: str, within: float = 30) -> None:
+    """Poll ``condition`` until it holds; fail with ``what`` after ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while not await condition():
+        assert time.monotonic() < deadline, f"{what} (waited {within} s)"
+        await asyncio.sleep(0)
+
+
 @pytest.fixture
-async def cache() -> SmartCache:
-    return memory_cache()
+def clock() -> Clock:
+    return Clock()
 
 
-async def test_ttl_expires_and_reports_remaining(cache: SmartCache) -> None:
-    await cache.set("post:1", {"title": "a"}, ttl=0.2)
+@pytest.fixture
+async def cache(clock: Clock) -> SmartCache:
+    return SmartCache(MemoryStore(clock=clock), mode="memory")
+
+
+async def test_memory_cache_defaults_to_wall_time() -> None:
+    cache = memory_cache()
+    await cache.set("post:1", 1, ttl=60)
     remaining = await cache.ttl("post:1")
-    assert remaining is not None and 0 < remaining <= 0.2
+    assert remaining is not None and 59 < remaining <= 60
+
+
+async def test_ttl_expires_and_reports_remaining(cache: SmartCache, clock: Clock) -> None:
+    await cache.set("post:1", {"title": "a"}, ttl=0.2)
+    assert await cache.ttl("post:1") == pytest.approx(0.2)
     assert await cache.exists("post:1")
-    await asyncio.sleep(0.25)
+    clock.advance(0.15)
+    assert await cache.ttl("post:1") == pytest.approx(0.05)
+    assert await cache.get("post:1") == {"title": "a"}
+    clock.advance(0.05)
     assert await cache.get("post:1") is None
     assert not await cache.exists("post:1")
     assert await cache.ttl("post:1") is None
 
 
-async def test_expire_shortens_and_extends(cache: SmartCache) -> None:
+async def test_expire_shortens_and_extends(cache: SmartCache, clock: Clock) -> None:
     await cache.set("post:1", 1, ttl=0.3)
     assert await cache.expire("post:1", 5)
-    await asyncio.sleep(0.35)
+    clock.advance(0.35)
     assert await cache.get("post:1") == 1
     assert await cache.expire("post:1", 0.05)
-    await asyncio.sleep(0.08)
+    clock.advance(0.04)
+    assert await cache.get("post:1") == 1
+    clock.advance(0.01)
     assert await cache.get("post:1") is None
     assert not await cache.expire("post:1", 5)
 
@@ -93,11 +131,12 @@ async def test_tag_invalidation_hits_every_carrier_only(cache: SmartCache) -> No
     assert await cache.get("post:1") == "again"
 
 
-async def test_short_ttl_write_does_not_shorten_a_tag(cache: SmartCache) -> None:
+async def test_short_ttl_write_does_not_shorten_a_tag(cache: SmartCache, clock: Clock) -> None:
     """cashews' fault: a short-TTL write shortened the tag set, so invalidation missed keys."""
     await cache.set("post:long", "long", ttl=60, tags=["user:1"])
     await cache.set("post:short", "short", ttl=0.1, tags=["user:1"])
-    await asyncio.sleep(0.15)
+    clock.advance(0.15)
+    assert await cache.get("post:short") is None
     assert await cache.get("post:long") == "long"  # its own lifetime is untouched
     await cache.invalidate_tags(["user:1"])
     assert await cache.get("post:long") is None  # and the tag still reaches it
@@ -105,14 +144,22 @@ async def test_short_ttl_write_does_not_shorten_a_tag(cache: SmartCache) -> None
 
 async def test_single_flight_1000_concurrent_misses_one_load(cache: SmartCache) -> None:
     calls = 0
+    release = asyncio.Event()
 
     async def loader() -> dict[str, int]:
         nonlocal calls
         calls += 1
-        await asyncio.sleep(0.05)
+        await release.wait()
         return {"v": 1}
 
-    results = await asyncio.gather(*(cache.get_or_load("post:9", loader) for _ in range(1000)))
+    callers = asyncio.gather(*(cache.get_or_load("post:9", loader) for _ in range(1000)))
+
+    async def all_waiting() -> bool:
+        return bool(cache.stats()["totals"]["misses"] == 1000)
+
+    await until(all_waiting, "the 1000 callers never all missed")
+    release.set()  # only now can the one load finish: every caller met it in flight
+    results = await callers
     assert calls == 1
     assert all(result == {"v": 1} for result in results)
     assert len({id(result) for result in results}) == 1000  # each caller its own copy
@@ -155,33 +202,37 @@ async def test_stale_fill_race_with_tag_invalidation(cache: SmartCache) -> None:
 
 
 async def test_stale_while_revalidate_serves_old_value_once_refreshing(
-    cache: SmartCache,
+    cache: SmartCache, clock: Clock
 ) -> None:
     calls = 0
+    release = asyncio.Event()
 
     async def loader() -> int:
         nonlocal calls
         calls += 1
-        await asyncio.sleep(0.05)
+        if calls > 1:
+            await release.wait()
         return calls
 
     assert await cache.get_or_load("post:1", loader, ttl=0.1, stale_ttl=10) == 1
-    await asyncio.sleep(0.12)
+    clock.advance(0.12)
     stale = await asyncio.gather(
         *(cache.get_or_load("post:1", loader, ttl=0.1, stale_ttl=10) for _ in range(20))
     )
-    assert stale == [1] * 20  # served at once, while one refresh runs
-    deadline = time.monotonic() + 2
-    while await cache.get("post:1") != 2:  # the refreshed value, fresh again
-        assert time.monotonic() < deadline, "the background refresh never landed"
-        await asyncio.sleep(0.005)
+    assert stale == [1] * 20  # served at once, while one refresh runs (held until released)
+    release.set()
+
+    async def refreshed() -> bool:
+        return bool(await cache.get("post:1") == 2)  # the refreshed value, fresh again
+
+    await until(refreshed, "the background refresh never landed")
     assert calls == 2  # one refresh for twenty stale reads
     assert cache.stats()["totals"]["stale"] == 20
 
 
-async def test_serve_stale_on_error(cache: SmartCache) -> None:
+async def test_serve_stale_on_error(cache: SmartCache, clock: Clock) -> None:
     await cache.get_or_load("post:1", lambda: "good", ttl=0.05, stale_ttl=0, error_ttl=10)
-    await asyncio.sleep(0.08)
+    clock.advance(0.08)
 
     async def broken() -> str:
         raise RuntimeError("database down")
@@ -191,22 +242,29 @@ async def test_serve_stale_on_error(cache: SmartCache) -> None:
         await cache.get_or_load("post:2", broken)  # nothing to fall back on
 
 
-async def test_probabilistic_early_refresh_reloads_before_expiry() -> None:
-    cache = SmartCache(MemoryStore(), mode="memory", beta=50.0)
+async def test_probabilistic_early_refresh_reloads_before_expiry(clock: Clock) -> None:
+    cache = SmartCache(MemoryStore(clock=clock), mode="memory", beta=50.0)
     calls = 0
 
     async def loader() -> int:
         nonlocal calls
         calls += 1
-        await asyncio.sleep(0.01)  # delta ≈ 10 ms; beta 50 → refresh likely well before expiry
         return calls
 
     await cache.get_or_load("post:1", loader, ttl=1.0)
-    deadline = time.monotonic() + 0.8
-    while calls == 1 and time.monotonic() < deadline:
+    assert await cache.get_or_load("post:1", loader, ttl=1.0) == 1  # far from expiry: a hit
+    clock.advance(1.0 - 1e-7)  # a hair before expiry: XFetch all but surely refreshes now
+    for _ in range(100):
+        assert await cache.get("post:1") is not None  # still fresh: nothing expired
         await cache.get_or_load("post:1", loader, ttl=1.0)
-        await asyncio.sleep(0.01)
-    assert calls >= 2  # refreshed while the entry was still fresh (before 1 s)
+        if calls >= 2:
+            break
+        await asyncio.sleep(0)
+
+    async def reloaded() -> bool:
+        return calls >= 2
+
+    await until(reloaded, "no early refresh before expiry")
 
 
 async def test_counters_and_bulk_operations(cache: SmartCache) -> None:

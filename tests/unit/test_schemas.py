@@ -7,41 +7,29 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from pydantic import BaseModel, ValidationError
+from pydantic import AliasChoices, BaseModel, TypeAdapter, ValidationError
+from pydantic.fields import FieldInfo
 
 import stratabase.schemas as schemas
 from stratabase.models import Post, User
 from stratabase.schemas import (
-    AdminUserUpdate,
     CadenceConfig,
-    CategoryCreate,
-    ChatMessageCreate,
     CommentCreate,
     CommentUpdate,
     CreditRequest,
-    HighlightCreate,
-    HoldCreate,
     InputModel,
     JobCreate,
-    LikeCreate,
     LoginRequest,
-    MediaCreate,
-    OrganizationCreate,
     PaymentCreate,
     PostCreate,
     PostRead,
     PostUpdate,
-    ProjectCreate,
-    ProjectRead,
-    ProjectUpdate,
     RelationshipRead,
-    ReportCreate,
-    ReviewCreate,
+    Slug,
     TransferCreate,
     UpdateModel,
     UserCreate,
     UserRead,
-    UserUpdate,
     WalletRead,
 )
 
@@ -78,34 +66,30 @@ def cadence_data(**changes: Any) -> dict[str, Any]:
 # --- shared behaviour ------------------------------------------------------------------
 
 MINIMAL_INPUTS: list[tuple[type[BaseModel], dict[str, Any]]] = [
-    (OrganizationCreate, {"name": "Acme", "slug": "acme"}),
     (UserCreate, user_data()),
-    (UserUpdate, {}),
     (LoginRequest, {"email": "ada@example.com", "password": "x"}),
-    (CategoryCreate, {"theme": "tech", "name": "AI"}),
     (PostCreate, post_data()),
     (PostUpdate, {}),
-    (MediaCreate, {"type": "image", "url": "https://cdn.example.com/a.png"}),
     (CommentCreate, {"body": "Nice"}),
-    (HighlightCreate, {"block_index": 0, "start_offset": 0, "end_offset": 3, "text": "abc"}),
-    (LikeCreate, {"target_type": "post", "target_id": 1}),
     (TransferCreate, transfer_data()),
     (CreditRequest, {"user_id": 1, "amount": 5, "reason": "welcome"}),
-    (HoldCreate, {"amount": 5, "reason": "checkout"}),
     (PaymentCreate, {"provider": "stripe", "amount": 500}),
-    (ReportCreate, {"target_type": "post", "target_id": 1, "reason": "spam"}),
-    (ReviewCreate, {"decision": "remove"}),
     (JobCreate, job_data()),
     (CadenceConfig, cadence_data()),
-    (ProjectCreate, {"name": "Daily digest"}),
-    (ChatMessageCreate, {"role": "user", "content": "hi"}),
 ]
 MINIMAL_IDS = [model.__name__ for model, _ in MINIMAL_INPUTS]
 
 
 @pytest.mark.parametrize(("model", "data"), MINIMAL_INPUTS, ids=MINIMAL_IDS)
 def test_minimal_input_is_accepted(model: type[BaseModel], data: dict[str, Any]) -> None:
-    model.model_validate(data)
+    parsed = model.model_validate(data)
+    assert parsed.model_fields_set == set(data)
+    dumped = parsed.model_dump(mode="json", include=set(data))
+    for key in data:  # secrets dump masked: compare what they hold
+        held = getattr(parsed, key)
+        if hasattr(held, "get_secret_value"):
+            dumped[key] = held.get_secret_value()
+    assert dumped == data
 
 
 @pytest.mark.parametrize(("model", "data"), MINIMAL_INPUTS, ids=MINIMAL_IDS)
@@ -114,13 +98,45 @@ def test_unknown_field_is_refused(model: type[BaseModel], data: dict[str, Any]) 
     assert (error["loc"], error["type"]) == (("surprise",), "extra_forbidden")
 
 
-def test_every_exported_model_has_a_json_schema() -> None:
-    # FastAPI builds its OpenAPI document from these; a broken schema breaks every route.
-    for name in schemas.__all__:
-        obj = getattr(schemas, name)
-        if isinstance(obj, type) and issubclass(obj, BaseModel):
-            obj.model_json_schema()
-            obj.model_json_schema(mode="serialization")
+EXPORTED_MODELS = [
+    obj
+    for obj in (getattr(schemas, name) for name in schemas.__all__)
+    if isinstance(obj, type) and issubclass(obj, BaseModel) and obj.model_fields
+]
+
+
+def _input_name(name: str, field: FieldInfo) -> str:
+    """The key the JSON schema uses for a field on input (its first validation alias)."""
+    alias = field.validation_alias
+    if isinstance(alias, AliasChoices) and isinstance(alias.choices[0], str):
+        return alias.choices[0]
+    return alias if isinstance(alias, str) else field.alias or name
+
+
+@pytest.mark.parametrize("model", EXPORTED_MODELS, ids=lambda model: model.__name__)
+def test_every_exported_model_documents_its_fields(model: type[BaseModel]) -> None:
+    # FastAPI builds its OpenAPI document from these: every field, and exactly the
+    # required ones marked required, or clients are told the wrong contract.
+    inputs = {_input_name(name, field): field for name, field in model.model_fields.items()}
+    schema = model.model_json_schema()
+    assert set(schema["properties"]) == set(inputs)
+    required = {name for name, field in inputs.items() if field.is_required()}
+    assert set(schema.get("required", [])) == required
+    outputs = set(model.model_fields) | set(model.model_computed_fields)
+    assert set(model.model_json_schema(mode="serialization")["properties"]) == outputs
+
+
+@pytest.mark.parametrize(
+    ("slug", "ok"),
+    [("acme", True), ("acme-2", True), ("Acme", False), ("acme--co", False), ("-acme", False)],
+)
+def test_slug_pattern(slug: str, ok: bool) -> None:
+    adapter: TypeAdapter[str] = TypeAdapter(Slug)
+    if ok:
+        assert adapter.validate_python(slug) == slug
+    else:
+        with pytest.raises(ValidationError):
+            adapter.validate_python(slug)
 
 
 def test_update_model_refuses_a_required_field_at_class_creation() -> None:
@@ -137,7 +153,7 @@ def test_update_changes_holds_only_the_fields_sent() -> None:
 
 @pytest.mark.parametrize(
     ("model", "field"),
-    [(PostUpdate, "title"), (UserUpdate, "username"), (CommentUpdate, "body")],
+    [(PostUpdate, "title"), (CommentUpdate, "body")],
 )
 def test_update_refuses_null_for_a_not_null_column(model: type[BaseModel], field: str) -> None:
     error = refused(model, {field: None})
@@ -185,16 +201,6 @@ def test_user_create_refuses(changes: dict[str, Any], loc: tuple[str, ...]) -> N
     assert refused(UserCreate, user_data(**changes))["loc"] == loc
 
 
-@pytest.mark.parametrize("field", ["email", "password", "role", "status"])
-def test_user_update_cannot_touch_credentials_or_role(field: str) -> None:
-    assert refused(UserUpdate, {field: "x"})["loc"] == (field,)
-
-
-def test_admin_user_update_checks_enums() -> None:
-    assert AdminUserUpdate.model_validate({"role": "moderator"}).changes() == {"role": "moderator"}
-    assert refused(AdminUserUpdate, {"status": "banned"})["loc"] == ("status",)
-
-
 def test_user_read_never_exposes_the_password_hash() -> None:
     user = User(
         id=7,
@@ -212,18 +218,6 @@ def test_user_read_never_exposes_the_password_hash() -> None:
     assert dumped["username"] == "ada"
     assert "password_hash" not in dumped
     assert "$argon2id$secret" not in repr(dumped)
-
-
-@pytest.mark.parametrize(
-    ("slug", "ok"),
-    [("acme", True), ("acme-2", True), ("Acme", False), ("acme--co", False), ("-acme", False)],
-)
-def test_organization_slug_pattern(slug: str, ok: bool) -> None:
-    data = {"name": "Acme", "slug": slug}
-    if ok:
-        assert OrganizationCreate.model_validate(data).slug == slug
-    else:
-        assert refused(OrganizationCreate, data)["loc"] == ("slug",)
 
 
 # --- content ---------------------------------------------------------------------------
@@ -351,32 +345,6 @@ def test_post_read_maps_the_orm_meta_attribute_to_metadata() -> None:
     assert PostRead.model_validate(read.model_dump()) == read
 
 
-def test_media_mime_type_is_normalised() -> None:
-    media = MediaCreate.model_validate(
-        {"type": "image", "url": "https://cdn.example.com/a.png", "mime_type": " Image/PNG "}
-    )
-    assert media.mime_type == "image/png"
-
-
-@pytest.mark.parametrize(
-    ("changes", "loc"),
-    [
-        ({"mime_type": "png"}, ("mime_type",)),
-        ({"mime_type": "image/png/x"}, ("mime_type",)),
-        ({"size_bytes": -1}, ("size_bytes",)),
-        ({"width": 0}, ("width",)),
-        ({"height": -5}, ("height",)),
-        ({"duration_seconds": -0.5}, ("duration_seconds",)),
-        ({"duration_seconds": float("inf")}, ("duration_seconds",)),
-        ({"position": -1}, ("position",)),
-        ({"type": "hologram"}, ("type",)),
-    ],
-)
-def test_media_create_refuses(changes: dict[str, Any], loc: tuple[str, ...]) -> None:
-    data = {"type": "video", "url": "https://cdn.example.com/v.mp4"} | changes
-    assert refused(MediaCreate, data)["loc"] == loc
-
-
 @pytest.mark.parametrize(
     ("data", "loc"),
     [
@@ -390,38 +358,7 @@ def test_comment_create_refuses(data: dict[str, Any], loc: tuple[str, ...]) -> N
     assert refused(CommentCreate, data)["loc"] == loc
 
 
-def test_highlight_keeps_its_text_exact() -> None:
-    data = {"block_index": 2, "start_offset": 4, "end_offset": 9, "text": " text"}
-    assert HighlightCreate.model_validate(data).text == " text"
-
-
-@pytest.mark.parametrize(
-    ("changes", "loc"),
-    [
-        ({"start_offset": 5, "end_offset": 5}, ("end_offset",)),
-        ({"start_offset": 9, "end_offset": 4}, ("end_offset",)),
-        ({"start_offset": -1}, ("start_offset",)),
-        ({"block_index": -1}, ("block_index",)),
-        ({"text": ""}, ("text",)),
-    ],
-)
-def test_highlight_create_refuses(changes: dict[str, Any], loc: tuple[str, ...]) -> None:
-    data = {"block_index": 0, "start_offset": 0, "end_offset": 3, "text": "abc"} | changes
-    assert refused(HighlightCreate, data)["loc"] == loc
-
-
 # --- social ----------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("data", "loc"),
-    [
-        ({"target_type": "post", "target_id": 0}, ("target_id",)),
-        ({"target_type": "user", "target_id": 1}, ("target_type",)),
-    ],
-)
-def test_like_create_refuses(data: dict[str, Any], loc: tuple[str, ...]) -> None:
-    assert refused(LikeCreate, data)["loc"] == loc
 
 
 def test_relationship_defaults_to_strangers() -> None:
@@ -468,12 +405,6 @@ def test_transfer_create_refuses(changes: dict[str, Any], loc: tuple[str, ...]) 
     assert refused(TransferCreate, transfer_data(**changes))["loc"] == loc
 
 
-@pytest.mark.parametrize("seconds", [0, 86_401])
-def test_hold_expiry_is_bounded(seconds: int) -> None:
-    data = {"amount": 5, "reason": "checkout", "expires_in_seconds": seconds}
-    assert refused(HoldCreate, data)["loc"] == ("expires_in_seconds",)
-
-
 def test_credit_request_needs_a_user() -> None:
     assert refused(CreditRequest, {"amount": 5, "reason": "mint"})["loc"] == ("user_id",)
 
@@ -512,33 +443,6 @@ def test_wallet_read_derives_available_from_pending_debits() -> None:
     assert (wallet.balance, wallet.pending, wallet.available) == (100, 30, 70)
     assert wallet.model_dump()["available"] == 70
     assert WalletRead.model_validate(wallet.model_dump()) == wallet
-
-
-# --- moderation ------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("changes", "loc"),
-    [
-        ({"reason": "boring"}, ("reason",)),
-        ({"severity": "extreme"}, ("severity",)),
-        ({"details": "d" * 5_001}, ("details",)),
-        ({"evidence_urls": ["https://example.com/shot.png"] * 11}, ("evidence_urls",)),
-        ({"evidence_urls": ["not a url"]}, ("evidence_urls", 0)),
-    ],
-)
-def test_report_create_refuses(changes: dict[str, Any], loc: tuple[Any, ...]) -> None:
-    data = {"target_type": "comment", "target_id": 3, "reason": "spam"} | changes
-    assert refused(ReportCreate, data)["loc"] == loc
-
-
-def test_report_defaults_to_medium_severity() -> None:
-    report = ReportCreate.model_validate({"target_type": "user", "target_id": 3, "reason": "hate"})
-    assert (report.severity, report.evidence_urls) == ("medium", [])
-
-
-def test_review_create_checks_the_decision() -> None:
-    assert refused(ReviewCreate, {"decision": "ban"})["loc"] == ("decision",)
 
 
 # --- jobs ------------------------------------------------------------------------------
@@ -605,42 +509,3 @@ def test_cadence_days_are_normalised_to_week_order() -> None:
 )
 def test_cadence_refuses(changes: dict[str, Any], loc: tuple[Any, ...]) -> None:
     assert refused(CadenceConfig, cadence_data(**changes))["loc"] == loc
-
-
-def test_project_cadence_errors_are_nested_under_cadence_config() -> None:
-    data = {"name": "Digest", "cadence_config": cadence_data(days=["fri", "fri"])}
-    assert refused(ProjectCreate, data)["loc"] == ("cadence_config", "days")
-
-
-def test_project_update_can_clear_the_cadence_but_not_the_name() -> None:
-    assert ProjectUpdate.model_validate({"cadence_config": None}).changes() == {
-        "cadence_config": None
-    }
-    assert refused(ProjectUpdate, {"name": None})["loc"] == ("name",)
-
-
-def test_project_read_treats_an_empty_stored_cadence_as_none() -> None:
-    row = {
-        "id": 1,
-        "organization_id": 1,
-        "name": "Digest",
-        "cadence_config": {},
-        "status": "active",
-        "created_at": NOW,
-        "updated_at": NOW,
-    }
-    assert ProjectRead.model_validate(row).cadence_config is None
-
-
-@pytest.mark.parametrize(
-    ("changes", "loc"),
-    [
-        ({"role": "robot"}, ("role",)),
-        ({"content": ""}, ("content",)),
-        ({"tokens_in": -1}, ("tokens_in",)),
-        ({"tokens_out": -1}, ("tokens_out",)),
-    ],
-)
-def test_chat_message_create_refuses(changes: dict[str, Any], loc: tuple[str, ...]) -> None:
-    data = {"role": "assistant", "content": "Hello"} | changes
-    assert refused(ChatMessageCreate, data)["loc"] == loc
