@@ -11,6 +11,7 @@ import logging
 import secrets
 from typing import Literal
 
+from limits import parse_many
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
@@ -51,6 +52,25 @@ def async_database_url(url: str) -> tuple[Backend, str]:
     return backend, parsed.set(drivername=driver).render_as_string(hide_password=False)
 
 
+def check_rate_limit(value: str) -> str:
+    """One ``limits`` rate ("10/minute", "5 per second"), or "" when disabled ("" or "0")."""
+    value = value.strip()
+    if value in ("", "0"):
+        return ""
+    try:
+        items = parse_many(value)
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is not a rate: write it like 10/minute or 5 per second "
+            '(empty or "0" disables)'
+        ) from None
+    if len(items) != 1:
+        raise ValueError(f"{value!r}: give one rate per scope, like 10/minute")
+    if items[0].amount < 1:
+        raise ValueError(f'{value!r}: the amount must be at least 1 (empty or "0" disables)')
+    return value
+
+
 class Settings(BaseSettings):
     """Everything an operator can set. Defaults give the zero-config embedded mode."""
 
@@ -89,6 +109,11 @@ class Settings(BaseSettings):
     #: Let the crawler fetch private, loopback and link-local addresses (tests, intranets).
     crawl_allow_private: bool = False
 
+    #: Rate limits per scope in ``limits`` notation ("10/minute"); empty or "0" disables.
+    rate_limit_auth: str = "10/minute"
+    rate_limit_write: str = "120/minute"
+    rate_limit_read: str = "1200/minute"
+
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: str) -> str:
@@ -100,6 +125,13 @@ class Settings(BaseSettings):
     def _check_redis_url(cls, value: str) -> str:
         if value and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("rate_limit_auth", "rate_limit_write", "rate_limit_read", mode="before")
+    @classmethod
+    def _check_rate_limit(cls, value: object) -> object:
+        if isinstance(value, str):
+            return check_rate_limit(value)
         return value
 
     @field_validator("log_level", mode="before")

@@ -39,6 +39,9 @@ def create_app(
                 await db.engines.warm()
             yield
         finally:
+            limiter = getattr(app.state, "rate_limiter", None)
+            if limiter is not None:
+                await limiter.close()
             if cache is None:
                 await app_cache.close()
             if owned:

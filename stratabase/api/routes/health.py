@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from stratabase.api.deps import CacheDep, DatabaseDep, SettingsDep
+from stratabase.api.deps import CacheDep, DatabaseDep, SettingsDep, get_rate_limiter
 from stratabase.db.health import check_all, check_database
 
 router = APIRouter(tags=["health"])
@@ -33,9 +33,11 @@ class DatabaseHealth(BaseModel):
     response_model=HealthResponse,
     responses={503: {"model": HealthResponse, "description": "the database is down"}},
 )
-async def health(db: DatabaseDep, settings: SettingsDep, cache: CacheDep) -> JSONResponse:
+async def health(
+    request: Request, db: DatabaseDep, settings: SettingsDep, cache: CacheDep
+) -> JSONResponse:
     """Overall status: 200 when ok or degraded (Redis down), 503 when the database is down."""
-    report = await check_all(db, settings.redis_url, cache)
+    report = await check_all(db, settings.redis_url, cache, get_rate_limiter(request))
     return JSONResponse(report, status_code=503 if report["status"] == "down" else 200)
 
 
