@@ -18,6 +18,10 @@ from sqlalchemy.exc import DBAPIError
 from stratabase.db.errors import sqlstate
 from stratabase.exceptions import DatabaseUnavailable
 
+#: The first wait after a failure (about; see ``Outage.delay``) and the longest, in seconds.
+BACKOFF_BASE = 0.5
+BACKOFF_CAP = 30.0
+
 #: PostgreSQL: read-only transaction (standby, default_transaction_read_only), and the
 #: classes "connection exception" (08) and "operator intervention" (57: shutdown, restart).
 _PG_READ_ONLY = "25006"
@@ -61,14 +65,14 @@ class Outage:
         logger: logging.Logger,
         name: str,
         *,
-        base: float = 0.5,
-        cap: float = 30.0,
+        base: float | None = None,
+        cap: float | None = None,
         rand: Callable[[float, float], float] = random.uniform,
     ) -> None:
         self.logger = logger
         self.name = name
-        self.base = base
-        self.cap = cap
+        self.base = BACKOFF_BASE if base is None else base
+        self.cap = BACKOFF_CAP if cap is None else cap
         self._rand = rand
         #: Consecutive failures; 0 while the database answers.
         self.failures = 0

@@ -176,7 +176,6 @@ async def test_http_answers_503_problem_never_500(
     settings: Settings, pooled: Database, admin: Admin
 ) -> None:
     app = create_app(settings, database=pooled, cache=memory_cache())
-    app.state.rate_limits = None
 
     async def slow_write(db: DatabaseDep) -> dict[str, str]:
         await db.transaction(lambda s: s.execute(text("SELECT pg_sleep(30)")))

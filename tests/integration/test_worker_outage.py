@@ -22,9 +22,10 @@ from stratabase.db.session import Database
 from stratabase.enums import JobStatus
 from stratabase.exceptions import DatabaseUnavailable
 from stratabase.jobs import service
+from stratabase.jobs import outage as outage_module
 from stratabase.jobs.outage import Outage
 from stratabase.jobs.registry import Registry, TaskContext
-from stratabase.jobs.worker import Worker, WorkerConfig
+from stratabase.jobs.worker import Worker, WorkerConfig, run_embedded_worker
 from stratabase.models.jobs import Job
 from stratabase.schemas.jobs import JobCreate
 from stratabase.settings import Settings
@@ -229,4 +230,38 @@ async def test_sqlite_file_unreachable_then_back(
             await _until(lambda: done == [7])
             _assert_quiet(caplog, down=1, back=1)
     finally:
+        await worker_db.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_the_embedded_worker_backs_off_too(
+    settings: Settings,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(outage_module, "BACKOFF_BASE", 0.01)
+    monkeypatch.setattr(outage_module, "BACKOFF_CAP", 0.05)
+    attempts = 0
+    failed = Outage.failed
+
+    def counting(self: Outage, exc: BaseException, action: str) -> float:
+        nonlocal attempts
+        attempts += 1
+        return failed(self, exc, action)
+
+    monkeypatch.setattr(Outage, "failed", counting)
+    away = settings.model_copy(
+        update={"database_url": f"sqlite:///{tmp_path / 'missing' / 'stratabase.db'}"}
+    )
+    caplog.set_level(logging.INFO)
+    worker_db = Database(away)
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_embedded_worker(worker_db, away, stop))
+    try:
+        await _until(lambda: attempts >= ATTEMPTS)
+        _assert_quiet(caplog, down=1, back=0)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
         await worker_db.dispose()
