@@ -21,8 +21,8 @@ from sqlalchemy.engine import make_url
 from stratabase.db.session import Database
 from stratabase.enums import JobStatus
 from stratabase.exceptions import DatabaseUnavailable
-from stratabase.jobs import service
 from stratabase.jobs import outage as outage_module
+from stratabase.jobs import service
 from stratabase.jobs.outage import Outage
 from stratabase.jobs.registry import Registry, TaskContext
 from stratabase.jobs.worker import Worker, WorkerConfig, run_embedded_worker
