@@ -199,6 +199,7 @@ async def test_http_answers_503_problem_never_500(
             assert response.headers["content-type"].startswith("application/problem+json")
             assert response.json()["type"].endswith("/database-unavailable")
         # a real route after a restart-like kill of every backend: answered, not 500
-        await _fill_pool(pooled)
+        drivers = await _fill_pool(pooled)
         await admin.terminate()
+        await _wait_closed(drivers)
         assert (await http.get("/v1/categories")).status_code == 200

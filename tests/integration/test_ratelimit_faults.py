@@ -28,9 +28,12 @@ from stratabase.ratelimit import RateLimiter, RateLimits
 from stratabase.settings import Settings, load_settings
 from tests.faults_support import RedisServer
 
-#: Generous for a limiter whose calls time out after 0.25 s, far below redis-py's
-#: unbounded default (a hung server would hold the request for ever).
-BOUND = 2.0
+#: The limiter's Redis timeout in these tests: longer than the 0.25 s default, so that a
+#: healthy server on a loaded machine is never taken for a dead one.
+TIMEOUT = 1.0
+#: Generous for calls that time out after TIMEOUT, far below redis-py's unbounded default
+#: (a hung server would hold the request for ever).
+BOUND = 3 * TIMEOUT
 
 
 class Clock:
@@ -69,7 +72,9 @@ async def test_limiter_falls_back_to_memory_and_resumes(server: RedisServer, fau
     clock = Clock()
     breaker = CircuitBreaker(name="rate limiter", threshold=3, cooldown=5.0, clock=clock)
     settings = load_settings(redis_url=server.url, redis_prefix="sb-rl:")
-    limiter = RateLimiter(settings, RateLimits(read="3/minute"), breaker=breaker)
+    limiter = RateLimiter(
+        settings, RateLimits(read="3/minute"), breaker=breaker, socket_timeout=TIMEOUT
+    )
     try:
         assert [await _timed_hit(limiter, "ip:1") for _ in range(4)] == [True] * 3 + [False]
         assert await _keys(server.url), "the shared windows live in Redis"
@@ -108,7 +113,8 @@ async def app_client(
     settings = settings.model_copy(update={"redis_url": server.url, "redis_prefix": "sb-rl:"})
     cache = memory_cache()
     app = create_app(settings, database=db, cache=cache)
-    limiter = RateLimiter(settings, RateLimits(read="5/minute", write=None, auth=None))
+    limits = RateLimits(read="5/minute", write=None, auth=None)
+    limiter = RateLimiter(settings, limits, socket_timeout=TIMEOUT)
     app.state.rate_limiter = limiter
     transport = httpx.ASGITransport(app=app, client=("10.1.2.3", 1234))
     try:
