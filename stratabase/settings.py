@@ -12,7 +12,14 @@ import secrets
 from typing import Literal
 
 from limits import parse_many
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -127,10 +134,11 @@ class Settings(BaseSettings):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
 
-    @field_validator("rate_limit_auth", "rate_limit_write", "rate_limit_read", mode="before")
+    @field_validator("*", mode="before")
     @classmethod
-    def _check_rate_limit(cls, value: object) -> object:
-        if isinstance(value, str):
+    def _check_rate_limit(cls, value: object, info: ValidationInfo) -> object:
+        # Every ``rate_limit_<scope>`` field: a new scope is one line above, no more.
+        if isinstance(value, str) and str(info.field_name).startswith("rate_limit_"):
             return check_rate_limit(value)
         return value
 
