@@ -13,7 +13,15 @@ import logging
 import secrets
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from limits import parse_many
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -67,6 +75,25 @@ def parse_proxy_networks(value: str) -> tuple[ProxyNetwork, ...]:
         except ValueError:
             raise ValueError(f"{entry!r} is not an IP address or CIDR network") from None
     return tuple(networks)
+
+
+def check_rate_limit(value: str) -> str:
+    """One ``limits`` rate ("10/minute", "5 per second"), or "" when disabled ("" or "0")."""
+    value = value.strip()
+    if value in ("", "0"):
+        return ""
+    try:
+        items = parse_many(value)
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is not a rate: write it like 10/minute or 5 per second "
+            '(empty or "0" disables)'
+        ) from None
+    if len(items) != 1:
+        raise ValueError(f"{value!r}: give one rate per scope, like 10/minute")
+    if items[0].amount < 1:
+        raise ValueError(f'{value!r}: the amount must be at least 1 (empty or "0" disables)')
+    return value
 
 
 class Settings(BaseSettings):
@@ -126,6 +153,13 @@ class Settings(BaseSettings):
         parse_proxy_networks(value)
         return value
 
+    #: Rate limits per scope in ``limits`` notation ("10/minute"); empty or "0" disables.
+    rate_limit_auth: str = "10/minute"
+    rate_limit_write: str = "120/minute"
+    rate_limit_read: str = "1200/minute"
+    #: Sign-in attempts per account, whatever the IPs; a successful sign-in clears the count.
+    rate_limit_login: str = "10 per 15 minutes"
+
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: str) -> str:
@@ -146,6 +180,14 @@ class Settings(BaseSettings):
                 "STRATABASE_CORS_CREDENTIALS needs explicit STRATABASE_CORS_ORIGINS, not '*'"
             )
         return self
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _check_rate_limit(cls, value: object, info: ValidationInfo) -> object:
+        # Every ``rate_limit_<scope>`` field: a new scope is one line above, no more.
+        if isinstance(value, str) and str(info.field_name).startswith("rate_limit_"):
+            return check_rate_limit(value)
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod

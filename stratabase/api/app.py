@@ -58,6 +58,9 @@ def create_app(
                 await db.engines.warm()
             yield
         finally:
+            limiter = getattr(app.state, "rate_limiter", None)
+            if limiter is not None:
+                await limiter.close()
             if cache is None:
                 await app_cache.close()
             if owned:
@@ -81,13 +84,14 @@ def create_app(
     app.state.job_registry = builtin_registry(periodic=False)
     if database is not None:
         app.state.db = database
-    install_error_handlers(app)
-    # Added innermost first: CORS (when on), then the body limit, then HEAD, then routing.
+    # Added innermost first: routing, HEAD, the body limit, CORS (when on), then the 500
+    # catcher (install_error_handlers), outermost of ours so it sees every layer's errors.
     app.add_middleware(HeadAsGet)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     cors = cors_options(settings)
     if cors is not None:
         app.add_middleware(ProblemCORS, **cors)  # type: ignore[arg-type]
+    install_error_handlers(app)
     install_docs(app)
     install_openapi(app)
     app.include_router(health.router)

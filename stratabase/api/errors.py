@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from stratabase.api.methods import allowed_methods
 from stratabase.cache.errors import CacheUnavailable
@@ -133,8 +134,41 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return problem(500, code="internal", detail="internal error", instance=request.url.path)
 
 
+class CatchUnexpected:
+    """Answer an unhandled exception with a 500 problem *inside* the app.
+
+    A handler registered for ``Exception`` runs in Starlette's outermost middleware, which
+    sends the response and then re-raises, so uvicorn drops the keep-alive connection and
+    the client's next request on it fails. Caught here, the exception is logged once (with
+    its traceback, server-side only) and the connection stays open.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started:  # too late for a clean answer: let the server close the connection
+                raise
+            response = await _unexpected(Request(scope), exc)
+            await response(scope, receive, send)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StratabaseError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected)
+    app.add_middleware(CatchUnexpected)

@@ -19,13 +19,17 @@ State = Literal["closed", "open", "half-open"]
 
 
 class CircuitBreaker:
+    """``name`` says whose circuit it is in the log ("cache", "rate limiter")."""
+
     def __init__(
         self,
         *,
+        name: str = "cache",
         threshold: int = 3,
         cooldown: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self.name = name
         self.threshold = threshold
         self.cooldown = cooldown
         self._clock = clock
@@ -71,14 +75,14 @@ class CircuitBreaker:
         if self._state == "closed":
             self._failures = 0
             return
-        logger.warning("Redis answered again: cache circuit closed")
+        logger.warning("Redis answered again: %s circuit closed", self.name)
         self._state = "closed"
         self._failures = 0
         for callback in self._on_recover:
             try:
                 callback()
             except Exception:
-                logger.exception("cache recovery callback failed")
+                logger.exception("%s recovery callback failed", self.name)
 
     def failure(self) -> None:
         self._failures += 1
@@ -86,7 +90,7 @@ class CircuitBreaker:
             self._state == "closed" and self._failures >= self.threshold
         ):
             if self._state == "closed":
-                logger.error("Redis is unreachable: cache circuit open, serving degraded")
+                logger.error("Redis is unreachable: %s circuit open, serving degraded", self.name)
                 self.trips += 1
             self._state = "open"
             self._opened_at = self._clock()

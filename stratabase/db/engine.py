@@ -4,6 +4,11 @@ SQLite (embedded): WAL, foreign keys on, ``synchronous=NORMAL``, a busy timeout,
 transactions opened with ``BEGIN IMMEDIATE`` behind one in-process writer lock, so
 concurrent writers in a process queue instead of failing with "database is locked".
 PostgreSQL: a bounded pool with an acquire timeout and a server-side statement timeout.
+A pooled connection whose socket the server has closed (restart, terminated backend) is
+replaced at checkout, for free: the driver already knows it is closed, so no ping is sent.
+We do not use ``pool_pre_ping``: it costs a round trip per transaction. A connection that
+dies unnoticed fails its first statement; SQLAlchemy then invalidates the whole pool and
+``Database.transaction`` runs a read again (see ``db/session.py``).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import logging
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession as _AsyncSession
 
@@ -63,7 +69,7 @@ def _postgres_engine(settings: Settings) -> AsyncEngine:
     server_settings = {"application_name": "stratabase"}
     if settings.statement_timeout_ms:
         server_settings["statement_timeout"] = str(settings.statement_timeout_ms)
-    return create_async_engine(
+    engine = create_async_engine(
         settings.async_database_url,
         pool_size=settings.pool_max_size,
         max_overflow=0,
@@ -75,6 +81,15 @@ def _postgres_engine(settings: Settings) -> AsyncEngine:
             "timeout": settings.pool_acquire_timeout,
         },
     )
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _discard_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        # The pool then opens a fresh connection in its place (a local check, no ping).
+        driver = getattr(dbapi_connection, "driver_connection", None)
+        if driver is not None and driver.is_closed():
+            raise DisconnectionError("the server closed this pooled connection")
+
+    return engine
 
 
 class Engines:

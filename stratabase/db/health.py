@@ -10,6 +10,7 @@ from sqlalchemy import text
 from stratabase.cache import Cache, cache_health
 from stratabase.db.session import Database
 from stratabase.exceptions import StratabaseError
+from stratabase.ratelimit import RateLimiter
 
 Status = Literal["ok", "degraded", "down"]
 
@@ -62,12 +63,20 @@ def overall(checks: dict[str, dict[str, Any]]) -> Status:
     return "ok"
 
 
-async def check_all(db: Database, redis_url: str, cache: Cache | None = None) -> dict[str, Any]:
-    """Database and Redis; with ``cache``, also the cache (degraded while Redis is away)."""
+async def check_all(
+    db: Database,
+    redis_url: str,
+    cache: Cache | None = None,
+    limiter: RateLimiter | None = None,
+) -> dict[str, Any]:
+    """Database and Redis; with ``cache`` and ``limiter``, also those (degraded while Redis
+    is away: the cache answers from its local tier, the limits are kept per process)."""
     checks = {
         "database": await check_database(db),
         "redis": await check_redis(redis_url),
     }
     if cache is not None:
         checks["cache"] = await cache_health(cache)
+    if limiter is not None:
+        checks["rate_limiter"] = await limiter.health()
     return {"status": overall(checks), "checks": checks}

@@ -5,6 +5,13 @@
 serialization failure, deadlock or SQLITE_BUSY (bounded, with jittered backoff), translates
 integrity errors into domain errors, and runs the *after-commit* hooks registered with
 :func:`after_commit` only once the commit has succeeded.
+
+A connection lost mid-statement (server restarted, backend terminated, network reset) is
+:class:`DatabaseUnavailable` (HTTP 503), never a raw driver error, in every scope. An
+idempotent unit (``write=False``, or ``idempotent=True``) is run once more on a fresh
+connection first: SQLAlchemy has then invalidated the pool, so the retry does not pick
+another connection that died with the same server. A write in flight is not retried: its
+outcome is the caller's to decide.
 """
 
 from __future__ import annotations
@@ -57,6 +64,54 @@ async def _run_hooks(hooks: list[AfterCommitHook]) -> None:
             logger.exception("after-commit hook %r failed", hook)
 
 
+class ConnectionLost(DatabaseUnavailable):
+    """The connection to the database was lost during the transaction."""
+
+
+def _lost(exc: BaseException) -> ConnectionLost:
+    return ConnectionLost(f"lost the database connection: {type(_driver(exc)).__name__}")
+
+
+def _driver(exc: BaseException) -> BaseException:
+    return getattr(exc, "orig", None) or exc
+
+
+def is_disconnect(exc: BaseException) -> bool:
+    """True when ``exc`` means the connection is gone (not that a statement was refused)."""
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        orig = exc.orig
+        candidates = [orig, orig.__cause__ if orig is not None else None]
+    else:
+        candidates = [exc]  # raised by code that talks to the driver's connection directly
+    for candidate in candidates:
+        if candidate is None:
+            continue
+        if isinstance(exc, DBAPIError) and isinstance(candidate, ConnectionError):
+            return True  # reset, refused, broken pipe under the driver
+        if not type(candidate).__module__.startswith("asyncpg"):
+            continue
+        name = type(candidate).__name__
+        if name in _DISCONNECT_ERRORS:
+            return True
+        if name == "InterfaceError" and "connection is closed" in str(candidate):
+            return True
+    return False
+
+
+#: asyncpg's errors for a connection that is gone (by name: asyncpg is optional on SQLite).
+_DISCONNECT_ERRORS = frozenset(
+    {
+        "ConnectionDoesNotExistError",  # closed in the middle of an operation
+        "ConnectionFailureError",  # SQLSTATE class 08
+        "AdminShutdownError",  # 57P01: terminated by an administrator or a shutdown
+        "CrashShutdownError",  # 57P02
+        "CannotConnectNowError",  # 57P03: starting up or shutting down
+    }
+)
+
+
 class Database:
     """What services receive: the backend, session scopes and the query monitor."""
 
@@ -83,6 +138,10 @@ class Database:
                 yield session
             except IntegrityError as exc:
                 raise self.translator.translate(exc) from exc
+            except Exception as exc:
+                if is_disconnect(exc):
+                    raise _lost(exc) from exc
+                raise
 
     @asynccontextmanager
     async def begin(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
@@ -103,6 +162,10 @@ class Database:
                         yield session
                 except IntegrityError as exc:
                     raise self.translator.translate(exc) from exc
+                except Exception as exc:
+                    if is_disconnect(exc):
+                        raise _lost(exc) from exc
+                    raise
                 hooks = session.info.pop(_AFTER_COMMIT, [])
         finally:
             if token is not None:
@@ -117,14 +180,26 @@ class Database:
         *,
         write: bool = True,
         retries: int | None = None,
+        idempotent: bool | None = None,
     ) -> T:
-        """Run ``work`` in a transaction, retrying the whole unit on transient conflicts."""
+        """Run ``work`` in a transaction, retrying the whole unit on transient conflicts.
+
+        ``idempotent`` (default: ``not write``) says running ``work`` twice is harmless, so
+        a unit whose connection was lost is run once more on a fresh one.
+        """
         attempts = (self.settings.transaction_retries if retries is None else retries) + 1
-        for attempt in range(attempts):
+        reconnect = (not write) if idempotent is None else idempotent
+        attempt = 0
+        while True:
             try:
                 async with self.begin(write=write) as session:
                     result = await work(session)
                 return result
+            except ConnectionLost:
+                if not reconnect:
+                    raise
+                reconnect = False  # once: a second loss means the server is going away
+                logger.warning("database connection lost; running the read again")
             except StratabaseError:
                 raise
             except DBAPIError as exc:
@@ -135,8 +210,8 @@ class Database:
                         f"transaction gave up after {attempts} attempts: {type(exc.orig).__name__}"
                     ) from exc
                 delay = min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2**attempt)
+                attempt += 1
                 await asyncio.sleep(random.uniform(0, delay))
-        raise AssertionError("unreachable")  # pragma: no cover
 
     async def _connect(self, session: AsyncSession) -> None:
         """Check out the connection now, counting waiters, so pool pressure is visible."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from collections.abc import Iterable
 from typing import Any
 
@@ -22,6 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 logger = logging.getLogger("stratabase.jobs")
 
 CHANNEL = "stratabase_jobs"
+#: Longest wait between two reconnection attempts of the listener, in seconds.
+LISTENER_BACKOFF_CAP = 30.0
 
 #: Per database URL, the wake-up events of the workers running in this process.
 _local: dict[str, set[asyncio.Event]] = {}
@@ -79,6 +82,7 @@ class PgListener:
     async def _run(self) -> None:
         import asyncpg
 
+        failures = 0  # in a row: the reconnect backs off, and is logged once per outage
         while True:
             connection = None
             try:
@@ -87,16 +91,22 @@ class PgListener:
                 closed = asyncio.Event()
                 connection.add_termination_listener(lambda _c, done=closed: done.set())
                 self._event.set()  # we may have missed notifications while (re)connecting
+                if failures:
+                    logger.warning("job listener reconnected")
+                failures = 0
                 await closed.wait()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # polling covers us meanwhile
-                logger.warning("job listener unavailable (%s); polling", type(exc).__name__)
+                if not failures:
+                    logger.warning("job listener unavailable (%s); polling", type(exc).__name__)
+                failures += 1
             finally:
                 if connection is not None and not connection.is_closed():
                     with contextlib.suppress(Exception):
                         await asyncio.shield(connection.close(timeout=2))
-            await asyncio.sleep(1.0)
+            step = min(LISTENER_BACKOFF_CAP, 2.0 ** max(0, failures - 1))
+            await asyncio.sleep(step / 2 + random.uniform(0, step / 2))
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -6,6 +6,10 @@ as many ready jobs as there are free slots (one ``UPDATE … RETURNING``). Handl
 asyncio tasks. Side loops renew leases (and stop handlers whose job was cancelled or whose
 lease was lost), re-queue jobs of dead workers, and keep periodic jobs scheduled.
 
+Database down (unreachable, restarting, read-only): every loop backs off exponentially
+(capped, with jitter) and the log says "database unavailable" once and "database back"
+once (:mod:`stratabase.jobs.outage`), however long the outage lasts.
+
 Shutdown (SIGTERM → ``stop``): no more claims; running jobs get ``shutdown_timeout`` to
 finish; the rest are cancelled and released (queued again, the attempt not counted); the
 buffer is flushed; the process exits. A SIGKILL loses nothing either: the lease expires and
@@ -32,6 +36,7 @@ from stratabase.db.types import utcnow
 from stratabase.jobs import notify, queue
 from stratabase.jobs.config import WorkerConfig, database_key, make_owner
 from stratabase.jobs.errors import PermanentJobError
+from stratabase.jobs.outage import Outage
 from stratabase.jobs.queue import ClaimedJob
 from stratabase.jobs.registry import (
     Registry,
@@ -73,6 +78,7 @@ class Worker:
         *,
         resources: dict[str, Any] | None = None,
         owner: str | None = None,
+        outage: Outage | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
@@ -80,6 +86,8 @@ class Worker:
         self.config = config or WorkerConfig.from_settings(settings)
         self.resources = resources or {}
         self.owner = owner or make_owner()
+        #: The database's availability as this worker sees it; the backoff while it is down.
+        self.outage = outage or Outage(logger, f"worker {self.owner}")
         self.queues: tuple[str, ...] = self.config.queues or tuple(registry.queues())
         self.lease = timedelta(seconds=self.config.lease_seconds)
         self.completed = 0
@@ -136,10 +144,11 @@ class Worker:
                 if want or self._buffered():
                     try:
                         claimed = await self._cycle(want)
-                    except Exception:
-                        logger.exception("worker %s: claim/flush failed; retrying", self.owner)
-                        await _wait_any([stopping], self.config.poll_interval)
+                    except Exception as exc:
+                        delay = self.outage.failed(exc, "claim/flush")
+                        await _wait_any([stopping], delay)
                         continue
+                    self.outage.succeeded()
                     for job in claimed:
                         self._start(job)
                     short = len(claimed) < want
@@ -289,18 +298,22 @@ class Worker:
     async def _every(self, interval: float, action: Any, first_delay: float | None = None) -> None:
         await asyncio.sleep(interval if first_delay is None else first_delay)
         while True:
+            delay = interval
             try:
-                await action()
+                touched = await action()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                logger.exception("worker %s: %s failed", self.owner, action.__name__)
-            await asyncio.sleep(interval)
+            except Exception as exc:
+                delay = max(interval, self.outage.failed(exc, action.__name__))
+            else:
+                if touched is not False:  # False: nothing to do, the database not asked
+                    self.outage.succeeded()
+            await asyncio.sleep(delay)
 
-    async def _heartbeat(self) -> None:
+    async def _heartbeat(self) -> bool:
         ids = list(self._running)
         if not ids:
-            return
+            return False
         held = await self.db.transaction(
             lambda session: queue.heartbeat(session, owner=self.owner, ids=ids, lease=self.lease)
         )
@@ -309,6 +322,7 @@ class Worker:
             if job_id not in held and task is not None and job_id not in self._acks:
                 self._lost.add(job_id)
                 task.cancel()
+        return True
 
     async def _reap(self) -> None:
         reaped = await self.db.transaction(lambda session: queue.reap_expired(session))
@@ -316,12 +330,14 @@ class Worker:
             logger.warning("re-queued %d jobs whose worker was lost", len(reaped))
             self._wake.set()
 
-    async def _schedule(self) -> None:
+    async def _schedule(self) -> bool:
         now = utcnow()
         specs = [self._periodic_job(periodic, now) for periodic in self.registry.periodic()]
         specs = [spec for spec in specs if spec.queue in self.queues]
-        if specs:
-            await self.db.transaction(lambda session: enqueue_in(session, specs))
+        if not specs:
+            return False
+        await self.db.transaction(lambda session: enqueue_in(session, specs))
+        return True
 
     def _periodic_job(self, periodic: Periodic, now: Any) -> JobCreate:
         slot = periodic.next_after(now)
@@ -361,9 +377,10 @@ class Worker:
             return True
         try:
             await self._cycle(0)
-        except Exception:
-            logger.exception("worker %s: flush failed", self.owner)
+        except Exception as exc:
+            self.outage.failed(exc, "flush")
             return False
+        self.outage.succeeded()
         return True
 
 

@@ -271,11 +271,19 @@ async def test_problem_body_is_the_same_on_both_backends(both: dict[str, Databas
             assert missing.status_code == 404, missing.text
             await api.http.post(
                 "/v1/auth/register",
-                json={"email": "taken@example.com", "username": "taken1", "password": "parity check 7!"},
+                json={
+                    "email": "taken@example.com",
+                    "username": "taken1",
+                    "password": "parity check 7!",
+                },
             )
             taken = await api.http.post(
                 "/v1/auth/register",
-                json={"email": "taken@example.com", "username": "taken2", "password": "parity check 7!"},
+                json={
+                    "email": "taken@example.com",
+                    "username": "taken2",
+                    "password": "parity check 7!",
+                },
             )
             assert taken.status_code == 409, taken.text
             bodies[name] = [missing.json(), taken.json()]

@@ -9,10 +9,17 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from fastapi import Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from stratabase.api.deps import CacheDep, DatabaseDep, OptionalUserDep, SettingsDep
+from stratabase.api.deps import (
+    CacheDep,
+    DatabaseDep,
+    OptionalUserDep,
+    SettingsDep,
+    get_rate_limiter,
+)
 from stratabase.api.errors import PROBLEM_JSON
 from stratabase.api.routes._router import api_router
 from stratabase.api.schemas.common import EDGE_STATUSES, problem_responses
@@ -55,9 +62,11 @@ def _down(model: type[BaseModel], also_problem: bool = False) -> dict[int | str,
 
 
 @router.get("/health", response_model=HealthResponse, responses=_down(HealthResponse))
-async def health(db: DatabaseDep, settings: SettingsDep, cache: CacheDep) -> JSONResponse:
+async def health(
+    request: Request, db: DatabaseDep, settings: SettingsDep, cache: CacheDep
+) -> JSONResponse:
     """Overall status: 200 when ok or degraded (Redis down), 503 when the database is down."""
-    report = await check_all(db, settings.redis_url, cache)
+    report = await check_all(db, settings.redis_url, cache, get_rate_limiter(request))
     if not settings.health_details:
         report["checks"] = {name: _summary(check) for name, check in report["checks"].items()}
     return JSONResponse(report, status_code=503 if report["status"] == "down" else 200)
