@@ -10,11 +10,13 @@ their indexes are rebuilt on a second connection) and rely on that mark alone.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import delete, func, insert, inspect, select, update
 from sqlalchemy.engine import make_url
@@ -22,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from stratabase.db import migrate
 from stratabase.db.base import metadata
+from stratabase.db.monitor import bulk_work
 from stratabase.db.session import Database
 from stratabase.db.types import utcnow
 from stratabase.exceptions import Conflict, MigrationError
@@ -37,6 +40,9 @@ from stratabase.seed.theme import load_theme
 from stratabase.settings import Settings
 
 logger = logging.getLogger("stratabase.seed")
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 THEME_KEY = "theme"
 SEED_MARK_KEY = "seed"
@@ -74,6 +80,17 @@ class SeedResult:
             "tables": self.tables,
             **self.extra,
         }
+
+
+def _bulk(operation: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """Seeding moves many rows per statement: that is bulk work, not slow queries to warn of."""
+
+    @functools.wraps(operation)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        with bulk_work():
+            return await operation(*args, **kwargs)
+
+    return wrapper
 
 
 def clock_for(db: Database) -> Clock:
@@ -142,6 +159,7 @@ async def _start_for_append(conn: AsyncConnection, theme: str) -> Start:
     return start
 
 
+@_bulk
 async def seed(
     db: Database,
     *,
@@ -269,6 +287,7 @@ async def _clear_mark_quietly(db: Database) -> None:
         logger.warning("could not clear the seed-in-progress mark; run `stratabase reset`")
 
 
+@_bulk
 async def switch_theme(db: Database, theme: str, *, reporter: Reporter | None = None) -> SeedResult:
     """Replace the themed content with ``theme``'s; users, wallets and ledger stay as they are."""
     chosen = load_theme(theme)
@@ -323,6 +342,7 @@ async def _clear_content(conn: AsyncConnection, posts: int) -> None:
         await conn.execute(delete(metadata.tables[name]))
 
 
+@_bulk
 async def reset(
     db: Database,
     *,
@@ -362,6 +382,7 @@ async def drop_everything(db: Database) -> None:
         await conn.exec_driver_sql("CREATE SCHEMA public")
 
 
+@_bulk
 async def clean(db: Database, settings: Settings) -> list[HookResult]:
     """Clear caches and rebuild the search index; data is not touched."""
     return [await hook(db, settings) for hook in CLEAN_HOOKS]
