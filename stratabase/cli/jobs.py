@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+from datetime import UTC
 from typing import Any
 
 import typer
@@ -115,21 +116,51 @@ def worker(
     run(_run_worker(settings, config))
 
 
+#: Columns of ``jobs list``.
+JOB_COLUMNS = ("id", "queue", "task", "status", "attempts", "run_at (UTC)", "error")
+#: What gives up width first on a narrow terminal, and down to how much.
+SHRINK_FIRST = {"run_at (UTC)": 10, "error": 5, "queue": 5}
+
+
+def _column_widths(cells: list[tuple[str, ...]], room: int) -> list[int]:
+    """Natural widths, narrowed to fit ``room``: run_at, error and queue wrap first, then the
+    task name folds (still whole, over two lines)."""
+    widths = [
+        max([len(name), *(len(row[index]) for row in cells)])
+        for index, name in enumerate(JOB_COLUMNS)
+    ]
+    excess = sum(widths) + 3 * len(widths) + 1 - room
+    for name, floor in SHRINK_FIRST.items():
+        index = JOB_COLUMNS.index(name)
+        cut = max(0, min(excess, widths[index] - floor))
+        widths[index] -= cut
+        excess -= cut
+    task = JOB_COLUMNS.index("task")
+    if excess > 0:
+        widths[task] = max(8, widths[task] - excess)
+    return widths
+
+
 def _print_jobs(rows: list[Any]) -> None:
-    table = Table()
-    for column in ("id", "queue", "task", "status", "attempts", "run_at", "error"):
-        table.add_column(column)
-    for job in rows:
-        error = (job.error or "").strip().splitlines()
-        table.add_row(
+    """A narrow terminal wraps cells rather than cut them: an id or task name cut to ``…`` is
+    of no use to ``jobs show`` or ``--task``."""
+    cells = [
+        (
             str(job.id),
             job.queue,
             job.task,
             job.status.value,
             f"{job.attempts}/{job.max_attempts}",
-            job.run_at.isoformat(timespec="seconds"),
-            error[-1][:60] if error else "",
+            job.run_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            ((job.error or "").strip().splitlines() or [""])[-1][:60],
         )
+        for job in rows
+    ]
+    table = Table()
+    for name, width in zip(JOB_COLUMNS, _column_widths(cells, console.width), strict=True):
+        table.add_column(name, width=width, overflow="fold")
+    for row in cells:
+        table.add_row(*row)
     console.print(table)
 
 
