@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -40,7 +41,8 @@ async def test_list_wraps_rather_than_truncates_at_80_columns(
     }
     env = {k: v for k, v in os.environ.items() if not k.startswith("STRATABASE_")}
     env |= {"STRATABASE_DATABASE_URL": database_url, "COLUMNS": "80", "LINES": "50"}
-    done = subprocess.run(
+    done = await asyncio.to_thread(
+        subprocess.run,
         [sys.executable, "-m", "stratabase", "jobs", "list"],
         env=env,
         capture_output=True,
