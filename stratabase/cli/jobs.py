@@ -144,7 +144,7 @@ def _column_widths(cells: list[tuple[str, ...]], room: int) -> list[int]:
 def _print_jobs(rows: list[Any]) -> None:
     """A narrow terminal wraps cells rather than cut them: an id or task name cut to ``…`` is
     of no use to ``jobs show`` or ``--task``."""
-    cells = [
+    cells: list[tuple[str, ...]] = [
         (
             str(job.id),
             job.queue,
