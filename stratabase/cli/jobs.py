@@ -277,18 +277,34 @@ def cancel(
     typer.echo(f"cancelled {len(done)} jobs" + (f": {', '.join(map(str, done))}" if done else ""))
 
 
+def _unserved(queues: list[str]) -> dict[str, str]:
+    """Queues no registered task uses, with why: no worker will ever run their jobs."""
+    from stratabase.seed.operations import DEMO_QUEUE
+
+    served = set(builtin_registry(periodic=False).queues())
+    return {
+        name: "seeded examples, no worker serves it"
+        if name == DEMO_QUEUE
+        else "no registered task uses it"
+        for name in queues
+        if name not in served
+    }
+
+
 @app.command()
 def stats(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
     """Jobs per queue and status."""
     data = run(_with_db(settings_from(ctx), queries.stats))
+    unserved = _unserved(list(data["queues"]))
     if as_json:
-        typer.echo(json.dumps(data))
+        typer.echo(json.dumps({**data, "unserved_queues": unserved}))
         return
     table = Table()
     table.add_column("queue")
     for status in JobStatus:
         table.add_column(status.value, justify="right")
     for name, counts in data["queues"].items():
-        table.add_row(name, *(str(counts.get(s.value, 0)) for s in JobStatus))
+        label = f"{name} [dim]({unserved[name]})[/]" if name in unserved else name
+        table.add_row(label, *(str(counts.get(s.value, 0)) for s in JobStatus))
     table.add_row("[bold]total[/]", *(str(data["totals"][s.value]) for s in JobStatus))
     console.print(table)

@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -30,7 +31,7 @@ from stratabase.db.types import utcnow
 from stratabase.exceptions import Conflict, MigrationError
 from stratabase.models import Category, LedgerAccount, Organization, Post, SystemState, Tag, User
 from stratabase.seed import loader, stepped
-from stratabase.seed.context import Clock, PostgresClock, SQLiteClock, Start
+from stratabase.seed.context import Clock, PostgresClock, SQLiteClock, Start, start_of_today
 from stratabase.seed.digest import database_bytes, row_counts
 from stratabase.seed.generator import CONTENT_TABLES, SEEDED_TABLES, Generator
 from stratabase.seed.hooks import CLEAN_HOOKS, HookResult
@@ -93,9 +94,13 @@ def _bulk(operation: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
     return wrapper
 
 
-def clock_for(db: Database) -> Clock:
-    """Time values in the form each backend's bulk path takes fastest."""
-    return SQLiteClock() if db.backend == "sqlite" else PostgresClock()
+def clock_for(db: Database, epoch: datetime | None = None) -> Clock:
+    """Time values in the form each backend's bulk path takes fastest.
+
+    ``epoch`` (default: the start of today, UTC) is the instant the generated activity leads
+    up to: the same epoch and seed give the same rows."""
+    chosen = epoch or start_of_today()
+    return SQLiteClock(chosen) if db.backend == "sqlite" else PostgresClock(chosen)
 
 
 async def _state(conn: AsyncConnection, key: str) -> dict[str, Any] | None:
@@ -168,11 +173,13 @@ async def seed(
     seed: int = DEFAULT_SEED,
     append: bool = False,
     reporter: Reporter | None = None,
+    epoch: datetime | None = None,
 ) -> SeedResult:
     """Fill the database with a theme's data; refuses a non-empty one unless ``append``."""
     chosen = load_theme(theme)
     size = size or resolve_size(None)
     reporter = reporter or Silent()
+    epoch = epoch or start_of_today()
     await ensure_ready(db)
     async with db.engine.connect() as conn:
         present = await _present_rows(conn)
@@ -187,7 +194,7 @@ async def seed(
     await _mark(
         db, {"theme": theme, "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     )
-    generator = Generator(chosen, size, seed, clock_for(db), start)
+    generator = Generator(chosen, size, seed, clock_for(db, epoch), start)
     if not present and db.backend == "postgres" and size.posts >= STEPPED_MIN_POSTS:
         return await _seed_in_steps(db, generator, chosen.name, size, seed, reporter, started)
     try:
@@ -227,6 +234,7 @@ async def seed(
         extra={
             "committed_after_seconds": round(committed, 3),
             "search_index_seconds": round(search_seconds, 3),
+            "epoch": epoch.isoformat(),
         },
     )
 
@@ -288,10 +296,13 @@ async def _clear_mark_quietly(db: Database) -> None:
 
 
 @_bulk
-async def switch_theme(db: Database, theme: str, *, reporter: Reporter | None = None) -> SeedResult:
+async def switch_theme(
+    db: Database, theme: str, *, reporter: Reporter | None = None, epoch: datetime | None = None
+) -> SeedResult:
     """Replace the themed content with ``theme``'s; users, wallets and ledger stay as they are."""
     chosen = load_theme(theme)
     reporter = reporter or Silent()
+    epoch = epoch or start_of_today()
     await ensure_ready(db)
     started = time.perf_counter()
     async with db.engine.connect() as conn:
@@ -309,7 +320,7 @@ async def switch_theme(db: Database, theme: str, *, reporter: Reporter | None = 
     named = SIZES.get(str(state.get("size")), SIZES[DEFAULT_SIZE])
     size = Size("custom", users=users, posts=posts or named.posts)
     seed_value = int(state.get("seed", DEFAULT_SEED))
-    generator = Generator(chosen, size, seed_value, clock_for(db))
+    generator = Generator(chosen, size, seed_value, clock_for(db, epoch))
     async with db.begin() as session:
         conn = await session.connection()
         await _clear_content(conn, posts)
@@ -328,6 +339,7 @@ async def switch_theme(db: Database, theme: str, *, reporter: Reporter | None = 
         extra={
             "previous_theme": state.get("name"),
             "search_index_seconds": round(search_seconds, 3),
+            "epoch": epoch.isoformat(),
         },
     )
 
@@ -350,12 +362,13 @@ async def reset(
     size: Size | None = None,
     seed_value: int = DEFAULT_SEED,
     reporter: Reporter | None = None,
+    epoch: datetime | None = None,
 ) -> SeedResult:
     """Drop everything, migrate to head, seed."""
     load_theme(theme)  # an unknown theme must fail before anything is dropped
     await drop_everything(db)
     await migrate.upgrade(db)
-    return await seed(db, theme=theme, size=size, seed=seed_value, reporter=reporter)
+    return await seed(db, theme=theme, size=size, seed=seed_value, reporter=reporter, epoch=epoch)
 
 
 async def drop_everything(db: Database) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -56,3 +57,31 @@ async def test_list_wraps_rather_than_truncates_at_80_columns(
     assert shown == {i: ("maintenance", task, "queued") for i, task in ids.items()}
     # A task name that fits is not broken at all.
     assert any(SHORT_TASK in line for line in done.stdout.splitlines())
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_stats_labels_the_seeded_demo_queue_no_worker_serves(
+    db: Database, database_url: str
+) -> None:
+    await service.enqueue(db, JobCreate(queue="demo", task="send_email"))
+    await service.enqueue(db, JobCreate(queue="default", task="noop"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STRATABASE_")}
+    env |= {"STRATABASE_DATABASE_URL": database_url, "COLUMNS": "160"}
+
+    def stats(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "stratabase", "jobs", "stats", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    as_json = await asyncio.to_thread(stats, "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    assert json.loads(as_json.stdout)["unserved_queues"] == {
+        "demo": "seeded examples, no worker serves it"
+    }
+    text = await asyncio.to_thread(stats)
+    assert "demo (seeded examples, no worker serves it)" in text.stdout
+    assert "default (" not in text.stdout
