@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-from sqlalchemy import delete, func, insert, inspect, select, update
+from sqlalchemy import delete, func, insert, inspect, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -310,6 +310,7 @@ async def switch_theme(
         users, top_user = (await conn.execute(select(func.count(), func.max(User.id)))).one()
         orgs, top_org = (await conn.execute(select(func.count(), func.max(Organization.id)))).one()
         posts = int((await conn.execute(select(func.count()).select_from(Post))).scalar_one())
+        start = Start(offsets=await _high_water(conn, CONTENT_TABLES))
     if users == 0:
         raise Conflict("the database has no users: run `stratabase seed` first")
     if (top_user or 0) != users or (top_org or 0) != orgs or orgs < max(2, users // 50):
@@ -320,7 +321,7 @@ async def switch_theme(
     named = SIZES.get(str(state.get("size")), SIZES[DEFAULT_SIZE])
     size = Size("custom", users=users, posts=posts or named.posts)
     seed_value = int(state.get("seed", DEFAULT_SEED))
-    generator = Generator(chosen, size, seed_value, clock_for(db, epoch))
+    generator = Generator(chosen, size, seed_value, clock_for(db, epoch), start)
     async with db.begin() as session:
         conn = await session.connection()
         await _clear_content(conn, posts)
@@ -342,6 +343,26 @@ async def switch_theme(
             "epoch": epoch.isoformat(),
         },
     )
+
+
+async def _high_water(conn: AsyncConnection, names: tuple[str, ...]) -> dict[str, int]:
+    """The largest id each table has ever handed out (deleted rows included).
+
+    New content starts above it, so no id of the old theme's rows (or of rows users made)
+    comes back naming another thing."""
+    marks = {}
+    for name in names:
+        table = metadata.tables[name]
+        if "id" not in table.c:
+            continue
+        if conn.dialect.name == "sqlite":
+            issued = text("SELECT seq FROM sqlite_sequence WHERE name = :name")
+        else:
+            issued = text("SELECT pg_sequence_last_value(pg_get_serial_sequence(:name, 'id'))")
+        used = (await conn.execute(issued, {"name": name})).scalar()
+        top = (await conn.execute(select(func.max(table.c.id)))).scalar()
+        marks[name] = max(int(used or 0), int(top or 0))
+    return marks
 
 
 async def _clear_content(conn: AsyncConnection, posts: int) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import delete, insert, text
+from sqlalchemy import delete, insert, select, text
 
 from stratabase.auth.principal import Principal
 from stratabase.cache import memory_cache
@@ -60,3 +60,23 @@ def _id_mappers() -> list:  # type: ignore[type-arg]
     from stratabase.db.base import Base
 
     return [m for m in Base.registry.mappers if issubclass(m.class_, IdMixin)]
+
+
+async def test_switch_theme_gives_content_ids_never_used_before(db: Database) -> None:
+    """A user's post, then switch-theme: no new post takes its id, or an old theme's id."""
+    from stratabase.models.content import Post
+    from stratabase.seed import orchestrator
+    from stratabase.seed.sizes import SIZES
+
+    await orchestrator.seed(db, size=SIZES["tiny"])
+    cache = memory_cache()
+    author = Principal(user_id=1, role=Role.USER, status=UserStatus.ACTIVE)
+    mine = await service.create_post(db, cache, author, PostCreate(kind="note", title="mine"))
+    await service.delete_post(db, cache, author, mine["id"])
+    async with db.engine.connect() as conn:
+        before = set((await conn.execute(select(Post.id))).scalars())
+    await orchestrator.switch_theme(db, "science")
+    async with db.engine.connect() as conn:
+        after = set((await conn.execute(select(Post.id))).scalars())
+    assert len(after) == len(before)
+    assert min(after) > mine["id"] > max(before)
