@@ -4,6 +4,12 @@ PostgreSQL tests get a database cloned from a template migrated once per session
 (``CREATE DATABASE … TEMPLATE``); SQLite tests get a copy of a migrated file. Redis tests get
 their own key prefix and clean up. Without STRATABASE_REQUIRE_SERVICES=1 a missing service
 skips its tests with the reason; with it (CI), the run fails.
+
+Where the services are (README "Set up" has the table): STRATABASE_TEST_PG_HOST, _PORT,
+_USER (may create databases) and _DB (the existing database we connect to for CREATE/DROP
+DATABASE); STRATABASE_TEST_REDIS_URL. Everything a run creates carries its RUN_ID, so two
+runs on one server never collide: databases ``sb_tpl_<run>`` and ``sb_<run>_<n>``, Redis keys
+under ``sb-test:<run>:<n>:``. Nothing outside those names is created, flushed or dropped.
 """
 
 from __future__ import annotations

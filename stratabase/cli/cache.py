@@ -12,9 +12,10 @@ import json
 from typing import Annotated, Any
 
 import typer
+from redis.exceptions import RedisError
 from rich.table import Table
 
-from stratabase.cache import SmartCache, build_cache, cache_health
+from stratabase.cache import CacheUnavailable, SmartCache, build_cache, cache_health
 from stratabase.cache.keys import NAMESPACES
 from stratabase.cache.redis import RedisStore
 from stratabase.cache.two_tier import TwoTierStore
@@ -24,6 +25,12 @@ from stratabase.settings import Settings
 app = typer.Typer(help="Inspect or clear the cache.", no_args_is_help=True)
 
 EMBEDDED = "embedded mode: the cache lives inside the server process (nothing shared here)"
+#: ``MEMORY USAGE`` is asked of at most this many keys; beyond, the total is extrapolated.
+MEMORY_SAMPLE = 2_000
+COUNTERS_NOTE = (
+    "hits and misses are counted by each API process: see GET /health (checks.cache.totals)"
+)
+SERVER_NOTE = "whole Redis server: every tenant's keys and traffic, not only ours"
 
 
 def _redis(cache: SmartCache) -> RedisStore | None:
@@ -31,6 +38,35 @@ def _redis(cache: SmartCache) -> RedisStore | None:
     if isinstance(store, TwoTierStore):
         return store.remote
     return store if isinstance(store, RedisStore) else None
+
+
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+
+
+async def _our_usage(redis: RedisStore, prefix: str) -> dict[str, Any]:
+    """Keys under our prefix (entries, tag versions, locks) and the memory they take.
+
+    Another tenant's keys on the same server are not ours to report; ``INFO`` cannot tell
+    them apart, so memory is summed key by key (``MEMORY USAGE``), sampled past
+    :data:`MEMORY_SAMPLE` keys."""
+    keys = 0
+    sampled: list[bytes] = []
+    try:
+        async for raw_key in redis.client.scan_iter(match=_glob_escape(prefix) + "*", count=1000):
+            keys += 1
+            if len(sampled) < MEMORY_SAMPLE:
+                sampled.append(raw_key)
+        pipe = redis.client.pipeline(transaction=False)
+        for key in sampled:
+            pipe.memory_usage(key)
+        sizes = [int(size or 0) for size in await pipe.execute()] if sampled else []
+    except (RedisError, OSError, TimeoutError) as exc:
+        raise CacheUnavailable(f"Redis: {exc}") from exc
+    measured = sum(sizes)
+    estimated = keys > len(sampled)
+    memory = round(measured * keys / len(sampled)) if estimated else measured
+    return {"keys": keys, "memory_bytes": memory, "memory_estimated": estimated}
 
 
 async def _stats(settings: Settings) -> dict[str, Any]:
@@ -45,7 +81,9 @@ async def _stats(settings: Settings) -> dict[str, Any]:
         if report["health"].get("error"):
             return report
         report["entries"] = await redis.count_by_namespace()
-        report["server"] = await redis.server_info()
+        report["ours"] = await _our_usage(redis, settings.redis_prefix)
+        report["counters"] = COUNTERS_NOTE
+        report["server"] = {"scope": SERVER_NOTE, **await redis.server_info()}
         return report
     finally:
         await cache.close()
@@ -73,15 +111,36 @@ def stats(
     table.add_column("entries", justify="right")
     for namespace, count in report["entries"].items():
         table.add_row(namespace, f"{count:,}")
+    table.add_row("[bold]total[/]", f"{sum(report['entries'].values()):,}")
     console.print(table)
+    ours = report["ours"]
+    approx = "~" if ours["memory_estimated"] else ""
+    console.print(
+        f"ours (prefix {report['prefix']!r}): {ours['keys']:,} keys (entries, tag versions, "
+        f"locks) using {approx}{_size(ours['memory_bytes'])}",
+        highlight=False,
+    )
+    console.print(report["counters"], highlight=False)
     server = report["server"]
     hits, misses = server.get("keyspace_hits") or 0, server.get("keyspace_misses") or 0
     rate = f"{hits / (hits + misses):.1%}" if hits + misses else "n/a"
     console.print(
-        f"Redis {server.get('redis_version')}: memory {server.get('used_memory_human')}, "
-        f"keyspace hit rate {rate} ({hits:,} hits, {misses:,} misses), "
-        f"evicted {server.get('evicted_keys')}"
+        f"Redis server {server.get('redis_version')} (all tenants, not only ours): "
+        f"memory {server.get('used_memory_human')}, keyspace hit rate {rate} "
+        f"({hits:,} hits, {misses:,} misses), evicted {server.get('evicted_keys')}",
+        highlight=False,
     )
+
+
+def _size(count: int) -> str:
+    if count < 1024:
+        return f"{count:,} B"
+    scaled = float(count)
+    for unit in ("KiB", "MiB", "GiB"):
+        scaled /= 1024
+        if scaled < 1024 or unit == "GiB":
+            break
+    return f"{scaled:,.1f} {unit}"
 
 
 async def _clear(settings: Settings, namespace: str | None, tags: list[str]) -> str:

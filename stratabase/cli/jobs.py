@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+from datetime import UTC
 from typing import Any
 
 import typer
@@ -116,21 +117,51 @@ def worker(
     run(_run_worker(settings, config))
 
 
+#: Columns of ``jobs list``.
+JOB_COLUMNS = ("id", "queue", "task", "status", "attempts", "run_at (UTC)", "error")
+#: What gives up width first on a narrow terminal, and down to how much.
+SHRINK_FIRST = {"run_at (UTC)": 10, "error": 5, "queue": 5}
+
+
+def _column_widths(cells: list[tuple[str, ...]], room: int) -> list[int]:
+    """Natural widths, narrowed to fit ``room``: run_at, error and queue wrap first, then the
+    task name folds (still whole, over two lines)."""
+    widths = [
+        max([len(name), *(len(row[index]) for row in cells)])
+        for index, name in enumerate(JOB_COLUMNS)
+    ]
+    excess = sum(widths) + 3 * len(widths) + 1 - room
+    for name, floor in SHRINK_FIRST.items():
+        index = JOB_COLUMNS.index(name)
+        cut = max(0, min(excess, widths[index] - floor))
+        widths[index] -= cut
+        excess -= cut
+    task = JOB_COLUMNS.index("task")
+    if excess > 0:
+        widths[task] = max(8, widths[task] - excess)
+    return widths
+
+
 def _print_jobs(rows: list[Any]) -> None:
-    table = Table()
-    for column in ("id", "queue", "task", "status", "attempts", "run_at", "error"):
-        table.add_column(column)
-    for job in rows:
-        error = (job.error or "").strip().splitlines()
-        table.add_row(
+    """A narrow terminal wraps cells rather than cut them: an id or task name cut to ``…`` is
+    of no use to ``jobs show`` or ``--task``."""
+    cells: list[tuple[str, ...]] = [
+        (
             str(job.id),
             job.queue,
             job.task,
             job.status.value,
             f"{job.attempts}/{job.max_attempts}",
-            job.run_at.isoformat(timespec="seconds"),
-            error[-1][:60] if error else "",
+            job.run_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            ((job.error or "").strip().splitlines() or [""])[-1][:60],
         )
+        for job in rows
+    ]
+    table = Table()
+    for name, width in zip(JOB_COLUMNS, _column_widths(cells, console.width), strict=True):
+        table.add_column(name, width=width, overflow="fold")
+    for row in cells:
+        table.add_row(*row)
     console.print(table)
 
 
@@ -250,18 +281,34 @@ def cancel(
     typer.echo(f"cancelled {len(done)} jobs" + (f": {', '.join(map(str, done))}" if done else ""))
 
 
+def _unserved(queues: list[str]) -> dict[str, str]:
+    """Queues no registered task uses, with why: no worker will ever run their jobs."""
+    from stratabase.seed.operations import DEMO_QUEUE
+
+    served = set(builtin_registry(periodic=False).queues())
+    return {
+        name: "seeded examples, no worker serves it"
+        if name == DEMO_QUEUE
+        else "no registered task uses it"
+        for name in queues
+        if name not in served
+    }
+
+
 @app.command()
 def stats(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
     """Jobs per queue and status."""
     data = run(_with_db(settings_from(ctx), queries.stats))
+    unserved = _unserved(list(data["queues"]))
     if as_json:
-        typer.echo(json.dumps(data))
+        typer.echo(json.dumps({**data, "unserved_queues": unserved}))
         return
     table = Table()
     table.add_column("queue")
     for status in JobStatus:
         table.add_column(status.value, justify="right")
     for name, counts in data["queues"].items():
-        table.add_row(name, *(str(counts.get(s.value, 0)) for s in JobStatus))
+        label = f"{name} [dim]({unserved[name]})[/]" if name in unserved else name
+        table.add_row(label, *(str(counts.get(s.value, 0)) for s in JobStatus))
     table.add_row("[bold]total[/]", *(str(data["totals"][s.value]) for s in JobStatus))
     console.print(table)

@@ -1,23 +1,132 @@
-"""The ``stratabase`` command: one Typer app, one module per command group."""
+"""The ``stratabase`` command: one Typer app, one module per command group.
+
+Command modules are imported only when their command runs: importing all of them (the API,
+SQLAlchemy, the settings machinery, the benchmark suites) took most of two seconds, which
+every command — even ``--help`` — paid before doing anything. The listing in ``--help``
+comes from :data:`COMMANDS` below; ``tests/unit/test_cli_startup.py`` checks that it
+matches each command's own docstring.
+"""
 
 from __future__ import annotations
 
+import importlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 import stratabase
-from stratabase.cli.bench import bench
-from stratabase.cli.cache import app as cache_app
-from stratabase.cli.common import settings_from
-from stratabase.cli.health import health
-from stratabase.cli.jobs import app as jobs_app
-from stratabase.cli.jobs import worker
-from stratabase.cli.ledger import ledger_app
-from stratabase.cli.migrate import migrate
-from stratabase.cli.seed import register as register_seed_commands
-from stratabase.cli.serve import serve, up
+
+if TYPE_CHECKING:
+    from typer import _click as click  # the Click Typer runs on (vendored since Typer 0.2x)
+
+
+@dataclass(frozen=True)
+class LazyCommand:
+    """Where a command lives (``module:attribute``) and the line ``--help`` shows for it."""
+
+    target: str
+    summary: str
+
+    def load(self, name: str) -> click.Command:
+        """Import the module and build the Click command, as ``add_typer``/``command`` would."""
+        module_name, _, attribute = self.target.partition(":")
+        obj: Any = getattr(importlib.import_module(module_name), attribute)
+        command: click.Command
+        if isinstance(obj, typer.Typer):
+            command = typer.main.get_group(obj)  # as add_typer: no completion options
+        else:
+            single = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+            single.command(name)(obj)
+            command = typer.main.get_command(single)
+        command.name = name
+        return command
+
+
+#: Every command, in the order ``--help`` lists them.
+COMMANDS: dict[str, LazyCommand] = {
+    "migrate": LazyCommand(
+        "stratabase.cli.migrate:migrate",
+        "Apply migrations (safe to run again: a migrated database is left as it is).",
+    ),
+    "health": LazyCommand(
+        "stratabase.cli.health:health",
+        "Check the database and Redis; exit 1 when unhealthy (database down).",
+    ),
+    "serve": LazyCommand(
+        "stratabase.cli.serve:serve", "Serve the HTTP API on an already migrated database."
+    ),
+    "up": LazyCommand(
+        "stratabase.cli.serve:up",
+        "Everything in one process: migrate, seed an empty database, serve, run a worker.",
+    ),
+    "bench": LazyCommand(
+        "stratabase.cli.bench:bench",
+        "Measure a hot path against the naive way and the best peer, in one run.",
+    ),
+    "cache": LazyCommand("stratabase.cli.cache:app", "Inspect or clear the cache."),
+    "seed": LazyCommand(
+        "stratabase.cli.seed:seed",
+        "Fill an empty database with a theme's data (deterministic for a given seed).",
+    ),
+    "reset": LazyCommand(
+        "stratabase.cli.seed:reset",
+        "Drop everything, migrate, seed: a fresh database in one command.",
+    ),
+    "switch-theme": LazyCommand(
+        "stratabase.cli.seed:switch_theme",
+        "Replace the content with another theme's; users, wallets and ledger are kept.",
+    ),
+    "clean": LazyCommand(
+        "stratabase.cli.seed:clean",
+        "Clear every cache namespace and rebuild the search index; data is not touched.",
+    ),
+    "stats": LazyCommand(
+        "stratabase.cli.seed:stats",
+        "Row counts per table, database size and the current theme.",
+    ),
+    "ledger": LazyCommand(
+        "stratabase.cli.ledger:ledger_app",
+        "The token ledger: verify, expire holds, balances.",
+    ),
+    "worker": LazyCommand(
+        "stratabase.cli.jobs:worker",
+        "Run jobs until SIGTERM/SIGINT; running jobs finish (or are released) first.",
+    ),
+    "jobs": LazyCommand("stratabase.cli.jobs:app", "Inspect and manage the durable job queue."),
+}
+
+
+class LazyGroup(TyperGroup):
+    """A group whose commands are imported on first use; its help lists them from summaries."""
+
+    _listing = False
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*super().list_commands(ctx), *(n for n in COMMANDS if n not in self.commands)]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands or cmd_name not in COMMANDS:
+            return super().get_command(ctx, cmd_name)
+        lazy = COMMANDS[cmd_name]
+        if self._listing:
+            return TyperCommand(cmd_name, help=lazy.summary, short_help=lazy.summary)
+        command = lazy.load(cmd_name)
+        self.add_command(command, cmd_name)
+        return command
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
 
 app = typer.Typer(
     name="stratabase",
+    cls=LazyGroup,
     help="The data backbone for content and community applications.",
     no_args_is_help=True,
     add_completion=False,
@@ -39,19 +148,9 @@ def main(
     ),
 ) -> None:
     """Settings are read from STRATABASE_* variables once, here, and passed down."""
+    from stratabase.cli.common import settings_from
+
     settings_from(ctx)
-
-
-app.command()(migrate)
-app.command()(health)
-app.command()(serve)
-app.command()(up)
-app.command()(bench)
-app.add_typer(cache_app, name="cache")
-register_seed_commands(app)
-app.add_typer(ledger_app, name="ledger")
-app.command()(worker)
-app.add_typer(jobs_app, name="jobs")
 
 
 def run() -> None:

@@ -35,7 +35,20 @@ class Base(DeclarativeBase):
 
 
 class IdMixin:
+    """A surrogate ``id`` that is never given to another row.
+
+    SQLite hands a deleted row's id (the largest one, at least) to the next insert unless the
+    table is declared ``AUTOINCREMENT``; an id a client cached or bookmarked would then name
+    another thing. PostgreSQL identities never go back, so this changes nothing there.
+    """
+
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True, sort_order=-100)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)  # the declarative base builds the table here
+        table = cls.__dict__.get("__table__")
+        if table is not None:
+            table.dialect_kwargs["sqlite_autoincrement"] = True
 
 
 class CreatedAtMixin:

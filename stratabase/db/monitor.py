@@ -3,6 +3,9 @@
 It is how we prove query discipline: ``with monitor.count() as counter`` counts the
 statements a block issues, so a test can assert a page costs a constant number of them.
 Slow statements are logged normalised (literals replaced), with parameter values only at DEBUG.
+Inside ``with bulk_work():`` (seeding, switching themes, rebuilding the search index) a
+long statement is the expected cost of moving many rows, not a slow query: it is timed as
+usual but neither counted as slow nor logged above DEBUG.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +33,19 @@ _NUMBER_LITERAL = re.compile(r"(?<![\w$])-?\d+(?:\.\d+)?\b")
 _POSITIONAL = re.compile(r"\$\d+")
 _IN_LIST = re.compile(r"\(\s*\?(?:\s*,\s*\?)+\s*\)")
 _SPACE = re.compile(r"\s+")
+
+#: Set inside ``bulk_work()``; SQLAlchemy runs the event hooks in the caller's context.
+_in_bulk: ContextVar[bool] = ContextVar("stratabase_bulk_work", default=False)
+
+
+@contextmanager
+def bulk_work() -> Iterator[None]:
+    """Mark the block (this task and the tasks it starts) as bulk work: no slow-query noise."""
+    token = _in_bulk.set(True)
+    try:
+        yield
+    finally:
+        _in_bulk.reset(token)
 
 
 def normalise_sql(statement: str) -> str:
@@ -120,9 +137,10 @@ class QueryMonitor:
     ) -> None:
         starts = conn.info.get("stratabase_query_start")
         elapsed_ms = (time.perf_counter() - starts.pop()) * 1000 if starts else 0.0
-        self._record(statement, elapsed_ms)
+        bulk = _in_bulk.get()
+        self._record(statement, elapsed_ms, bulk=bulk)
         if elapsed_ms >= self.warn_ms:
-            self._log_slow(statement, parameters, elapsed_ms)
+            self._log_slow(statement, parameters, elapsed_ms, bulk=bulk)
 
     def _error(self, context: Any) -> None:
         self.stats.errors += 1
@@ -131,20 +149,25 @@ class QueryMonitor:
         if starts:
             starts.pop()
 
-    def _record(self, statement: str, elapsed_ms: float) -> None:
+    def _record(self, statement: str, elapsed_ms: float, *, bulk: bool = False) -> None:
         stats = self.stats
         stats.count += 1
         stats.total_ms += elapsed_ms
         stats.max_ms = max(stats.max_ms, elapsed_ms)
         stats.histogram[bisect.bisect_left(HISTOGRAM_BOUNDS_MS, elapsed_ms)] += 1
-        if elapsed_ms >= self.slow_ms:
+        if elapsed_ms >= self.slow_ms and not bulk:
             stats.slow += 1
         for counter in self._counters:
             counter.statements += 1
             counter.sql.append(statement)
 
-    def _log_slow(self, statement: str, parameters: Any, elapsed_ms: float) -> None:
-        level = logging.WARNING if elapsed_ms >= self.slow_ms else logging.INFO
+    def _log_slow(
+        self, statement: str, parameters: Any, elapsed_ms: float, *, bulk: bool = False
+    ) -> None:
+        if bulk:
+            level = logging.DEBUG
+        else:
+            level = logging.WARNING if elapsed_ms >= self.slow_ms else logging.INFO
         if self.log_parameters:
             logger.log(level, "slow query %.1f ms: %s params=%r", elapsed_ms, statement, parameters)
         else:

@@ -103,6 +103,12 @@ def tags(ctx: Context, state: ContentState) -> TableData:
     return TableData("tags", ("id", "name", "slug"), len(new), iter(new))
 
 
+#: Every this many posts one is published in the last :data:`RECENT_SPAN` seconds before
+#: the epoch, so popular (7 days) and trending (3 days) have posts on any size of seed.
+RECENT_EVERY = 40
+RECENT_SPAN = 2 * DAY
+
+
 def posts(ctx: Context, state: ContentState) -> TableData:
     rng = ctx.rng("posts", themed=True)
     rand = rng.random
@@ -137,6 +143,8 @@ def posts(ctx: Context, state: ContentState) -> TableData:
             body_index = int(rand() * len(pool))
             body = pool[body_index]
             created_s = -int(rand() * CONTENT_SPAN)
+            if index % RECENT_EVERY == 0 and kind != 3:  # the demo's "this week" is never empty
+                created_s, status = created_s // (CONTENT_SPAN // RECENT_SPAN), 0
             created = at(created_s)
             t = int(rand() * n_titles)
             kind_arr.append(kind)

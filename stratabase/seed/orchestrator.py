@@ -10,24 +10,28 @@ their indexes are rebuilt on a second connection) and rely on that mark alone.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
-from sqlalchemy import delete, func, insert, inspect, select, update
+from sqlalchemy import delete, func, insert, inspect, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from stratabase.db import migrate
 from stratabase.db.base import metadata
+from stratabase.db.monitor import bulk_work
 from stratabase.db.session import Database
 from stratabase.db.types import utcnow
 from stratabase.exceptions import Conflict, MigrationError
 from stratabase.models import Category, LedgerAccount, Organization, Post, SystemState, Tag, User
 from stratabase.seed import loader, stepped
-from stratabase.seed.context import Clock, PostgresClock, SQLiteClock, Start
+from stratabase.seed.context import Clock, PostgresClock, SQLiteClock, Start, start_of_today
 from stratabase.seed.digest import database_bytes, row_counts
 from stratabase.seed.generator import CONTENT_TABLES, SEEDED_TABLES, Generator
 from stratabase.seed.hooks import CLEAN_HOOKS, HookResult
@@ -37,6 +41,9 @@ from stratabase.seed.theme import load_theme
 from stratabase.settings import Settings
 
 logger = logging.getLogger("stratabase.seed")
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 THEME_KEY = "theme"
 SEED_MARK_KEY = "seed"
@@ -76,9 +83,24 @@ class SeedResult:
         }
 
 
-def clock_for(db: Database) -> Clock:
-    """Time values in the form each backend's bulk path takes fastest."""
-    return SQLiteClock() if db.backend == "sqlite" else PostgresClock()
+def _bulk(operation: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """Seeding moves many rows per statement: that is bulk work, not slow queries to warn of."""
+
+    @functools.wraps(operation)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        with bulk_work():
+            return await operation(*args, **kwargs)
+
+    return wrapper
+
+
+def clock_for(db: Database, epoch: datetime | None = None) -> Clock:
+    """Time values in the form each backend's bulk path takes fastest.
+
+    ``epoch`` (default: the start of today, UTC) is the instant the generated activity leads
+    up to: the same epoch and seed give the same rows."""
+    chosen = epoch or start_of_today()
+    return SQLiteClock(chosen) if db.backend == "sqlite" else PostgresClock(chosen)
 
 
 async def _state(conn: AsyncConnection, key: str) -> dict[str, Any] | None:
@@ -142,6 +164,7 @@ async def _start_for_append(conn: AsyncConnection, theme: str) -> Start:
     return start
 
 
+@_bulk
 async def seed(
     db: Database,
     *,
@@ -150,11 +173,13 @@ async def seed(
     seed: int = DEFAULT_SEED,
     append: bool = False,
     reporter: Reporter | None = None,
+    epoch: datetime | None = None,
 ) -> SeedResult:
     """Fill the database with a theme's data; refuses a non-empty one unless ``append``."""
     chosen = load_theme(theme)
     size = size or resolve_size(None)
     reporter = reporter or Silent()
+    epoch = epoch or start_of_today()
     await ensure_ready(db)
     async with db.engine.connect() as conn:
         present = await _present_rows(conn)
@@ -169,7 +194,7 @@ async def seed(
     await _mark(
         db, {"theme": theme, "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     )
-    generator = Generator(chosen, size, seed, clock_for(db), start)
+    generator = Generator(chosen, size, seed, clock_for(db, epoch), start)
     if not present and db.backend == "postgres" and size.posts >= STEPPED_MIN_POSTS:
         return await _seed_in_steps(db, generator, chosen.name, size, seed, reporter, started)
     try:
@@ -209,6 +234,7 @@ async def seed(
         extra={
             "committed_after_seconds": round(committed, 3),
             "search_index_seconds": round(search_seconds, 3),
+            "epoch": epoch.isoformat(),
         },
     )
 
@@ -269,10 +295,14 @@ async def _clear_mark_quietly(db: Database) -> None:
         logger.warning("could not clear the seed-in-progress mark; run `stratabase reset`")
 
 
-async def switch_theme(db: Database, theme: str, *, reporter: Reporter | None = None) -> SeedResult:
+@_bulk
+async def switch_theme(
+    db: Database, theme: str, *, reporter: Reporter | None = None, epoch: datetime | None = None
+) -> SeedResult:
     """Replace the themed content with ``theme``'s; users, wallets and ledger stay as they are."""
     chosen = load_theme(theme)
     reporter = reporter or Silent()
+    epoch = epoch or start_of_today()
     await ensure_ready(db)
     started = time.perf_counter()
     async with db.engine.connect() as conn:
@@ -280,6 +310,7 @@ async def switch_theme(db: Database, theme: str, *, reporter: Reporter | None = 
         users, top_user = (await conn.execute(select(func.count(), func.max(User.id)))).one()
         orgs, top_org = (await conn.execute(select(func.count(), func.max(Organization.id)))).one()
         posts = int((await conn.execute(select(func.count()).select_from(Post))).scalar_one())
+        start = Start(offsets=await _high_water(conn, CONTENT_TABLES))
     if users == 0:
         raise Conflict("the database has no users: run `stratabase seed` first")
     if (top_user or 0) != users or (top_org or 0) != orgs or orgs < max(2, users // 50):
@@ -290,7 +321,7 @@ async def switch_theme(db: Database, theme: str, *, reporter: Reporter | None = 
     named = SIZES.get(str(state.get("size")), SIZES[DEFAULT_SIZE])
     size = Size("custom", users=users, posts=posts or named.posts)
     seed_value = int(state.get("seed", DEFAULT_SEED))
-    generator = Generator(chosen, size, seed_value, clock_for(db))
+    generator = Generator(chosen, size, seed_value, clock_for(db, epoch), start)
     async with db.begin() as session:
         conn = await session.connection()
         await _clear_content(conn, posts)
@@ -309,8 +340,29 @@ async def switch_theme(db: Database, theme: str, *, reporter: Reporter | None = 
         extra={
             "previous_theme": state.get("name"),
             "search_index_seconds": round(search_seconds, 3),
+            "epoch": epoch.isoformat(),
         },
     )
+
+
+async def _high_water(conn: AsyncConnection, names: tuple[str, ...]) -> dict[str, int]:
+    """The largest id each table has ever handed out (deleted rows included).
+
+    New content starts above it, so no id of the old theme's rows (or of rows users made)
+    comes back naming another thing."""
+    marks = {}
+    for name in names:
+        table = metadata.tables[name]
+        if "id" not in table.c:
+            continue
+        if conn.dialect.name == "sqlite":
+            issued = text("SELECT seq FROM sqlite_sequence WHERE name = :name")
+        else:
+            issued = text("SELECT pg_sequence_last_value(pg_get_serial_sequence(:name, 'id'))")
+        used = (await conn.execute(issued, {"name": name})).scalar()
+        top = (await conn.execute(select(func.max(table.c.id)))).scalar()
+        marks[name] = max(int(used or 0), int(top or 0))
+    return marks
 
 
 async def _clear_content(conn: AsyncConnection, posts: int) -> None:
@@ -323,6 +375,7 @@ async def _clear_content(conn: AsyncConnection, posts: int) -> None:
         await conn.execute(delete(metadata.tables[name]))
 
 
+@_bulk
 async def reset(
     db: Database,
     *,
@@ -330,12 +383,13 @@ async def reset(
     size: Size | None = None,
     seed_value: int = DEFAULT_SEED,
     reporter: Reporter | None = None,
+    epoch: datetime | None = None,
 ) -> SeedResult:
     """Drop everything, migrate to head, seed."""
     load_theme(theme)  # an unknown theme must fail before anything is dropped
     await drop_everything(db)
     await migrate.upgrade(db)
-    return await seed(db, theme=theme, size=size, seed=seed_value, reporter=reporter)
+    return await seed(db, theme=theme, size=size, seed=seed_value, reporter=reporter, epoch=epoch)
 
 
 async def drop_everything(db: Database) -> None:
@@ -362,6 +416,7 @@ async def drop_everything(db: Database) -> None:
         await conn.exec_driver_sql("CREATE SCHEMA public")
 
 
+@_bulk
 async def clean(db: Database, settings: Settings) -> list[HookResult]:
     """Clear caches and rebuild the search index; data is not touched."""
     return [await hook(db, settings) for hook in CLEAN_HOOKS]

@@ -16,7 +16,7 @@ from stratabase.db.base import metadata
 from stratabase.db.session import Database
 from stratabase.exceptions import StratabaseError
 from stratabase.seed import loader, orchestrator, seed_if_empty
-from stratabase.seed.context import DatetimeClock
+from stratabase.seed.context import EPOCH, DatetimeClock
 from stratabase.seed.digest import _normal, content_hash
 from stratabase.seed.generator import SEEDED_TABLES, Generator
 from stratabase.seed.people import DEMO_LOGINS
@@ -33,7 +33,7 @@ JSON_COLUMNS = {
 def expected_hash(theme: str, seed: int) -> str:
     """The hash the database must have: the generator's own rows, normalised the same way."""
     generated, rows_by_table = {}, {}
-    for data in Generator(load_theme(theme), TINY, seed, DatetimeClock()).tables():
+    for data in Generator(load_theme(theme), TINY, seed, DatetimeClock(EPOCH)).tables():
         generated[data.table] = data
         rows_by_table[data.table] = [tuple(row) for row in data.rows]  # in order, as required
     digest = hashlib.sha256()
@@ -64,7 +64,7 @@ def expected_hash(theme: str, seed: int) -> str:
 
 
 async def _seed(db: Database, theme: str = "politics", seed: int = 3) -> orchestrator.SeedResult:
-    return await orchestrator.seed(db, theme=theme, size=TINY, seed=seed)
+    return await orchestrator.seed(db, theme=theme, size=TINY, seed=seed, epoch=EPOCH)
 
 
 async def _scalar(db: Database, sql: str) -> Any:
