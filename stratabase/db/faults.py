@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
@@ -84,15 +85,35 @@ def _network_reason(exc: BaseException, settings: Settings) -> str:
     return getattr(exc, "strerror", None) or _first_line(exc)
 
 
+def _writable_directory(directory: Path) -> bool:
+    """Try it: ``os.access`` says yes to root even on an immutable or read-only mount."""
+    try:
+        with tempfile.TemporaryFile(dir=directory):
+            return True
+    except OSError:
+        return False
+
+
+def _read_only_directory(path: Path) -> DatabaseReadOnly:
+    return DatabaseReadOnly(
+        f"the SQLite database {path} is read-only: its directory is not writable "
+        f"(SQLite needs to create {path.name}-wal and {path.name}-shm beside it)"
+    )
+
+
 def connect_failure(exc: BaseException, settings: Settings) -> DatabaseUnavailable:
     """The error a failed connect becomes: what was tried, and why it failed."""
     if settings.backend == "sqlite":
         path = sqlite_path(settings)
         code = _sqlite_code(exc)
-        if code is not None and code & 0xFF == _SQLITE_CANTOPEN:
-            reason = sqlite_open_problem(settings) or "unable to open the database file"
-        else:
+        if code is None or code & 0xFF != _SQLITE_CANTOPEN:
             reason = _first_line(getattr(exc, "orig", exc))
+        elif problem := sqlite_open_problem(settings):
+            reason = problem
+        elif not _writable_directory(path.parent):
+            return _read_only_directory(path)
+        else:
+            reason = "unable to open the database file"
         return DatabaseUnavailable(f"cannot open the SQLite database {path}: {reason}")
     orig = getattr(exc, "orig", exc)
     # An OSError: no server answered. Otherwise it did: no such database or role, bad password…
@@ -108,10 +129,7 @@ def database_fault(exc: BaseException, settings: Settings) -> DatabaseUnavailabl
     if settings.backend == "sqlite" and code is not None:
         path = sqlite_path(settings)
         if code == _SQLITE_READONLY_DIRECTORY:
-            return DatabaseReadOnly(
-                f"the SQLite database {path} is read-only: its directory is not writable "
-                f"(SQLite needs to create {path.name}-wal and {path.name}-shm beside it)"
-            )
+            return _read_only_directory(path)
         if code & 0xFF == _SQLITE_READONLY:
             return DatabaseReadOnly(
                 f"the SQLite database {path} is read-only: the file cannot be written "
