@@ -23,6 +23,7 @@ from stratabase.secret_key import ensure_secret_key, key_path
 from stratabase.seed import orchestrator
 from stratabase.settings import Settings, load_settings
 from tests.acceptance.api_support import NO_LIMITS, assert_problem
+from tests.conftest import _pg_admin
 from tests.read_only import read_only
 
 sqlite_only = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
@@ -135,5 +136,20 @@ async def test_reset_will_not_drop_a_remote_database_without_confirm() -> None:
     try:
         with pytest.raises(PermissionDenied, match="not a local database"):
             await orchestrator.reset(db)
+    finally:
+        await db.dispose()
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_a_read_only_postgres_database_is_refused(database_url: str) -> None:
+    """A standby (here: default_transaction_read_only) fails the start check and writes."""
+    name = make_url(database_url).database
+    await _pg_admin(f"ALTER DATABASE {name} SET default_transaction_read_only = on")
+    db = Database(load_settings(database_url=database_url, redis_url=""))
+    try:
+        with pytest.raises(DatabaseReadOnly, match="is read-only"):
+            await db.engines.check_writable()
+        with pytest.raises(DatabaseReadOnly, match="is read-only"):
+            await _two_categories(db)
     finally:
         await db.dispose()
