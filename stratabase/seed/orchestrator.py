@@ -26,6 +26,7 @@ from stratabase.db.session import Database
 from stratabase.db.types import utcnow
 from stratabase.exceptions import Conflict, MigrationError, PermissionDenied
 from stratabase.models import Category, LedgerAccount, Organization, Post, SystemState, Tag, User
+from stratabase.secret_key import STATE_KEY as SECRET_KEY_STATE
 from stratabase.seed import loader, stepped
 from stratabase.seed.context import Clock, PostgresClock, SQLiteClock, Start
 from stratabase.seed.digest import database_bytes, row_counts
@@ -351,9 +352,29 @@ async def reset(
             f"{where} is not a local database: pass --yes (confirm=True) to drop everything in it"
         )
     with inuse.exclusive(db.settings):
+        kept = await _kept_state(db)
         await drop_everything(db)
         await migrate.upgrade(db)
+        if kept:  # servers still running keep signing with it: cursors stay valid
+            async with db.begin() as session:
+                await session.execute(insert(SystemState), kept)
         return await seed(db, theme=theme, size=size, seed=seed_value, reporter=reporter)
+
+
+async def _kept_state(db: Database) -> list[dict[str, Any]]:
+    """``system_state`` rows a reset keeps: the generated secret key (PostgreSQL keeps it
+    in the database; SQLite in a file beside it, which a reset leaves alone)."""
+    if db.backend != "postgres":
+        return []
+    async with db.engine.connect() as conn:
+        if not await conn.run_sync(lambda c: inspect(c).has_table("system_state")):
+            return []
+        rows = await conn.execute(
+            select(SystemState.key, SystemState.value, SystemState.updated_at).where(
+                SystemState.key == SECRET_KEY_STATE
+            )
+        )
+        return [dict(row) for row in rows.mappings()]
 
 
 async def drop_everything(db: Database) -> None:

@@ -21,6 +21,7 @@ from stratabase.exceptions import DatabaseReadOnly, PermissionDenied
 from stratabase.models import Category
 from stratabase.secret_key import ensure_secret_key, key_path
 from stratabase.seed import orchestrator
+from stratabase.seed.sizes import resolve_size
 from stratabase.settings import Settings, load_settings
 from tests.acceptance.api_support import NO_LIMITS, assert_problem
 from tests.conftest import _pg_admin
@@ -153,3 +154,13 @@ async def test_a_read_only_postgres_database_is_refused(database_url: str) -> No
             await _two_categories(db)
     finally:
         await db.dispose()
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_reset_keeps_the_generated_key(database_url: str, db: Database) -> None:
+    """Servers running through a reset keep their key: a new one would split them."""
+    settings = load_settings(database_url=database_url, redis_url="")
+    before = await ensure_secret_key(db, settings)
+    await orchestrator.reset(db, size=resolve_size("tiny"))
+    after = await ensure_secret_key(db, settings)
+    assert after.secret_key.get_secret_value() == before.secret_key.get_secret_value()
