@@ -72,6 +72,7 @@ async def _serve_on(
     from stratabase.api.app import create_app
     from stratabase.content.warming import warm_hot_keys
     from stratabase.db import migrate as migrations
+    from stratabase.exceptions import MigrationError
     from stratabase.jobs.worker import run_embedded_worker
     from stratabase.secret_key import ensure_secret_key
     from stratabase.seed import seed_if_empty
@@ -85,6 +86,11 @@ async def _serve_on(
             if await seed_if_empty(db, settings):
                 console.print("empty database: seeded the default theme (small)")
                 _print_demo_logins()
+        elif (revision := await migrations.current_revision(db)) != migrations.head_revision():
+            raise MigrationError(
+                f"the database is at revision {revision or 'none'}, not "
+                f"{migrations.head_revision()}: run `stratabase migrate` first (or use `up`)"
+            )
         await db.engines.warm()
         settings = await ensure_secret_key(db, settings)
         app = create_app(settings, database=db)

@@ -275,3 +275,11 @@ def test_up_prints_logins_and_its_key_outlives_the_process(tmp_path: Path) -> No
         restarted.stop()
     key = tmp_path / "stratabase.db.key"
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
+
+
+def test_serve_refuses_an_unmigrated_database(tmp_path: Path) -> None:
+    """It used to start and answer 500 for every request; `serve` logs, so: the last line."""
+    result = _run("serve", "--port", str(free_port()), url="sqlite:///./empty.db", cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert "run `stratabase migrate` first" in result.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in result.stderr
