@@ -49,7 +49,7 @@ def _file_key(path: Path) -> tuple[str, bool]:
     """(key, created): create the file atomically, so concurrent starts agree on one key."""
     created = False
     if not path.exists():
-        draft = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        draft = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
         fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             os.write(fd, (_new_key() + "\n").encode())

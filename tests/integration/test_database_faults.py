@@ -7,6 +7,7 @@ disk; an unset secret key is generated once per database and shared by every pro
 
 from __future__ import annotations
 
+import asyncio
 import stat
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from stratabase.api.app import create_app
 from stratabase.db.session import Database
 from stratabase.exceptions import DatabaseReadOnly, PermissionDenied
 from stratabase.models import Category
-from stratabase.secret_key import ensure_secret_key, key_path
+from stratabase.secret_key import _file_key, ensure_secret_key, key_path
 from stratabase.seed import orchestrator
 from stratabase.seed.sizes import resolve_size
 from stratabase.settings import Settings, load_settings
@@ -164,3 +165,23 @@ async def test_reset_keeps_the_generated_key(database_url: str, db: Database) ->
     await orchestrator.reset(db, size=resolve_size("tiny"))
     after = await ensure_secret_key(db, settings)
     assert after.secret_key.get_secret_value() == before.secret_key.get_secret_value()
+
+
+async def test_concurrent_starts_agree_on_one_key(database_url: str, backend: str) -> None:
+    """Several processes starting at once on a fresh database: one key wins, all use it."""
+    settings = load_settings(database_url=database_url, redis_url="")
+    databases = [Database(settings) for _ in range(6)]
+    try:
+        if backend == "sqlite":  # the file path: threads stand in for processes
+            resolved = await asyncio.gather(
+                *(asyncio.to_thread(_file_key, key_path(settings)) for _ in databases)
+            )
+            keys = {key for key, _ in resolved}
+            assert sum(created for _, created in resolved) == 1
+        else:
+            results = await asyncio.gather(*(ensure_secret_key(db, settings) for db in databases))
+            keys = {result.secret_key.get_secret_value() for result in results}
+        assert len(keys) == 1
+    finally:
+        for db in databases:
+            await db.dispose()
