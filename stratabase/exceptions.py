@@ -15,6 +15,7 @@ or an exit code in exactly one place (``api/errors.py``, ``cli/main.py``).
     ├── PermissionDenied         the caller may not do this
     ├── MigrationError           the database schema is at a revision we do not know
     └── DatabaseUnavailable      the database did not answer, or retries ran out
+        └── DatabaseReadOnly     the database refuses writes (read-only file or server)
 """
 
 from __future__ import annotations
@@ -108,3 +109,9 @@ class DatabaseUnavailable(StratabaseError):
     """The database did not answer in time."""
 
     code = "database-unavailable"
+
+
+class DatabaseReadOnly(DatabaseUnavailable):
+    """The database refuses writes: a read-only file or directory, or a read-only server."""
+
+    code = "database-read-only"

@@ -120,7 +120,8 @@ class Settings(BaseSettings):
     transaction_retries: int = Field(default=5, ge=0, le=50)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    #: Signs webhooks and cursors. Unset: a random key per process (fine for embedded dev).
+    #: Signs webhooks and cursors. Unset: ``serve``/``up`` generate one and keep it (beside
+    #: the SQLite file, or in the PostgreSQL database), see ``stratabase/secret_key.py``.
     secret_key: SecretStr = Field(default_factory=lambda: SecretStr(secrets.token_urlsafe(32)))
 
     host: str = "127.0.0.1"
@@ -218,6 +219,11 @@ class Settings(BaseSettings):
     @property
     def trusted_proxy_networks(self) -> tuple[ProxyNetwork, ...]:
         return parse_proxy_networks(self.trusted_proxies)
+
+    @property
+    def secret_key_configured(self) -> bool:
+        """True when the key was given (environment or argument), not generated here."""
+        return "secret_key" in self.model_fields_set
 
     @property
     def log_level_number(self) -> int:

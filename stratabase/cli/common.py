@@ -10,6 +10,7 @@ from typing import Any, NoReturn, TypeVar, cast
 
 import typer
 from rich.console import Console
+from sqlalchemy.exc import DBAPIError
 
 from stratabase.exceptions import ConfigError, StratabaseError
 from stratabase.settings import Settings, load_settings
@@ -24,6 +25,11 @@ def fail(message: str, code: int = 1) -> NoReturn:
     """One line on stderr and a non-zero exit: what scripts and people both can read."""
     errors.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def settings_from(ctx: typer.Context) -> Settings:
@@ -44,10 +50,16 @@ def configure_logging(settings: Settings) -> None:
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine; turn our errors into one line and exit code 1."""
+    """Run a coroutine; turn our errors into one line and exit code 1.
+
+    Connect failures and read-only databases arrive as DatabaseUnavailable (the engine
+    translates them, see db/faults.py); any other driver error still gets one line here.
+    """
     try:
         return asyncio.run(coro)
     except StratabaseError as exc:
         fail(exc.message, 2 if isinstance(exc, ConfigError) else 1)
+    except DBAPIError as exc:
+        fail(f"database error: {_first_line(exc.orig or exc)}", 1)
     except KeyboardInterrupt:
         fail("interrupted", 130)

@@ -22,7 +22,6 @@ from stratabase.seed.theme import load_theme
 from stratabase.settings import Settings
 
 T = TypeVar("T")
-LOCAL_HOSTS = {None, "", "localhost", "127.0.0.1", "::1"}
 
 ThemeOption = typer.Option(orchestrator.DEFAULT_THEME, "--theme", help="Theme to seed.")
 SizeOption = typer.Option(DEFAULT_SIZE, "--size", help=f"One of {', '.join(SIZES)}.")
@@ -93,11 +92,6 @@ def seed(
     _print_result("appended" if result.appended else "seeded", result, quiet, as_json)
 
 
-def is_local(settings: Settings) -> bool:
-    """SQLite, or PostgreSQL on this machine: where ``reset`` may run without ``--yes``."""
-    return settings.backend == "sqlite" or make_url(settings.database_url).host in LOCAL_HOSTS
-
-
 def _describe(settings: Settings) -> str:
     return make_url(settings.database_url).render_as_string(hide_password=True)
 
@@ -116,16 +110,19 @@ def reset(
     settings = settings_from(ctx)
     where = _describe(settings)
     if not yes:
-        if not is_local(settings):
+        if not orchestrator.is_local(settings):
             fail(f"{where} is not a local database: pass --yes to drop everything in it", 1)
-        if sys.stdin.isatty() and not typer.confirm(f"Drop everything in {where}?"):
+        if not sys.stdin.isatty():  # `echo n | stratabase reset` must not mean yes
+            fail(f"no terminal to confirm on: pass --yes to drop everything in {where}", 1)
+        if not typer.confirm(f"Drop everything in {where}?"):
             fail("cancelled", 1)
     result = _with_db(
         settings,
         lambda db: orchestrator.reset(
-            db, theme=theme, size=chosen, seed_value=seed, reporter=_reporter(quiet, as_json)
+            db, theme=theme, size=chosen, seed_value=seed, reporter=_reporter(quiet, as_json),
+            confirm=True,
         ),
-    )
+    )  # fmt: skip
     _print_result("reset and seeded", result, quiet, as_json)
 
 

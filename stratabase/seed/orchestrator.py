@@ -23,13 +23,14 @@ from sqlalchemy import delete, func, insert, inspect, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from stratabase.db import migrate
+from stratabase.db import inuse, migrate
 from stratabase.db.base import metadata
 from stratabase.db.monitor import bulk_work
 from stratabase.db.session import Database
 from stratabase.db.types import utcnow
-from stratabase.exceptions import Conflict, MigrationError
+from stratabase.exceptions import Conflict, MigrationError, PermissionDenied
 from stratabase.models import Category, LedgerAccount, Organization, Post, SystemState, Tag, User
+from stratabase.secret_key import STATE_KEY as SECRET_KEY_STATE
 from stratabase.seed import loader, stepped
 from stratabase.seed.context import Clock, PostgresClock, SQLiteClock, Start, start_of_today
 from stratabase.seed.digest import database_bytes, row_counts
@@ -53,6 +54,8 @@ DEFAULT_SEED = 1
 TRUNCATE_MIN_POSTS = 20_000
 #: From this many posts a fresh PostgreSQL seed commits table by table (see stepped.py).
 STEPPED_MIN_POSTS = 200_000
+#: Hosts ``reset`` treats as this machine's (a missing host is a local socket).
+LOCAL_HOSTS = {None, "", "localhost", "127.0.0.1", "::1"}
 
 
 @dataclass
@@ -375,6 +378,11 @@ async def _clear_content(conn: AsyncConnection, posts: int) -> None:
         await conn.execute(delete(metadata.tables[name]))
 
 
+def is_local(settings: Settings) -> bool:
+    """SQLite, or PostgreSQL on this machine: where ``reset`` may drop without ``confirm``."""
+    return settings.backend == "sqlite" or make_url(settings.database_url).host in LOCAL_HOSTS
+
+
 @_bulk
 async def reset(
     db: Database,
@@ -384,12 +392,45 @@ async def reset(
     seed_value: int = DEFAULT_SEED,
     reporter: Reporter | None = None,
     epoch: datetime | None = None,
+    confirm: bool = False,
 ) -> SeedResult:
-    """Drop everything, migrate to head, seed."""
+    """Drop everything, migrate to head, seed.
+
+    A database on another machine is dropped only with ``confirm=True`` (the CLI's
+    ``--yes``), and an embedded one is refused while a server uses it (db/inuse.py).
+    """
     load_theme(theme)  # an unknown theme must fail before anything is dropped
-    await drop_everything(db)
-    await migrate.upgrade(db)
-    return await seed(db, theme=theme, size=size, seed=seed_value, reporter=reporter, epoch=epoch)
+    if not confirm and not is_local(db.settings):
+        where = make_url(db.settings.database_url).render_as_string(hide_password=True)
+        raise PermissionDenied(
+            f"{where} is not a local database: pass --yes (confirm=True) to drop everything in it"
+        )
+    with inuse.exclusive(db.settings):
+        kept = await _kept_state(db)
+        await drop_everything(db)
+        await migrate.upgrade(db)
+        if kept:  # servers still running keep signing with it: cursors stay valid
+            async with db.begin() as session:
+                await session.execute(insert(SystemState), kept)
+        return await seed(
+            db, theme=theme, size=size, seed=seed_value, reporter=reporter, epoch=epoch
+        )
+
+
+async def _kept_state(db: Database) -> list[dict[str, Any]]:
+    """``system_state`` rows a reset keeps: the generated secret key (PostgreSQL keeps it
+    in the database; SQLite in a file beside it, which a reset leaves alone)."""
+    if db.backend != "postgres":
+        return []
+    async with db.engine.connect() as conn:
+        if not await conn.run_sync(lambda c: inspect(c).has_table("system_state")):
+            return []
+        rows = await conn.execute(
+            select(SystemState.key, SystemState.value, SystemState.updated_at).where(
+                SystemState.key == SECRET_KEY_STATE
+            )
+        )
+        return [dict(row) for row in rows.mappings()]
 
 
 async def drop_everything(db: Database) -> None:

@@ -56,7 +56,7 @@ def test_seed_stats_switch_clean_reset(database_url: str, backend: str) -> None:
     for table in ("users", "ledger_accounts", "ledger_entries", "posts"):
         assert after["tables"][table] == stats["tables"][table]
 
-    reset = _run(database_url, "reset", "--size", "tiny", "--theme", "tech", "--json")
+    reset = _run(database_url, "reset", "--yes", "--size", "tiny", "--theme", "tech", "--json")
     assert reset.returncode == 0, reset.stderr
     assert json.loads(reset.stdout)["theme"] == "tech"
 
