@@ -8,6 +8,7 @@ from pydantic import AfterValidator, AwareDatetime, EmailStr, Field, StringConst
 
 from stratabase.enums import Plan, Role, UserStatus
 from stratabase.schemas.common import (
+    BigCount,
     HttpUrlStr,
     InputModel,
     LoginPassword,
@@ -32,14 +33,14 @@ class OrganizationCreate(InputModel):
     name: str = Field(min_length=1, max_length=200)
     slug: Slug
     plan: Plan = Plan.FREE
-    token_quota: int = Field(default=0, ge=0)
+    token_quota: BigCount = 0
 
 
 class OrganizationUpdate(UpdateModel):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     slug: Slug | None = None
     plan: Plan | None = None
-    token_quota: int | None = Field(default=None, ge=0)
+    token_quota: BigCount | None = None
 
 
 class OrganizationRead(ReadModel):

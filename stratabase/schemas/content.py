@@ -22,10 +22,13 @@ from pydantic import (
 
 from stratabase.enums import MediaType, PostKind, PostStatus
 from stratabase.schemas.common import (
+    MAX_INT,
     SLUG_PATTERN,
+    BigCount,
     HttpUrlStr,
     Id,
     InputModel,
+    IntCount,
     Metadata,
     PostSlug,
     ReadModel,
@@ -74,8 +77,8 @@ class ImageBlock(_Block):
     url: HttpUrlStr
     alt: str | None = Field(default=None, max_length=500)
     caption: str | None = Field(default=None, max_length=1_000)
-    width: int | None = Field(default=None, gt=0)
-    height: int | None = Field(default=None, gt=0)
+    width: int | None = Field(default=None, ge=1, le=MAX_INT)
+    height: int | None = Field(default=None, ge=1, le=MAX_INT)
 
 
 class CodeBlock(_Block):
@@ -197,12 +200,12 @@ class MediaCreate(InputModel):
     type: MediaType
     url: HttpUrlStr
     mime_type: MimeType | None = None
-    size_bytes: int | None = Field(default=None, ge=0)
-    width: int | None = Field(default=None, gt=0)
-    height: int | None = Field(default=None, gt=0)
+    size_bytes: BigCount | None = None
+    width: int | None = Field(default=None, ge=1, le=MAX_INT)
+    height: int | None = Field(default=None, ge=1, le=MAX_INT)
     duration_seconds: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     alt: str | None = Field(default=None, max_length=500)
-    position: int = Field(default=0, ge=0)
+    position: IntCount = 0
 
 
 class MediaRead(ReadModel):
@@ -275,9 +278,9 @@ class CommentRead(ReadModel):
 class HighlightCreate(InputModel):
     """A highlighted span ``[start_offset, end_offset)`` of one block of a post."""
 
-    block_index: int = Field(ge=0)
-    start_offset: int = Field(ge=0)
-    end_offset: int = Field(gt=0)
+    block_index: IntCount
+    start_offset: IntCount
+    end_offset: int = Field(ge=1, le=MAX_INT)
     #: Not stripped: it is the exact span the offsets point at.
     text: Annotated[str, StringConstraints(strip_whitespace=False, min_length=1, max_length=20_000)]
     note: str | None = Field(default=None, max_length=2_000)

@@ -15,7 +15,14 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from stratabase.enums import ChatRole, PlanningNoteStatus, ProjectStatus
-from stratabase.schemas.common import InputModel, ReadModel, Timezone, UpdateModel
+from stratabase.schemas.common import (
+    InputModel,
+    IntCount,
+    JsonDocument,
+    ReadModel,
+    Timezone,
+    UpdateModel,
+)
 
 WEEK: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -37,7 +44,7 @@ Weekday = Annotated[
 #: One or more distinct days, stored in week order whatever order they were given in.
 Weekdays = Annotated[list[Weekday], Field(min_length=1, max_length=7), AfterValidator(_unique_days)]
 #: 24-hour wall-clock time in the cadence's time zone.
-ClockTime = Annotated[str, StringConstraints(pattern=r"^(?:[01]\d|2[0-3]):[0-5]\d$")]
+ClockTime = Annotated[str, StringConstraints(max_length=5, pattern=r"^(?:[01]\d|2[0-3]):[0-5]\d$")]
 
 
 class CadenceConfig(InputModel):
@@ -107,7 +114,7 @@ class AgentMemoryUpsert(InputModel):
 
     kind: str = Field(min_length=1, max_length=40)
     key: str = Field(min_length=1, max_length=200)
-    content: dict[str, Any] = Field(default_factory=dict)
+    content: JsonDocument = Field(default_factory=dict)
 
 
 class AgentMemoryRead(ReadModel):
@@ -125,8 +132,8 @@ class ChatMessageCreate(InputModel):
 
     role: ChatRole
     content: str = Field(min_length=1, max_length=100_000)
-    tokens_in: int = Field(default=0, ge=0)
-    tokens_out: int = Field(default=0, ge=0)
+    tokens_in: IntCount = 0
+    tokens_out: IntCount = 0
 
 
 class ChatMessageRead(ReadModel):

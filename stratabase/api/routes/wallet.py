@@ -30,13 +30,15 @@ def get_ledger(request: Request) -> LedgerService:
 
 
 LedgerDep = Annotated[LedgerService, Depends(get_ledger)]
+#: Longest Idempotency-Key accepted: with its ``u<user id>:`` scope it fits the column (128).
+IDEMPOTENCY_KEY_MAX = 100
 #: Required on every request that moves tokens; retries with the same key move them once.
 IdempotencyKey = Annotated[
     str,
     Header(
         alias="Idempotency-Key",
         min_length=8,
-        max_length=100,
+        max_length=IDEMPOTENCY_KEY_MAX,
         pattern=r"^[A-Za-z0-9_.:\-]+$",
         description="a unique key per operation (e.g. a UUID); reuse it only to retry",
     ),
