@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from stratabase.db.session import Database, after_commit
 from stratabase.enums import TransferStatus
 from stratabase.exceptions import AlreadyExists, Conflict, InvalidInput
-from stratabase.ledger import accounts, movements, postgres, queries
+from stratabase.ledger import accounts, movements, parties, postgres, queries
 from stratabase.ledger.holds import HoldOperations
 from stratabase.ledger.movements import Movement, find_by_key, move, replay
 from stratabase.ledger.values import (
@@ -259,14 +259,48 @@ class LedgerService(HoldOperations):
         key: str | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> Transfer:
-        """User to user (the seeds' ``transferBalance``)."""
+        """User to user (the seeds' ``transferBalance``); refused (403) when either user
+        blocks the other."""
         if from_user_id == to_user_id:
             raise InvalidInput("cannot transfer to yourself", field="to_user_id")
+        async with self.db.session() as session:
+            await parties.require_no_block(session, from_user_id, to_user_id)
         debit = await self.wallet_account(from_user_id, currency)
         credit = await self.wallet_account(to_user_id, currency)
         return await self.transfer_accounts(
             debit,
             credit,
+            amount,
+            reason=reason,
+            currency=currency,
+            reference=reference,
+            key=key,
+            metadata=metadata,
+        )
+
+    async def transfer_to_account(
+        self,
+        from_user_id: int,
+        to_account_id: int,
+        amount: int,
+        *,
+        reason: str = "",
+        reference: Reference | None = None,
+        key: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Transfer:
+        """User to another user's wallet, named by its account id (as statements show it).
+
+        Only a user's wallet may be named: system accounts move through their own
+        operations (``credit``, ``deduct``, payments), never by a user's transfer.
+        """
+        async with self.db.session() as session:
+            owner, currency = await parties.recipient_of(session, to_account_id, from_user_id)
+            await parties.require_no_block(session, from_user_id, owner, field="to_account_id")
+        debit = await self.wallet_account(from_user_id, currency)
+        return await self.transfer_accounts(
+            debit,
+            to_account_id,
             amount,
             reason=reason,
             currency=currency,

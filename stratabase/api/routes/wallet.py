@@ -88,7 +88,10 @@ async def transfer(
     key: IdempotencyKey,
     response: Response,
 ) -> TransferRead:
-    """Send tokens to a user (``to_user_id``) or an account (``to_account_id``).
+    """Send tokens to a user (``to_user_id``) or to a user's wallet (``to_account_id``).
+
+    403 when either user blocks the other; 422 when ``to_account_id`` is not another
+    user's wallet (system accounts move only through their own operations).
 
     409 insufficient-funds moves nothing; 409 conflict means the key was used for another
     request; a retry with the same key and body answers 200 with the original transfer.
@@ -108,9 +111,8 @@ async def transfer(
             metadata=body.metadata,
         )
     else:
-        source = await ledger.wallet_account(principal.user_id)
-        result = await ledger.transfer_accounts(
-            source,
+        result = await ledger.transfer_to_account(
+            principal.user_id,
             int(body.to_account_id or 0),
             body.amount,
             reason=body.reason,
