@@ -17,12 +17,14 @@ from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stratabase.db.session import Database, after_commit
+from stratabase.db.types import utcnow
 from stratabase.enums import TransferStatus
-from stratabase.exceptions import AlreadyExists, Conflict, InvalidInput
-from stratabase.ledger import accounts, movements, parties, postgres, queries
+from stratabase.exceptions import AlreadyExists, Conflict, InvalidInput, StratabaseError
+from stratabase.ledger import accounts, movements, parties, postgres, queries, refusals
 from stratabase.ledger.holds import HoldOperations
 from stratabase.ledger.movements import Movement, find_by_key, move, replay
 from stratabase.ledger.values import (
@@ -183,14 +185,32 @@ class LedgerService(HoldOperations):
                 await self._run_hooks_now(kind, [result.id], accounts_touched, owners)
             return result
 
-        async def work(session: AsyncSession) -> Transfer:
+        async def work(session: AsyncSession) -> Transfer | refusals.Refused:
             if key is not None and (row := await find_by_key(session, key)) is not None:
                 return replay(row, digest or "")
-            result, owners = await move(session, movement, key=key, request_hash=digest)
+            if key is not None and (refused := await refusals.find(session, key, digest or "")):
+                return refused
+            try:
+                try:
+                    # A savepoint: a refusal undoes the movement's statements, not the
+                    # transaction that records it under the key.
+                    async with session.begin_nested():
+                        result, owners = await move(session, movement, key=key, request_hash=digest)
+                except IntegrityError as exc:
+                    raise self.db.translator.translate(exc) from exc
+            except StratabaseError as exc:
+                code = refusals.code_for(exc)
+                if key is None or code is None:
+                    raise
+                await refusals.record(session, key, digest or "", code, utcnow())
+                return refusals.Refused(code)
             self.announce(session, kind, [result.id], [debit_account_id, credit_account_id], owners)
             return result
 
-        return await self.idempotent(work, key, digest)
+        outcome = await self.idempotent(work, key, digest)
+        if isinstance(outcome, refusals.Refused):
+            raise refusals.error(outcome.code, movement, key)
+        return outcome
 
     async def credit(
         self,

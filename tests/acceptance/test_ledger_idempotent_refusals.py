@@ -1,0 +1,109 @@
+"""A refused transfer is bound to its Idempotency-Key: a retry gets the same answer.
+
+Before, a 409 (insufficient funds) stored nothing: the same key succeeded once the wallet
+was funded, and of two concurrent duplicates one could answer 409 while the other moved
+the money. On PostgreSQL these requests go through the transfer batcher.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from stratabase.db.session import Database
+from stratabase.enums import Role
+from stratabase.exceptions import InsufficientFunds
+from stratabase.ledger.service import LedgerService
+from stratabase.ledger.values import SystemAccount
+from stratabase.settings import Settings
+from tests.acceptance.api_support import Actor, Api, assert_problem, make_api
+from tests.integration.ledger_helpers import assert_books_whole
+
+
+@pytest.fixture
+async def api(settings: Settings, db: Database) -> AsyncIterator[Api]:
+    async for api in make_api(settings, db):
+        yield api
+
+
+async def _mint(api: Api, admin: Actor, user: Actor, amount: int, key: str) -> None:
+    minted = await api.http.post(
+        "/v1/wallet/credits",
+        json={"user_id": user.id, "amount": amount, "reason": "funds"},
+        headers={**admin.headers, "Idempotency-Key": key},
+    )
+    assert minted.status_code == 201, minted.text
+
+
+async def test_a_refusal_is_replayed_even_once_the_funds_are_there(api: Api) -> None:
+    admin, alice, bob = await api.user(role=Role.ADMIN), await api.user(), await api.user()
+    body = {"to_user_id": bob.id, "amount": 50, "reason": "rent"}
+    headers = {**alice.headers, "Idempotency-Key": "rent-2026-12"}
+
+    def send(json: dict[str, Any] = body) -> Any:
+        return api.http.post("/v1/wallet/transfers", json=json, headers=headers)
+
+    first, twin = await asyncio.gather(send(), send())  # concurrent duplicates, no funds
+    refusal = assert_problem(first, 409)
+    assert refusal["type"].endswith("/insufficient-funds")
+    assert twin.status_code == 409 and twin.json() == refusal
+
+    await _mint(api, admin, alice, 100, "fund-alice-1")
+    retry = await send()
+    assert retry.status_code == 409 and retry.json() == refusal  # same key, same answer
+    other = await send({**body, "amount": 51})
+    assert assert_problem(other, 409)["type"].endswith("/conflict")  # key reused elsewhere
+
+    fresh = await api.http.post(
+        "/v1/wallet/transfers",
+        json=body,
+        headers={**alice.headers, "Idempotency-Key": "rent-2026-13"},
+    )
+    assert fresh.status_code == 201, fresh.text
+    balance = (await api.http.get("/v1/wallet", headers=alice.headers)).json()["balance"]
+    assert balance == 50  # only the fresh key moved money
+    await assert_books_whole(api.db)
+
+
+async def test_concurrent_duplicates_racing_a_credit_agree(db: Database) -> None:
+    """Duplicates queued before and after a credit, all at once: on PostgreSQL one batch in
+    this order, on SQLite one transaction after another. The first refusal binds the key,
+    so the duplicates after the credit are refused too: never a 409 and a transfer."""
+    from tests.integration.ledger_helpers import make_users
+
+    ledger = LedgerService(db)
+    alice, bob = await make_users(db, 2)
+    source, target = await ledger.wallet_account(alice), await ledger.wallet_account(bob)
+    treasury = await ledger.system_account(SystemAccount.TREASURY)
+
+    def duplicate() -> Any:
+        return ledger.transfer_accounts(source, target, 10, reason="race", key="race-key-1")
+
+    answers = await asyncio.gather(
+        *[duplicate() for _ in range(4)],
+        ledger.transfer_accounts(treasury, source, 10, reason="funds", key="race-mint-1"),
+        *[duplicate() for _ in range(4)],
+        return_exceptions=True,
+    )
+    refusals = answers[:4] + answers[5:]
+    assert all(isinstance(a, InsufficientFunds) for a in refusals), answers
+    assert len({(a.message, a.field) for a in refusals}) == 1  # type: ignore[union-attr]
+    assert await ledger.balance(alice) == 10 and await ledger.balance(bob) == 0
+    await assert_books_whole(db)
+
+
+async def test_the_library_path_binds_refusals_too(db: Database) -> None:
+    from tests.integration.ledger_helpers import make_users
+
+    ledger = LedgerService(db)
+    alice, bob = await make_users(db, 2)
+    with pytest.raises(InsufficientFunds) as first:
+        await ledger.transfer(alice, bob, 5, reason="r", key="lib-key-1")
+    await ledger.credit(alice, 5, reason="funds")
+    with pytest.raises(InsufficientFunds) as again:
+        await ledger.transfer(alice, bob, 5, reason="r", key="lib-key-1")
+    assert (again.value.message, again.value.field) == (first.value.message, first.value.field)
+    assert (await ledger.transfer(alice, bob, 5, reason="r", key="lib-key-2")).amount == 5
