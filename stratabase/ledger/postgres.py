@@ -269,10 +269,14 @@ class TransferBatcher:
             if request.future.done():  # the caller was cancelled; the outcome stands
                 continue
             status = row["status"]
-            if status in refusals.REFUSALS:
+            if status in ("ok", "replayed"):
+                request.future.set_result(_outcome(request, row))
+            elif status[:5] in refusals.REFUSALS:  # a refusal, maybe one recorded earlier
                 request.future.set_exception(refusals.error(status, request.movement, request.key))
             else:
-                request.future.set_result(_outcome(request, row))
+                request.future.set_exception(
+                    DatabaseUnavailable(f"transfer answered an unknown status {status!r}")
+                )
 
     async def _call(self, raw: Any, batch: list[_Request]) -> list[Any]:
         """One statement for the batch, retried whole on deadlock or serialization failure.

@@ -11,14 +11,17 @@ PostgreSQL batch function reports (migration 0002).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Table, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from stratabase.db.types import utcnow
 from stratabase.exceptions import (
     Conflict,
     InsufficientFunds,
@@ -28,7 +31,18 @@ from stratabase.exceptions import (
 )
 from stratabase.models.ledger import LedgerRefusal
 
-__all__ = ["REFUSALS", "Refused", "code_for", "error", "find", "record"]
+__all__ = [
+    "REFUSALS",
+    "Refused",
+    "attempt",
+    "code_for",
+    "error",
+    "find",
+    "record",
+    "refused_index",
+]
+
+T = TypeVar("T")
 
 refusals = cast(Table, LedgerRefusal.__table__)
 
@@ -56,12 +70,21 @@ class Refused:
 
 
 def error(code: str, movement: Any, key: str | None) -> StratabaseError:
-    """The domain error for ``code`` on ``movement`` (a ``Movement``): same request, same text."""
-    cls, field_name, template = REFUSALS[code]
+    """The domain error for ``code`` on ``movement`` (a ``Movement``): same request, same text.
+
+    A linked batch's code ends with the index of the movement refused (``SBIF003``): pass
+    that movement, found with ``refused_index``.
+    """
+    cls, field_name, template = REFUSALS[code[:5]]
     message = template.format(
         debit=movement.debit_account_id, amount=movement.amount, cur=movement.currency, key=key
     )
     return cls(message, field=field_name)
+
+
+def refused_index(code: str) -> int:
+    """Which movement of a linked batch a recorded code refers to (0 for a single one)."""
+    return int(code[5:] or 0)
 
 
 def code_for(exc: StratabaseError) -> str | None:
@@ -90,6 +113,43 @@ async def find(session: AsyncSession, key: str, request_hash: str) -> Refused | 
     if row.request_hash != request_hash:
         return Refused("SBIK0")
     return Refused(str(row.code))
+
+
+async def attempt(
+    session: AsyncSession,
+    key: str | None,
+    request_hash: str,
+    run: Callable[[], Awaitable[T]],
+    translate: Callable[[IntegrityError], StratabaseError],
+    *,
+    which: Callable[[], int] | None = None,
+) -> T | Refused:
+    """Run one keyed movement (``run``) in a savepoint, binding ``key`` to its refusal.
+
+    A refusal recorded under ``key`` answers at once (the caller raises it after commit);
+    a refusal ``run`` meets is recorded, and the movement's statements are undone while
+    the transaction that records it commits. Concurrent duplicates must be serialized by
+    the caller (SQLite's writer lock; on PostgreSQL, lock the accounts before this).
+    ``which`` names the movement refused, for a batch of several (see ``error``).
+    """
+    if key is None:  # nothing to bind: no savepoint either
+        return await run()
+    if (refused := await find(session, key, request_hash)) is not None:
+        return refused
+    try:
+        try:
+            async with session.begin_nested():
+                return await run()
+        except IntegrityError as exc:
+            raise translate(exc) from exc
+    except StratabaseError as exc:
+        code = code_for(exc)
+        if code is None:
+            raise
+        if which is not None:
+            code = f"{code}{which():02d}"
+        await record(session, key, request_hash, code, utcnow())
+        return Refused(code)
 
 
 async def record(

@@ -17,13 +17,11 @@ from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stratabase.db.session import Database, after_commit
-from stratabase.db.types import utcnow
 from stratabase.enums import TransferStatus
-from stratabase.exceptions import AlreadyExists, Conflict, InvalidInput, StratabaseError
+from stratabase.exceptions import AlreadyExists, Conflict, InvalidInput
 from stratabase.ledger import accounts, movements, parties, postgres, queries, refusals
 from stratabase.ledger.holds import HoldOperations
 from stratabase.ledger.movements import Movement, find_by_key, move, replay
@@ -188,22 +186,16 @@ class LedgerService(HoldOperations):
         async def work(session: AsyncSession) -> Transfer | refusals.Refused:
             if key is not None and (row := await find_by_key(session, key)) is not None:
                 return replay(row, digest or "")
-            if key is not None and (refused := await refusals.find(session, key, digest or "")):
-                return refused
-            try:
-                try:
-                    # A savepoint: a refusal undoes the movement's statements, not the
-                    # transaction that records it under the key.
-                    async with session.begin_nested():
-                        result, owners = await move(session, movement, key=key, request_hash=digest)
-                except IntegrityError as exc:
-                    raise self.db.translator.translate(exc) from exc
-            except StratabaseError as exc:
-                code = refusals.code_for(exc)
-                if key is None or code is None:
-                    raise
-                await refusals.record(session, key, digest or "", code, utcnow())
-                return refusals.Refused(code)
+            outcome = await refusals.attempt(
+                session,
+                key,
+                digest or "",
+                lambda: move(session, movement, key=key, request_hash=digest),
+                self.db.translator.translate,
+            )
+            if isinstance(outcome, refusals.Refused):
+                return outcome
+            result, owners = outcome
             self.announce(session, kind, [result.id], [debit_account_id, credit_account_id], owners)
             return result
 
@@ -344,18 +336,13 @@ class LedgerService(HoldOperations):
             request_hash("linked", {"batch": [_fingerprint(m) for m in batch]}) if key else None
         )
 
-        async def work(session: AsyncSession) -> list[Transfer]:
-            if key is not None and (row := await find_by_key(session, f"{key}#0")) is not None:
-                replay(row, digest or "")
-                return [
-                    dataclasses.replace(t, replayed=True)
-                    for t in await queries.linked(session, row.id)
-                ]
-            touched = {m.debit_account_id for m in batch} | {m.credit_account_id for m in batch}
-            await movements.lock_accounts(session, touched)
+        touched = {m.debit_account_id for m in batch} | {m.credit_account_id for m in batch}
+
+        async def run(session: AsyncSession, position: list[int]) -> list[Transfer]:
             results: list[Transfer] = []
             owners: list[int | None] = []
             for index, movement in enumerate(batch):
+                position[0] = index
                 linked_id = results[0].id if results else None
                 result, pair = await move(
                     session,
@@ -376,12 +363,35 @@ class LedgerService(HoldOperations):
             self.announce(session, "linked", [t.id for t in results], touched, owners)
             return results
 
+        async def work(session: AsyncSession) -> list[Transfer] | refusals.Refused:
+            # Locked first: a duplicate waits here, then sees the first one's outcome.
+            await movements.lock_accounts(session, touched)
+            if key is not None and (row := await find_by_key(session, f"{key}#0")) is not None:
+                replay(row, digest or "")
+                return [
+                    dataclasses.replace(t, replayed=True)
+                    for t in await queries.linked(session, row.id)
+                ]
+            position = [0]
+            return await refusals.attempt(
+                session,
+                None if key is None else f"{key}#0",
+                digest or "",
+                lambda: run(session, position),
+                self.db.translator.translate,
+                which=lambda: position[0],
+            )
+
         try:
-            return await self.db.transaction(work)
+            outcome = await self.db.transaction(work)
         except AlreadyExists as exc:
             if key is None or exc.constraint != movements.IDEMPOTENCY_CONSTRAINT:
                 raise
-        return await self.db.transaction(work)  # the twin committed: this answers as a replay
+            outcome = await self.db.transaction(work)  # the twin committed: a replay now
+        if isinstance(outcome, refusals.Refused):
+            refused = batch[refusals.refused_index(outcome.code)]
+            raise refusals.error(outcome.code, refused, key)
+        return outcome
 
     async def reverse(
         self, transfer_id: int, *, reason: str = "reversal", key: str | None = None

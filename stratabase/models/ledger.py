@@ -140,7 +140,8 @@ class LedgerRefusal(CreatedAtMixin, Base):
     )
     #: Hash of the refused request: the key with another request is a conflict.
     request_hash: Mapped[str] = mapped_column(String(64))
-    #: Why (``SBIF0`` insufficient funds, ``SBNF0`` no such account, ``SBCU0`` currency).
+    #: Why (``SBIF0`` insufficient funds, ``SBNF0`` no such account, ``SBCU0`` currency);
+    #: for a linked batch, followed by the index of the movement refused (``SBIF003``).
     code: Mapped[str] = mapped_column(String(8))
 
 

@@ -16,6 +16,7 @@ import pytest
 from stratabase.db.session import Database
 from stratabase.enums import Role
 from stratabase.exceptions import InsufficientFunds
+from stratabase.ledger.movements import Movement
 from stratabase.ledger.service import LedgerService
 from stratabase.ledger.values import SystemAccount
 from stratabase.settings import Settings
@@ -107,3 +108,47 @@ async def test_the_library_path_binds_refusals_too(db: Database) -> None:
         await ledger.transfer(alice, bob, 5, reason="r", key="lib-key-1")
     assert (again.value.message, again.value.field) == (first.value.message, first.value.field)
     assert (await ledger.transfer(alice, bob, 5, reason="r", key="lib-key-2")).amount == 5
+
+
+async def test_a_refused_hold_is_bound_to_its_key(db: Database) -> None:
+    from tests.integration.ledger_helpers import make_users
+
+    ledger = LedgerService(db)
+    alice, bob = await make_users(db, 2)
+    source, target = await ledger.wallet_account(alice), await ledger.wallet_account(bob)
+
+    def hold() -> Any:
+        return ledger.hold(source, target, 7, reason="generation", key="hold-key-1")
+
+    first, twin = await asyncio.gather(hold(), hold(), return_exceptions=True)
+    assert isinstance(first, InsufficientFunds) and isinstance(twin, InsufficientFunds)
+    await ledger.credit(alice, 7, reason="funds")
+    with pytest.raises(InsufficientFunds) as again:
+        await hold()
+    assert (again.value.message, again.value.field) == (first.message, first.field)
+    assert (await ledger.wallet(alice)).pending == 0
+    held = await ledger.hold(source, target, 7, reason="generation", key="hold-key-2")
+    assert (await ledger.wallet(alice)).pending == held.amount == 7
+    await assert_books_whole(db)
+
+
+async def test_a_refused_linked_batch_is_bound_to_its_key(db: Database) -> None:
+    from tests.integration.ledger_helpers import make_users
+
+    ledger = LedgerService(db)
+    alice, bob, carol = await make_users(db, 3)
+    wallets = [await ledger.wallet_account(u) for u in (alice, bob, carol)]
+    await ledger.credit(alice, 5, reason="funds")
+    batch = [
+        Movement(wallets[0], wallets[1], 5, "TOK", "first"),
+        Movement(wallets[1], wallets[2], 8, "TOK", "second: bob holds only 5"),
+    ]
+    with pytest.raises(InsufficientFunds) as first:
+        await ledger.transfer_linked(batch, key="linked-key-1")
+    assert str(wallets[1]) in first.value.message  # the second movement was refused
+    await ledger.credit(bob, 3, reason="funds")
+    with pytest.raises(InsufficientFunds) as again:
+        await ledger.transfer_linked(batch, key="linked-key-1")
+    assert (again.value.message, again.value.field) == (first.value.message, first.value.field)
+    assert len(await ledger.transfer_linked(batch, key="linked-key-2")) == 2
+    await assert_books_whole(db)
