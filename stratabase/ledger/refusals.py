@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, exists, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,7 +29,7 @@ from stratabase.exceptions import (
     NotFound,
     StratabaseError,
 )
-from stratabase.models.ledger import LedgerRefusal
+from stratabase.models.ledger import LedgerRefusal, LedgerTransfer
 
 __all__ = [
     "REFUSALS",
@@ -38,6 +38,7 @@ __all__ = [
     "code_for",
     "error",
     "find",
+    "key_used",
     "record",
     "refused_index",
 ]
@@ -150,6 +151,16 @@ async def attempt(
             code = f"{code}{which():02d}"
         await record(session, key, request_hash, code, utcnow())
         return Refused(code)
+
+
+async def key_used(session: AsyncSession, key: str) -> bool:
+    """Whether ``key`` already has an outcome (a transfer or a refusal) to answer with."""
+    transfers = cast(Table, LedgerTransfer.__table__)
+    query = select(
+        exists().where(transfers.c.idempotency_key == key)
+        | exists().where(refusals.c.idempotency_key == key)
+    )
+    return bool(await session.scalar(query))
 
 
 async def record(

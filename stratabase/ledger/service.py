@@ -276,7 +276,9 @@ class LedgerService(HoldOperations):
         if from_user_id == to_user_id:
             raise InvalidInput("cannot transfer to yourself", field="to_user_id")
         async with self.db.session() as session:
-            await parties.require_no_block(session, from_user_id, to_user_id)
+            # A key with an outcome answers it (a replay) even if a block came since.
+            if key is None or not await refusals.key_used(session, key):
+                await parties.require_no_block(session, from_user_id, to_user_id)
         debit = await self.wallet_account(from_user_id, currency)
         credit = await self.wallet_account(to_user_id, currency)
         return await self.transfer_accounts(
@@ -308,7 +310,8 @@ class LedgerService(HoldOperations):
         """
         async with self.db.session() as session:
             owner, currency = await parties.recipient_of(session, to_account_id, from_user_id)
-            await parties.require_no_block(session, from_user_id, owner, field="to_account_id")
+            if key is None or not await refusals.key_used(session, key):
+                await parties.require_no_block(session, from_user_id, owner, field="to_account_id")
         debit = await self.wallet_account(from_user_id, currency)
         return await self.transfer_accounts(
             debit,

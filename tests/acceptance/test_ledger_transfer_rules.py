@@ -109,3 +109,24 @@ async def test_the_library_path_keeps_the_same_rules(api: Api, db: Database) -> 
         await ledger.transfer_to_account(
             alice.id, await ledger.system_account(SystemAccount.TREASURY), 1, reason="r"
         )
+
+
+async def test_a_retry_after_a_block_still_gets_its_first_answer(api: Api) -> None:
+    """The key is bound to its outcome: a block that came since refuses new transfers, not
+    the replay of one already made."""
+    admin = await api.user(role=Role.ADMIN)
+    alice, bob = await _funded(api, admin), await _funded(api, admin)
+    body = {"to_user_id": bob.id, "amount": 5, "reason": "before the block"}
+    headers = {**alice.headers, "Idempotency-Key": "paid-before-block"}
+    first = await api.http.post("/v1/wallet/transfers", json=body, headers=headers)
+    assert first.status_code == 201, first.text
+    assert (await api.http.post(f"/v1/users/{alice.id}/block", headers=bob.headers)).is_success
+    retry = await api.http.post("/v1/wallet/transfers", json=body, headers=headers)
+    assert retry.status_code == 200 and retry.json()["id"] == first.json()["id"]
+    fresh = await api.http.post(
+        "/v1/wallet/transfers",
+        json=body,
+        headers={**alice.headers, "Idempotency-Key": "paid-after-block"},
+    )
+    assert_problem(fresh, 403)
+    assert (await _balance(api, alice), await _balance(api, bob)) == (95, 105)
