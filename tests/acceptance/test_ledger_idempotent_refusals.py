@@ -152,3 +152,24 @@ async def test_a_refused_linked_batch_is_bound_to_its_key(db: Database) -> None:
     assert (again.value.message, again.value.field) == (first.value.message, first.value.field)
     assert len(await ledger.transfer_linked(batch, key="linked-key-2")) == 2
     await assert_books_whole(db)
+
+
+async def test_verify_reports_a_key_both_refused_and_used(db: Database) -> None:
+    from sqlalchemy import insert
+
+    from stratabase.ledger import verify
+    from stratabase.models.ledger import LedgerRefusal
+    from tests.integration.ledger_helpers import make_users
+
+    ledger = LedgerService(db)
+    (alice,) = await make_users(db, 1)
+    await ledger.credit(alice, 5, reason="funds", key="verify-key-1")
+    assert (await verify.verify(db)).ok
+
+    async def forge(session: Any) -> None:
+        row = {"idempotency_key": "verify-key-1", "request_hash": "x", "code": "SBIF0"}
+        await session.execute(insert(LedgerRefusal).values(**row))
+
+    await db.transaction(forge)
+    report = await verify.verify(db)
+    assert any("verify-key-1" in v for v in report.violations), report.violations
