@@ -402,21 +402,13 @@ class LedgerService(HoldOperations):
         """Undo a posted movement with the opposite movement (entries are never edited)."""
         digest = request_hash("reverse", {"transfer_id": transfer_id, "reason": reason})
 
-        async def work(session: AsyncSession) -> Transfer:
+        made: list[Movement] = []
+
+        async def work(session: AsyncSession) -> Transfer | refusals.Refused:
+            # Locked first: a duplicate waits here, then sees the first one's outcome.
+            original = await movements.lock_transfer(session, transfer_id)
             if key is not None and (row := await find_by_key(session, key)) is not None:
                 return replay(row, digest)
-            original = await movements.lock_transfer(session, transfer_id)
-            if original.status != TransferStatus.POSTED or original.expires_at is not None:
-                raise Conflict(
-                    f"transfer {transfer_id} is not a posted movement and cannot be reversed"
-                )
-            existing = await session.execute(
-                select(movements.transfers.c.id).where(
-                    movements.transfers.c.reverses_id == transfer_id
-                )
-            )
-            if (reversal := existing.scalar_one_or_none()) is not None:
-                raise Conflict(f"transfer {transfer_id} was already reversed by {reversal}")
             movement = Movement(
                 original.credit_account_id,
                 original.debit_account_id,
@@ -426,23 +418,47 @@ class LedgerService(HoldOperations):
                 original.reference_type,
                 original.reference_id,
             )
-            result, owners = await move(
-                session,
-                movement,
-                key=key,
-                request_hash=digest,
-                extra={"reverses_id": transfer_id},
+            made.append(movement)
+
+            async def run() -> tuple[Transfer, tuple[int | None, int | None]]:
+                if original.status != TransferStatus.POSTED or original.expires_at is not None:
+                    raise Conflict(
+                        f"transfer {transfer_id} is not a posted movement and cannot be reversed"
+                    )
+                existing = await session.execute(
+                    select(movements.transfers.c.id).where(
+                        movements.transfers.c.reverses_id == transfer_id
+                    )
+                )
+                if (reversal := existing.scalar_one_or_none()) is not None:
+                    raise Conflict(f"transfer {transfer_id} was already reversed by {reversal}")
+                return await move(
+                    session,
+                    movement,
+                    key=key,
+                    request_hash=digest,
+                    extra={"reverses_id": transfer_id},
+                )
+
+            outcome = await refusals.attempt(
+                session, key, digest, run, self.db.translator.translate
             )
+            if isinstance(outcome, refusals.Refused):
+                return outcome
+            result, owners = outcome
             accounts_touched = [original.debit_account_id, original.credit_account_id]
             self.announce(session, "reverse", [result.id], accounts_touched, owners)
             return result
 
         try:
-            return await self.idempotent(work, key, digest)
+            reversed_ = await self.idempotent(work, key, digest)
         except AlreadyExists as exc:
             if exc.constraint != movements.REVERSAL_CONSTRAINT:
                 raise
             raise Conflict(f"transfer {transfer_id} was already reversed") from exc
+        if isinstance(reversed_, refusals.Refused):
+            raise refusals.error(reversed_.code, made[-1], key)
+        return reversed_
 
     # --- reads --------------------------------------------------------------------------
 

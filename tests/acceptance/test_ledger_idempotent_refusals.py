@@ -173,3 +173,27 @@ async def test_verify_reports_a_key_both_refused_and_used(db: Database) -> None:
     await db.transaction(forge)
     report = await verify.verify(db)
     assert any("verify-key-1" in v for v in report.violations), report.violations
+
+
+async def test_a_refused_reversal_is_bound_to_its_key(db: Database) -> None:
+    from tests.integration.ledger_helpers import make_users
+
+    ledger = LedgerService(db)
+    alice, bob = await make_users(db, 2)
+    await ledger.credit(alice, 5, reason="funds")
+    paid = await ledger.transfer(alice, bob, 5, reason="tip")
+    await ledger.deduct(bob, 5, reason="spent")  # nothing left to take back
+
+    def undo(key: str) -> Any:
+        return ledger.reverse(paid.id, reason="chargeback", key=key)
+
+    first, twin = await asyncio.gather(
+        undo("undo-key-1"), undo("undo-key-1"), return_exceptions=True
+    )
+    assert isinstance(first, InsufficientFunds) and isinstance(twin, InsufficientFunds)
+    await ledger.credit(bob, 5, reason="funds")
+    with pytest.raises(InsufficientFunds) as again:
+        await undo("undo-key-1")
+    assert (again.value.message, again.value.field) == (first.message, first.field)
+    assert (await undo("undo-key-2")).reverses_id == paid.id
+    await assert_books_whole(db)
