@@ -38,5 +38,3 @@ def parse_ids(ids: str | None) -> list[int] | None:
 
 #: A row id in a path: positive and within BIGINT, so no id can overflow the database.
 ObjectId = Annotated[int, Path(ge=1, le=MAX_ID)]
-#: A row id in a query string (a filter or a keyset bound).
-QueryId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
