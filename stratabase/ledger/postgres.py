@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 import re
 from dataclasses import dataclass, field
@@ -72,6 +73,8 @@ MAX_IN_FLIGHT = 2
 
 Outcome = tuple[Transfer, tuple[int | None, int | None]]
 
+logger = logging.getLogger("stratabase.ledger")
+
 #: Serialization failure, deadlock, and the idempotency-key race described in ``_call``.
 _RETRYABLE = PG_RETRYABLE | {"23505"}
 #: SQLSTATE classes that say nothing about the batch's data (connection, resources, the
@@ -95,11 +98,13 @@ _ARGUMENT = re.compile(r"query argument \$(\d+)")
 
 class _Poisoned(Exception):
     """The statement failed for a reason one of its transfers may carry (a value the
-    driver or the database cannot take): ``error`` is what that transfer is answered."""
+    driver or the database cannot take): ``error`` is what that transfer is answered,
+    ``cause`` the driver's own words, for the log only."""
 
-    def __init__(self, error: StratabaseError) -> None:
+    def __init__(self, error: StratabaseError, cause: str) -> None:
         super().__init__(error.message)
         self.error = error
+        self.cause = cause
 
 
 @dataclass
@@ -255,6 +260,7 @@ class TransferBatcher:
             rows = await self._call(raw, sendable)
         except _Poisoned as poisoned:
             if len(sendable) == 1:
+                logger.warning("transfer refused by the database: %s", poisoned.cause)
                 _fail(sendable[0], poisoned.error)
                 return
             middle = len(sendable) // 2
@@ -313,10 +319,12 @@ class TransferBatcher:
                 if code in _RETRYABLE and attempt + 1 < attempts:
                     await asyncio.sleep(random.uniform(0, min(0.25, 0.005 * 2**attempt)))
                     continue
+                cause = f"{type(exc).__name__} (SQLSTATE {code}): {exc}"
                 if code[:2] in _SYSTEM_CLASSES or not code:
-                    # The driver's text stays in the log: clients get the SQLSTATE only.
+                    # The driver's text goes to the log; callers get the SQLSTATE only.
+                    logger.error("transfer batch failed: %s", cause)
                     raise DatabaseUnavailable(f"transfer failed (SQLSTATE {code})") from exc
-                raise _Poisoned(_data_error(exc, code)) from exc
+                raise _Poisoned(_data_error(exc, code), cause) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
 
