@@ -162,7 +162,12 @@ class LedgerService(HoldOperations):
         metadata: dict[str, Any] | None = None,
         kind: str = "transfer",
     ) -> Transfer:
-        """Move ``amount`` between two accounts; InsufficientFunds leaves nothing written."""
+        """Move ``amount`` between two accounts; InsufficientFunds leaves nothing written.
+
+        The primitive under every operation, system ones included: it applies no rule about
+        who may pay whom. A user's transfer goes through ``transfer`` or
+        ``transfer_to_account``, which refuse blocks and system accounts.
+        """
         movement = Movement(
             debit_account_id,
             credit_account_id,
