@@ -21,7 +21,7 @@ from stratabase.db.session import Database
 from stratabase.db.types import utcnow
 from stratabase.enums import TransferStatus
 from stratabase.exceptions import Conflict, InvalidInput
-from stratabase.ledger import movements
+from stratabase.ledger import movements, refusals
 from stratabase.ledger.movements import Movement, find_by_key, replay
 from stratabase.ledger.values import DEFAULT_CURRENCY, Transfer, request_hash
 
@@ -81,9 +81,7 @@ class HoldOperations:
         fields = {**vars(movement), "expires_in": expires_in.total_seconds()}
         digest = request_hash("hold", fields)
 
-        async def work(session: AsyncSession) -> Transfer:
-            if key is not None and (row := await find_by_key(session, key)) is not None:
-                return replay(row, digest)
+        async def reserve(session: AsyncSession) -> Transfer:
             now = utcnow()
             hold = await movements.insert_transfer(
                 session,
@@ -114,7 +112,20 @@ class HoldOperations:
             self.announce(session, "hold", [hold.id], [debit_account_id], [owner.user_id])
             return hold
 
-        return await self.idempotent(work, key, digest)
+        async def work(session: AsyncSession) -> Transfer | refusals.Refused:
+            if key is not None:
+                # Duplicates wait here for each other, so the second sees the first's outcome.
+                await movements.lock_accounts(session, {debit_account_id, credit_account_id})
+                if (row := await find_by_key(session, key)) is not None:
+                    return replay(row, digest)
+            return await refusals.attempt(
+                session, key, digest, lambda: reserve(session), self.db.translator.translate
+            )
+
+        outcome = await self.idempotent(work, key, digest)
+        if isinstance(outcome, refusals.Refused):
+            raise refusals.error(outcome.code, movement, key)
+        return outcome
 
     async def post(
         self, hold_id: int, *, amount: int | None = None, key: str | None = None

@@ -21,6 +21,7 @@ from stratabase.enums import AccountKind, TransferStatus
 from stratabase.exceptions import Conflict, InsufficientFunds, InvalidInput, NotFound
 from stratabase.ledger.values import Transfer
 from stratabase.models.ledger import LedgerAccount, LedgerEntry, LedgerTransfer
+from stratabase.schemas.common import MAX_BIGINT, MAX_ID
 
 accounts = cast(Table, LedgerAccount.__table__)
 transfers = cast(Table, LedgerTransfer.__table__)
@@ -28,6 +29,13 @@ entries = cast(Table, LedgerEntry.__table__)
 
 IDEMPOTENCY_CONSTRAINT = "uq_ledger_transfers_idempotency_key"
 REVERSAL_CONSTRAINT = "uq_ledger_transfers_reverses_id"
+
+
+#: The text columns a movement writes, and their widths.
+_WIDTHS = {
+    name: int(transfers.c[name].type.length)  # type: ignore[attr-defined]
+    for name in ("currency", "reason", "reference_type", "reference_id")
+}
 
 
 @dataclass(frozen=True)
@@ -44,9 +52,20 @@ class Movement:
     metadata: dict[str, Any] | None = None
 
     def check(self) -> None:
-        """Refuse what the database would refuse, with the field named."""
+        """Refuse what the database would refuse, with the field named, the same way on
+        both backends (SQLite would store an over-long text that PostgreSQL refuses)."""
         if isinstance(self.amount, bool) or not isinstance(self.amount, int) or self.amount <= 0:
             raise InvalidInput("amount must be a positive integer (minor units)", field="amount")
+        if self.amount > MAX_BIGINT:
+            raise InvalidInput(f"amount must be at most {MAX_BIGINT}", field="amount")
+        for name in ("debit_account_id", "credit_account_id"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ID:
+                raise InvalidInput(f"{name} must be an id from 1 to {MAX_ID}", field=name)
+        for name, width in _WIDTHS.items():
+            value = getattr(self, name)
+            if value is not None and len(value) > width:
+                raise InvalidInput(f"{name} is longer than {width} characters", field=name)
         if self.debit_account_id == self.credit_account_id:
             raise InvalidInput("cannot move tokens from an account to itself", field="to")
         if (self.reference_type is None) != (self.reference_id is None):

@@ -12,6 +12,15 @@ in common (see ``_take``): the database works on one batch while this process an
 other's callers, so both cores work. Batches that share an account go one after the other,
 as they would anyway behind the row locks, but whole.
 
+A batch is one statement, so a value it cannot take (an id the driver cannot encode, a text
+the database refuses) would fail every transfer in it. Such a failure splits the batch and
+sends each half again (``_run``): the other callers' transfers go through and the transfer
+at fault alone gets its own error, worded without the driver's text. Failures that say
+nothing about the data (connection lost, server shutting down) still fail the batch.
+
+A refusal under an idempotency key is recorded by the function itself and answered again
+to a retry with that key (migration 0007, ``refusals.py``).
+
 We talk to the driver directly (one prepared statement, no ORM) because at thousands of
 transfers per second the client's overhead is what the database would wait for. For the same
 reason a sender keeps its pooled connection while transfers keep coming, and gives it back
@@ -22,7 +31,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,13 +44,13 @@ from stratabase.db.errors import PG_RETRYABLE
 from stratabase.db.session import Database
 from stratabase.enums import TransferStatus
 from stratabase.exceptions import (
-    Conflict,
     DatabaseUnavailable,
-    InsufficientFunds,
     InvalidInput,
+    InvariantViolation,
     NotFound,
     StratabaseError,
 )
+from stratabase.ledger import refusals
 from stratabase.ledger.movements import Movement
 from stratabase.ledger.values import Transfer
 
@@ -60,21 +71,40 @@ MAX_BATCH = 64
 #: transaction: the batch would wait for that lock (until statement_timeout).
 MAX_IN_FLIGHT = 2
 
-_REFUSALS: dict[str, tuple[type[StratabaseError], str, str]] = {
-    "SBIF0": (InsufficientFunds, "amount", "ledger account {debit} cannot spend {amount}"),
-    "SBNF0": (NotFound, "account_id", "a ledger account of this transfer does not exist"),
-    "SBCU0": (InvalidInput, "currency", "a ledger account of this transfer does not hold {cur}"),
-    "SBIK0": (
-        Conflict,
-        "idempotency_key",
-        "idempotency key {key!r} was used for a different request",
-    ),
-}
-
 Outcome = tuple[Transfer, tuple[int | None, int | None]]
+
+logger = logging.getLogger("stratabase.ledger")
 
 #: Serialization failure, deadlock, and the idempotency-key race described in ``_call``.
 _RETRYABLE = PG_RETRYABLE | {"23505"}
+#: SQLSTATE classes that say nothing about the batch's data (connection, resources, the
+#: server's state, a cancelled statement): the whole batch fails, as any statement would.
+_SYSTEM_CLASSES = frozenset({"08", "53", "54", "55", "57", "58", "XX"})
+#: The batch function's arguments, in order: a value the driver cannot encode is named.
+_ARGUMENTS = (
+    "debit_account_id",
+    "credit_account_id",
+    "amount",
+    "currency",
+    "reason",
+    "reference_type",
+    "reference_id",
+    "idempotency_key",
+    "request_hash",
+    "metadata",
+)
+_ARGUMENT = re.compile(r"query argument \$(\d+)")
+
+
+class _Poisoned(Exception):
+    """The statement failed for a reason one of its transfers may carry (a value the
+    driver or the database cannot take): ``error`` is what that transfer is answered,
+    ``cause`` the driver's own words, for the log only."""
+
+    def __init__(self, error: StratabaseError, cause: str) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.cause = cause
 
 
 @dataclass
@@ -83,6 +113,8 @@ class _Request:
     key: str | None
     digest: str | None
     future: asyncio.Future[Outcome] = field(repr=False)
+    #: ``movement.metadata`` as the JSON text the call sends (encoded once per request).
+    metadata_json: str | None = None
 
 
 @dataclass(eq=False)
@@ -97,15 +129,6 @@ def _accounts(batch: list[_Request]) -> frozenset[int]:
     return frozenset(
         a for r in batch for a in (r.movement.debit_account_id, r.movement.credit_account_id)
     )
-
-
-def _refusal(code: str, request: _Request) -> StratabaseError:
-    cls, field_name, template = _REFUSALS[code]
-    m = request.movement
-    message = template.format(
-        debit=m.debit_account_id, amount=m.amount, cur=m.currency, key=request.key
-    )
-    return cls(message, field=field_name)
 
 
 class TransferBatcher:
@@ -194,8 +217,7 @@ class TransferBatcher:
                 raw: Any = (await connection.get_raw_connection()).driver_connection
                 while batch:
                     try:
-                        rows = await self._call(raw, batch)
-                        self._answer(batch, rows)
+                        await self._run(raw, batch)
                     except (OSError, asyncpg.InterfaceError) as exc:
                         await connection.invalidate()
                         raise DatabaseUnavailable(f"cannot reach the database: {exc}") from exc
@@ -216,16 +238,51 @@ class TransferBatcher:
             if not isinstance(exc, Exception):
                 raise
 
+    async def _run(self, raw: Any, batch: list[_Request]) -> None:
+        """Send the batch and answer its callers; a poison transfer fails alone.
+
+        When the statement fails for a reason a transfer may carry (``_Poisoned``), the
+        call was rolled back whole, so each half is sent again on its own: the transfers
+        of other callers go through, and the one at fault is answered its own error
+        (log2(batch) extra calls, only on the rare batch that holds one).
+        """
+        sendable: list[_Request] = []
+        for request in batch:
+            try:
+                request.metadata_json = _metadata_json(request.movement)
+            except (TypeError, ValueError):
+                _fail(request, InvalidInput("metadata is not JSON", field="metadata"))
+                continue
+            sendable.append(request)
+        if not sendable:
+            return
+        try:
+            rows = await self._call(raw, sendable)
+        except _Poisoned as poisoned:
+            if len(sendable) == 1:
+                logger.warning("transfer refused by the database: %s", poisoned.cause)
+                _fail(sendable[0], poisoned.error)
+                return
+            middle = len(sendable) // 2
+            await self._run(raw, sendable[:middle])
+            await self._run(raw, sendable[middle:])
+            return
+        self._answer(sendable, rows)
+
     def _answer(self, batch: list[_Request], rows: list[Any]) -> None:
         for row in rows:
             request = batch[row["item"]]
             if request.future.done():  # the caller was cancelled; the outcome stands
                 continue
             status = row["status"]
-            if status in _REFUSALS:
-                request.future.set_exception(_refusal(status, request))
-            else:
+            if status in ("ok", "replayed"):
                 request.future.set_result(_outcome(request, row))
+            elif status[:5] in refusals.REFUSALS:  # a refusal, maybe one recorded earlier
+                request.future.set_exception(refusals.error(status, request.movement, request.key))
+            else:
+                request.future.set_exception(
+                    DatabaseUnavailable(f"transfer answered an unknown status {status!r}")
+                )
 
     async def _call(self, raw: Any, batch: list[_Request]) -> list[Any]:
         """One statement for the batch, retried whole on deadlock or serialization failure.
@@ -249,7 +306,7 @@ class TransferBatcher:
                 m.reference_id,
                 request.key,
                 request.digest,
-                json.dumps(m.metadata) if m.metadata else None,
+                request.metadata_json,
             )
             for column, value in zip(columns, values, strict=True):
                 column.append(value)
@@ -258,12 +315,47 @@ class TransferBatcher:
             try:
                 return list(await raw.fetch(TRANSFERS_SQL, *columns))
             except asyncpg.PostgresError as exc:
-                if exc.sqlstate not in _RETRYABLE or attempt + 1 == attempts:
-                    raise DatabaseUnavailable(
-                        f"transfer failed: {type(exc).__name__}: {exc}"
-                    ) from exc
-                await asyncio.sleep(random.uniform(0, min(0.25, 0.005 * 2**attempt)))
+                code = str(exc.sqlstate or "")
+                if code in _RETRYABLE and attempt + 1 < attempts:
+                    await asyncio.sleep(random.uniform(0, min(0.25, 0.005 * 2**attempt)))
+                    continue
+                cause = f"{type(exc).__name__} (SQLSTATE {code}): {exc}"
+                if code[:2] in _SYSTEM_CLASSES or not code:
+                    # The driver's text goes to the log; callers get the SQLSTATE only.
+                    logger.error("transfer batch failed: %s", cause)
+                    raise DatabaseUnavailable(f"transfer failed (SQLSTATE {code})") from exc
+                raise _Poisoned(_data_error(exc, code), cause) from exc
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _metadata_json(movement: Movement) -> str | None:
+    return json.dumps(movement.metadata) if movement.metadata else None
+
+
+def _fail(request: _Request, error: StratabaseError) -> None:
+    if not request.future.done():
+        request.future.set_exception(error)
+
+
+def _data_error(exc: Any, code: str) -> StratabaseError:
+    """A domain error for a transfer the database (or the driver) could not take, worded
+    without the driver's text (which may quote other callers' values)."""
+    found = _ARGUMENT.search(str(exc))
+    if found is not None and 1 <= int(found.group(1)) <= len(_ARGUMENTS):
+        field = _ARGUMENTS[int(found.group(1)) - 1]
+        return InvalidInput(f"{field} cannot be stored (out of range or malformed)", field=field)
+    if code == "23503":
+        return NotFound("a ledger account of this transfer does not exist", field="account_id")
+    if code.startswith("23"):
+        constraint = getattr(exc, "constraint_name", None) or "a ledger rule"
+        return InvariantViolation(
+            f"the transfer breaks {constraint} (SQLSTATE {code})", constraint=constraint
+        )
+    if code == "22001":
+        return InvalidInput("a text value of this transfer is too long for its column")
+    if code in {"22021", "22P05"}:
+        return InvalidInput("a text value of this transfer holds a character that cannot be stored")
+    return InvalidInput(f"the database cannot store this transfer (SQLSTATE {code})")
 
 
 def _failure(exc: BaseException) -> StratabaseError:

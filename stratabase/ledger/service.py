@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from stratabase.db.session import Database, after_commit
 from stratabase.enums import TransferStatus
 from stratabase.exceptions import AlreadyExists, Conflict, InvalidInput
-from stratabase.ledger import accounts, movements, postgres, queries
+from stratabase.ledger import accounts, movements, parties, postgres, queries, refusals
 from stratabase.ledger.holds import HoldOperations
 from stratabase.ledger.movements import Movement, find_by_key, move, replay
 from stratabase.ledger.values import (
@@ -162,7 +162,12 @@ class LedgerService(HoldOperations):
         metadata: dict[str, Any] | None = None,
         kind: str = "transfer",
     ) -> Transfer:
-        """Move ``amount`` between two accounts; InsufficientFunds leaves nothing written."""
+        """Move ``amount`` between two accounts; InsufficientFunds leaves nothing written.
+
+        The primitive under every operation, system ones included: it applies no rule about
+        who may pay whom. A user's transfer goes through ``transfer`` or
+        ``transfer_to_account``, which refuse blocks and system accounts.
+        """
         movement = Movement(
             debit_account_id,
             credit_account_id,
@@ -183,14 +188,26 @@ class LedgerService(HoldOperations):
                 await self._run_hooks_now(kind, [result.id], accounts_touched, owners)
             return result
 
-        async def work(session: AsyncSession) -> Transfer:
+        async def work(session: AsyncSession) -> Transfer | refusals.Refused:
             if key is not None and (row := await find_by_key(session, key)) is not None:
                 return replay(row, digest or "")
-            result, owners = await move(session, movement, key=key, request_hash=digest)
+            outcome = await refusals.attempt(
+                session,
+                key,
+                digest or "",
+                lambda: move(session, movement, key=key, request_hash=digest),
+                self.db.translator.translate,
+            )
+            if isinstance(outcome, refusals.Refused):
+                return outcome
+            result, owners = outcome
             self.announce(session, kind, [result.id], [debit_account_id, credit_account_id], owners)
             return result
 
-        return await self.idempotent(work, key, digest)
+        outcome = await self.idempotent(work, key, digest)
+        if isinstance(outcome, refusals.Refused):
+            raise refusals.error(outcome.code, movement, key)
+        return outcome
 
     async def credit(
         self,
@@ -259,14 +276,51 @@ class LedgerService(HoldOperations):
         key: str | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> Transfer:
-        """User to user (the seeds' ``transferBalance``)."""
+        """User to user (the seeds' ``transferBalance``); refused (403) when either user
+        blocks the other."""
         if from_user_id == to_user_id:
             raise InvalidInput("cannot transfer to yourself", field="to_user_id")
+        async with self.db.session() as session:
+            # A key with an outcome answers it (a replay) even if a block came since.
+            if key is None or not await refusals.key_used(session, key):
+                await parties.require_no_block(session, from_user_id, to_user_id)
         debit = await self.wallet_account(from_user_id, currency)
         credit = await self.wallet_account(to_user_id, currency)
         return await self.transfer_accounts(
             debit,
             credit,
+            amount,
+            reason=reason,
+            currency=currency,
+            reference=reference,
+            key=key,
+            metadata=metadata,
+        )
+
+    async def transfer_to_account(
+        self,
+        from_user_id: int,
+        to_account_id: int,
+        amount: int,
+        *,
+        reason: str = "",
+        reference: Reference | None = None,
+        key: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Transfer:
+        """User to another user's wallet, named by its account id (as statements show it).
+
+        Only a user's wallet may be named: system accounts move through their own
+        operations (``credit``, ``deduct``, payments), never by a user's transfer.
+        """
+        async with self.db.session() as session:
+            owner, currency = await parties.recipient_of(session, to_account_id, from_user_id)
+            if key is None or not await refusals.key_used(session, key):
+                await parties.require_no_block(session, from_user_id, owner, field="to_account_id")
+        debit = await self.wallet_account(from_user_id, currency)
+        return await self.transfer_accounts(
+            debit,
+            to_account_id,
             amount,
             reason=reason,
             currency=currency,
@@ -290,18 +344,13 @@ class LedgerService(HoldOperations):
             request_hash("linked", {"batch": [_fingerprint(m) for m in batch]}) if key else None
         )
 
-        async def work(session: AsyncSession) -> list[Transfer]:
-            if key is not None and (row := await find_by_key(session, f"{key}#0")) is not None:
-                replay(row, digest or "")
-                return [
-                    dataclasses.replace(t, replayed=True)
-                    for t in await queries.linked(session, row.id)
-                ]
-            touched = {m.debit_account_id for m in batch} | {m.credit_account_id for m in batch}
-            await movements.lock_accounts(session, touched)
+        touched = {m.debit_account_id for m in batch} | {m.credit_account_id for m in batch}
+
+        async def run(session: AsyncSession, position: list[int]) -> list[Transfer]:
             results: list[Transfer] = []
             owners: list[int | None] = []
             for index, movement in enumerate(batch):
+                position[0] = index
                 linked_id = results[0].id if results else None
                 result, pair = await move(
                     session,
@@ -322,12 +371,35 @@ class LedgerService(HoldOperations):
             self.announce(session, "linked", [t.id for t in results], touched, owners)
             return results
 
+        async def work(session: AsyncSession) -> list[Transfer] | refusals.Refused:
+            # Locked first: a duplicate waits here, then sees the first one's outcome.
+            await movements.lock_accounts(session, touched)
+            if key is not None and (row := await find_by_key(session, f"{key}#0")) is not None:
+                replay(row, digest or "")
+                return [
+                    dataclasses.replace(t, replayed=True)
+                    for t in await queries.linked(session, row.id)
+                ]
+            position = [0]
+            return await refusals.attempt(
+                session,
+                None if key is None else f"{key}#0",
+                digest or "",
+                lambda: run(session, position),
+                self.db.translator.translate,
+                which=lambda: position[0],
+            )
+
         try:
-            return await self.db.transaction(work)
+            outcome = await self.db.transaction(work)
         except AlreadyExists as exc:
             if key is None or exc.constraint != movements.IDEMPOTENCY_CONSTRAINT:
                 raise
-        return await self.db.transaction(work)  # the twin committed: this answers as a replay
+            outcome = await self.db.transaction(work)  # the twin committed: a replay now
+        if isinstance(outcome, refusals.Refused):
+            refused = batch[refusals.refused_index(outcome.code)]
+            raise refusals.error(outcome.code, refused, key)
+        return outcome
 
     async def reverse(
         self, transfer_id: int, *, reason: str = "reversal", key: str | None = None
@@ -335,21 +407,13 @@ class LedgerService(HoldOperations):
         """Undo a posted movement with the opposite movement (entries are never edited)."""
         digest = request_hash("reverse", {"transfer_id": transfer_id, "reason": reason})
 
-        async def work(session: AsyncSession) -> Transfer:
+        made: list[Movement] = []
+
+        async def work(session: AsyncSession) -> Transfer | refusals.Refused:
+            # Locked first: a duplicate waits here, then sees the first one's outcome.
+            original = await movements.lock_transfer(session, transfer_id)
             if key is not None and (row := await find_by_key(session, key)) is not None:
                 return replay(row, digest)
-            original = await movements.lock_transfer(session, transfer_id)
-            if original.status != TransferStatus.POSTED or original.expires_at is not None:
-                raise Conflict(
-                    f"transfer {transfer_id} is not a posted movement and cannot be reversed"
-                )
-            existing = await session.execute(
-                select(movements.transfers.c.id).where(
-                    movements.transfers.c.reverses_id == transfer_id
-                )
-            )
-            if (reversal := existing.scalar_one_or_none()) is not None:
-                raise Conflict(f"transfer {transfer_id} was already reversed by {reversal}")
             movement = Movement(
                 original.credit_account_id,
                 original.debit_account_id,
@@ -359,23 +423,47 @@ class LedgerService(HoldOperations):
                 original.reference_type,
                 original.reference_id,
             )
-            result, owners = await move(
-                session,
-                movement,
-                key=key,
-                request_hash=digest,
-                extra={"reverses_id": transfer_id},
+            made.append(movement)
+
+            async def run() -> tuple[Transfer, tuple[int | None, int | None]]:
+                if original.status != TransferStatus.POSTED or original.expires_at is not None:
+                    raise Conflict(
+                        f"transfer {transfer_id} is not a posted movement and cannot be reversed"
+                    )
+                existing = await session.execute(
+                    select(movements.transfers.c.id).where(
+                        movements.transfers.c.reverses_id == transfer_id
+                    )
+                )
+                if (reversal := existing.scalar_one_or_none()) is not None:
+                    raise Conflict(f"transfer {transfer_id} was already reversed by {reversal}")
+                return await move(
+                    session,
+                    movement,
+                    key=key,
+                    request_hash=digest,
+                    extra={"reverses_id": transfer_id},
+                )
+
+            outcome = await refusals.attempt(
+                session, key, digest, run, self.db.translator.translate
             )
+            if isinstance(outcome, refusals.Refused):
+                return outcome
+            result, owners = outcome
             accounts_touched = [original.debit_account_id, original.credit_account_id]
             self.announce(session, "reverse", [result.id], accounts_touched, owners)
             return result
 
         try:
-            return await self.idempotent(work, key, digest)
+            reversed_ = await self.idempotent(work, key, digest)
         except AlreadyExists as exc:
             if exc.constraint != movements.REVERSAL_CONSTRAINT:
                 raise
             raise Conflict(f"transfer {transfer_id} was already reversed") from exc
+        if isinstance(reversed_, refusals.Refused):
+            raise refusals.error(reversed_.code, made[-1], key)
+        return reversed_
 
     # --- reads --------------------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 
 The database enforces what a single row can (CHECKs, unique keys); these are the
 invariants that span rows: double entry, balances equal to their entries, the
-``balance_after`` chain, holds matching ``pending_debits``. A clean ledger yields no
+``balance_after`` chain, holds matching ``pending_debits``, each idempotency key bound to
+one outcome. A clean ledger yields no
 violation; ``stratabase ledger verify`` exits non-zero with the first one.
 """
 
@@ -98,6 +99,13 @@ WHERE (r.pending_id IS NOT NULL AND (h.status <> 'posted' OR h.expires_at IS NUL
 ORDER BY r.id LIMIT :limit
 """
 
+#: A key is bound to one outcome: a transfer or a refusal, never both (migration 0007).
+_KEYS = """
+SELECT r.idempotency_key AS key, t.id FROM ledger_refusals r
+JOIN ledger_transfers t ON t.idempotency_key = r.idempotency_key
+ORDER BY t.id LIMIT :limit
+"""
+
 _COUNTS = """
 SELECT (SELECT COUNT(*) FROM ledger_accounts) AS accounts,
        (SELECT COUNT(*) FROM ledger_transfers) AS transfers,
@@ -142,6 +150,8 @@ async def check(session: AsyncSession, *, limit: int = 20) -> Report:
             f"post of hold {row.pending_id}" if row.pending_id else f"reversal of {row.reverses_id}"
         )
         found.append(f"transfer {row.id}: does not match the {what}")
+    for row in await session.execute(text(_KEYS), params):
+        found.append(f"idempotency key {row.key!r}: both refused and used by transfer {row.id}")
     for row in await session.execute(text(_TOTALS)):
         found.append(f"currency {row.currency}: balances sum to {int(row.total)}, not 0")
     counts = dict((await session.execute(text(_COUNTS))).one()._mapping)

@@ -26,6 +26,7 @@ from typing import Any
 
 from stratabase.enums import PaymentProvider
 from stratabase.exceptions import InvalidInput, PermissionDenied
+from stratabase.models.ledger import Payment, PaymentEvent
 
 #: Seconds a signed webhook stays acceptable.
 TOLERANCE_SECONDS = 300
@@ -72,6 +73,12 @@ def _fresh(timestamp: str, now: float) -> None:
         raise PermissionDenied("webhook timestamp outside the tolerance window")
 
 
+def _length(model: Any, column: str) -> int:
+    length = model.__table__.c[column].type.length
+    assert isinstance(length, int), f"{model.__name__}.{column} has no length"
+    return length
+
+
 def _require(payload: Any, *path: str) -> str:
     value = payload
     for part in path:
@@ -81,6 +88,18 @@ def _require(payload: Any, *path: str) -> str:
     if not isinstance(value, str | int) or isinstance(value, bool) or value == "":
         raise InvalidInput(f"webhook field {'.'.join(path)} must be a string", field=path[-1])
     return str(value)
+
+
+#: The widths of the columns an event is stored in: longer values are refused here (422)
+#: on both backends, not truncated by one and refused by the other.
+_EVENT_ID_MAX = _length(PaymentEvent, "event_id")
+_EVENT_TYPE_MAX = _length(PaymentEvent, "event_type")
+_EXTERNAL_ID_MAX = _length(Payment, "external_id")
+
+
+def _fits(field: str, value: str, limit: int) -> None:
+    if len(value) > limit:
+        raise InvalidInput(f"webhook {field} is longer than {limit} characters", field=field)
 
 
 @dataclass(frozen=True)
@@ -111,6 +130,9 @@ class WebhookAdapter:
         if not isinstance(payload, dict):
             raise InvalidInput("webhook body must be a JSON object")
         event_id, event_type, outcome, external_id = self._parse(payload)
+        _fits("event_id", event_id, _EVENT_ID_MAX)
+        _fits("event_type", event_type, _EVENT_TYPE_MAX)
+        _fits("external_id", external_id, _EXTERNAL_ID_MAX)
         return ProviderEvent(self.provider, event_id, event_type, outcome, external_id, payload)
 
 

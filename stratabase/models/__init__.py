@@ -17,6 +17,7 @@ from stratabase.models.jobs import Job
 from stratabase.models.ledger import (
     LedgerAccount,
     LedgerEntry,
+    LedgerRefusal,
     LedgerTransfer,
     Payment,
     PaymentEvent,
@@ -50,6 +51,7 @@ __all__ = [
     "Job",
     "LedgerAccount",
     "LedgerEntry",
+    "LedgerRefusal",
     "LedgerTransfer",
     "Like",
     "Media",

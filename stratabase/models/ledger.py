@@ -127,6 +127,24 @@ class LedgerTransfer(IdMixin, CreatedAtMixin, Base):
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
 
 
+class LedgerRefusal(CreatedAtMixin, Base):
+    """A movement refused under an idempotency key (insufficient funds, no such account,
+    wrong currency): the key is bound to that answer, so a retry gets the same refusal even
+    once the funds are there, as a retry of a success gets the same transfer. A key is
+    either here or on a transfer, never both (migration 0007)."""
+
+    __tablename__ = "ledger_refusals"
+
+    idempotency_key: Mapped[str] = mapped_column(
+        String(128).with_variant(String(128, collation="C"), "postgresql"), primary_key=True
+    )
+    #: Hash of the refused request: the key with another request is a conflict.
+    request_hash: Mapped[str] = mapped_column(String(64))
+    #: Why (``SBIF0`` insufficient funds, ``SBNF0`` no such account, ``SBCU0`` currency);
+    #: for a linked batch, followed by the index of the movement refused (``SBIF003``).
+    code: Mapped[str] = mapped_column(String(8))
+
+
 class LedgerEntry(IdMixin, CreatedAtMixin, Base):
     """One side of a posted transfer: negative on the debit account, positive on the credit."""
 

@@ -9,6 +9,7 @@ field named, instead of as an integrity error deep in a transaction.
 from __future__ import annotations
 
 import functools
+import json
 import zoneinfo
 from collections.abc import Callable
 from typing import Annotated, Any, ClassVar
@@ -36,10 +37,16 @@ from stratabase.auth.password_policy import password_problem
 
 __all__ = [
     "MAX_AMOUNT",
+    "MAX_BIGINT",
+    "MAX_ID",
+    "MAX_INT",
     "Amount",
+    "BigCount",
     "HttpUrlStr",
     "Id",
     "InputModel",
+    "IntCount",
+    "JsonDocument",
     "LoginPassword",
     "Metadata",
     "Password",
@@ -57,6 +64,11 @@ USERNAME_PATTERN = r"^[A-Za-z0-9_]{3,40}$"
 
 #: Largest token amount accepted in one movement: far below BIGINT, far above any real use.
 MAX_AMOUNT = 10**15
+#: Largest value a BIGINT column holds; every row id is one, so no id can be larger.
+MAX_BIGINT = 2**63 - 1
+MAX_ID = MAX_BIGINT
+#: Largest value an INTEGER column holds.
+MAX_INT = 2**31 - 1
 
 
 class InputModel(BaseModel):
@@ -115,12 +127,76 @@ def field_error(
 Slug = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=SLUG_PATTERN)]
 #: Post slugs get room for a uniqueness suffix (column is 220 wide).
 PostSlug = Annotated[str, StringConstraints(min_length=1, max_length=220, pattern=SLUG_PATTERN)]
-Username = Annotated[str, StringConstraints(pattern=USERNAME_PATTERN)]
-Id = Annotated[int, Field(gt=0)]
+Username = Annotated[str, StringConstraints(max_length=40, pattern=USERNAME_PATTERN)]
+#: A row id: positive and within BIGINT, so an id can never overflow the driver (a 500).
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+#: A count stored in a BIGINT column (bytes, tokens, quotas).
+BigCount = Annotated[int, Field(ge=0, le=MAX_BIGINT)]
+#: A count or offset stored in an INTEGER column (positions, offsets, pixels).
+IntCount = Annotated[int, Field(ge=0, le=MAX_INT)]
 #: Money is exact: strict int, so ``true``, ``"5"`` and ``5.0`` are refused, not coerced.
 Amount = Annotated[int, Strict(), Field(gt=0, le=MAX_AMOUNT)]
-#: Free-form JSON attached to a row; bounded so one request cannot bloat a row unboundedly.
-Metadata = Annotated[dict[str, Any], Field(max_length=50)]
+
+
+def _json_size(value: Any, depth: int, limits: tuple[int, int]) -> int:
+    """The number of keys and items in ``value``; raises past the depth or node limit."""
+    if not isinstance(value, dict | list):
+        return 0
+    max_depth, max_nodes = limits
+    if depth > max_depth:
+        raise PydanticCustomError(
+            "json_too_deep", "nested deeper than {max_depth} levels", {"max_depth": max_depth}
+        )
+    children = value.values() if isinstance(value, dict) else value
+    count = len(value)
+    for child in children:
+        count += _json_size(child, depth + 1, limits)
+        if count > max_nodes:
+            raise PydanticCustomError(
+                "json_too_many_keys",
+                "holds more than {max_nodes} keys and items",
+                {"max_nodes": max_nodes},
+            )
+    return count
+
+
+def _bounded_json(max_bytes: int, max_depth: int, max_nodes: int) -> AfterValidator:
+    def check(value: dict[str, Any]) -> dict[str, Any]:
+        _json_size(value, 1, (max_depth, max_nodes))
+        try:
+            size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+        except (TypeError, ValueError) as exc:
+            raise PydanticCustomError("json_invalid", "is not storable JSON") from exc
+        if size > max_bytes:
+            raise PydanticCustomError(
+                "json_too_large",
+                "is {size} bytes serialized; at most {max_bytes} are accepted",
+                {"size": size, "max_bytes": max_bytes},
+            )
+        return value
+
+    return AfterValidator(check)
+
+
+#: Free-form JSON attached to a row (post, transfer, payment ``metadata``): at most 50
+#: top-level keys, 16 KB serialized, 8 levels deep.
+Metadata = Annotated[
+    dict[str, Any],
+    Field(
+        max_length=50,
+        json_schema_extra={"x-max-bytes": 16_384, "x-max-depth": 8, "x-max-nodes": 1_000},
+    ),
+    _bounded_json(16_384, 8, 1_000),
+]
+#: A larger free-form JSON document (a job's payload, an agent's memory): 64 KB.
+JsonDocument = Annotated[
+    dict[str, Any],
+    Field(
+        max_length=200,
+        json_schema_extra={"x-max-bytes": 65_536, "x-max-depth": 16, "x-max-nodes": 5_000},
+    ),
+    _bounded_json(65_536, 16, 5_000),
+]
 
 
 @functools.cache

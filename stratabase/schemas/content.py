@@ -21,6 +21,7 @@ from pydantic import (
 
 from stratabase.enums import MediaType, PostKind, PostStatus
 from stratabase.schemas.common import (
+    MAX_INT,
     HttpUrlStr,
     Id,
     InputModel,
@@ -70,8 +71,8 @@ class ImageBlock(_Block):
     url: HttpUrlStr
     alt: str | None = Field(default=None, max_length=500)
     caption: str | None = Field(default=None, max_length=1_000)
-    width: int | None = Field(default=None, gt=0)
-    height: int | None = Field(default=None, gt=0)
+    width: int | None = Field(default=None, ge=1, le=MAX_INT)
+    height: int | None = Field(default=None, ge=1, le=MAX_INT)
 
 
 class CodeBlock(_Block):

@@ -8,10 +8,10 @@ from typing import Annotated, Any, Self
 from pydantic import AwareDatetime, Field, StringConstraints, model_validator
 
 from stratabase.enums import JobStatus
-from stratabase.schemas.common import InputModel, ReadModel, field_error
+from stratabase.schemas.common import InputModel, JsonDocument, ReadModel, field_error
 
 MAX_DELAY_SECONDS = 10 * 366 * 86_400
-QueueName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_.-]{1,60}$")]
+QueueName = Annotated[str, StringConstraints(max_length=60, pattern=r"^[a-z0-9_.-]{1,60}$")]
 
 
 def _task_default(schema: dict[str, Any]) -> None:
@@ -32,7 +32,7 @@ class JobCreate(InputModel):
         json_schema_extra=_task_default,
     )
     task: str = Field(min_length=1, max_length=120)
-    payload: dict[str, Any] = Field(default_factory=dict)
+    payload: JsonDocument = Field(default_factory=dict)
     #: Lower runs first.
     priority: int = Field(default=0, ge=-1000, le=1000)
     run_at: AwareDatetime | None = None

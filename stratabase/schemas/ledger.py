@@ -56,9 +56,11 @@ class _Movement(InputModel):
 
 
 class TransferCreate(_Movement):
-    """A transfer from the caller's wallet to a user's wallet or to an account."""
+    """A transfer from the caller's wallet to another user, named by user id or by the id
+    of their wallet (system accounts are never a transfer's destination)."""
 
     to_user_id: Id | None = None
+    #: Another user's wallet (an account id, as statements show counterparties).
     to_account_id: Id | None = None
 
     @model_validator(mode="after")

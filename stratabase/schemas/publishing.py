@@ -34,7 +34,7 @@ Weekday = Annotated[
 #: One or more distinct days, stored in week order whatever order they were given in.
 Weekdays = Annotated[list[Weekday], Field(min_length=1, max_length=7), AfterValidator(_unique_days)]
 #: 24-hour wall-clock time in the cadence's time zone.
-ClockTime = Annotated[str, StringConstraints(pattern=r"^(?:[01]\d|2[0-3]):[0-5]\d$")]
+ClockTime = Annotated[str, StringConstraints(max_length=5, pattern=r"^(?:[01]\d|2[0-3]):[0-5]\d$")]
 
 
 class CadenceConfig(InputModel):

@@ -8,6 +8,7 @@ from fastapi import Path, Query
 
 from stratabase.exceptions import InvalidInput
 from stratabase.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from stratabase.schemas.common import MAX_ID
 
 Cursor = Annotated[
     str | None, Query(max_length=1024, description="`next_cursor` of the previous page")
@@ -21,7 +22,6 @@ Ids = Annotated[
 ]
 
 DEFAULT = DEFAULT_LIMIT
-MAX_ID = 2**63 - 1
 
 
 def parse_ids(ids: str | None) -> list[int] | None:
@@ -37,4 +37,4 @@ def parse_ids(ids: str | None) -> list[int] | None:
 
 
 #: A row id in a path: positive and within BIGINT, so no id can overflow the database.
-ObjectId = Annotated[int, Path(gt=0, le=MAX_ID)]
+ObjectId = Annotated[int, Path(ge=1, le=MAX_ID)]

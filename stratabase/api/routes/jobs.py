@@ -14,7 +14,7 @@ from stratabase.enums import JobStatus
 from stratabase.exceptions import AlreadyExists, Conflict
 from stratabase.jobs import queries, service
 from stratabase.jobs.registry import Registry
-from stratabase.schemas.common import InputModel
+from stratabase.schemas.common import MAX_ID, InputModel
 from stratabase.schemas.jobs import JobCreate, JobRead, QueueName
 
 router = api_router("/v1/jobs", tag="jobs")
@@ -39,7 +39,7 @@ class JobFilter(InputModel):
 
     queue: QueueName | None = None
     task: str | None = Field(default=None, min_length=1, max_length=120)
-    status: list[JobStatus] | None = None
+    status: list[JobStatus] | None = Field(default=None, max_length=len(JobStatus))
 
 
 class JobIds(BaseModel):
@@ -50,10 +50,10 @@ class JobIds(BaseModel):
 async def list_jobs(
     _admin: AdminUserDep,
     db: DatabaseDep,
-    status: Annotated[list[JobStatus] | None, Query()] = None,
+    status: Annotated[list[JobStatus] | None, Query(max_length=len(JobStatus))] = None,
     queue: Annotated[str | None, Query(max_length=60)] = None,
     task: Annotated[str | None, Query(max_length=120)] = None,
-    before: Annotated[int | None, Query(gt=0)] = None,
+    before: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> JobPage:
     """Jobs newest first, filtered by status (repeatable), queue and task."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 
 from stratabase.api.deps import CurrentUserDep, RateLimited, WriterUserDep
 from stratabase.api.routes._params import ObjectId
@@ -63,7 +63,9 @@ async def get_payment(
 
 
 @router.post("/webhooks/{provider}", response_model=WebhookOut)
-async def webhook(provider: str, request: Request, payments: PaymentsDep) -> WebhookOut:
+async def webhook(
+    provider: Annotated[str, Path(max_length=40)], request: Request, payments: PaymentsDep
+) -> WebhookOut:
     """Provider notifications: no user auth, an HMAC signature instead (403 if it is bad).
     Idempotent on the provider's event id: a redelivery answers ``duplicate``."""
     body = await request.body()

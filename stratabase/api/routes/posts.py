@@ -16,7 +16,6 @@ from stratabase.api.deps import (
 )
 from stratabase.api.routes._params import (
     DEFAULT,
-    MAX_ID,
     Cursor,
     Fields,
     Ids,
@@ -33,7 +32,7 @@ from stratabase.content import reads, service
 from stratabase.content.queries import PostFilter
 from stratabase.enums import LikeTarget, PostKind, PostStatus
 from stratabase.feeds import service as feeds
-from stratabase.schemas.common import Slug
+from stratabase.schemas.common import MAX_ID, Slug
 from stratabase.schemas.content import PostCreate, PostUpdate
 
 router = public_router("/v1/posts", "posts")
@@ -44,9 +43,9 @@ async def list_posts(
     db: DatabaseDep,
     viewer: OptionalUserDep,
     codec: CursorsDep,
-    category: Annotated[int | None, Query(gt=0, le=MAX_ID, description="category id")] = None,
+    category: Annotated[int | None, Query(ge=1, le=MAX_ID, description="category id")] = None,
     tag: Annotated[Slug | None, Query(description="tag slug")] = None,
-    author: Annotated[int | None, Query(gt=0, le=MAX_ID, description="author's id")] = None,
+    author: Annotated[int | None, Query(ge=1, le=MAX_ID, description="author's id")] = None,
     kind: PostKind | None = None,
     post_status: Annotated[PostStatus, Query(alias="status")] = PostStatus.PUBLISHED,
     ids: Ids = None,

@@ -31,13 +31,15 @@ def get_ledger(request: Request) -> LedgerService:
 
 
 LedgerDep = Annotated[LedgerService, Depends(get_ledger)]
+#: Longest Idempotency-Key accepted: with its ``u<user id>:`` scope it fits the column (128).
+IDEMPOTENCY_KEY_MAX = 100
 #: Required on every request that moves tokens; retries with the same key move them once.
 IdempotencyKey = Annotated[
     str,
     Header(
         alias="Idempotency-Key",
         min_length=8,
-        max_length=100,
+        max_length=IDEMPOTENCY_KEY_MAX,
         pattern=r"^[A-Za-z0-9_.:\-]+$",
         description="a unique key per operation (e.g. a UUID); reuse it only to retry",
     ),
@@ -87,7 +89,10 @@ async def transfer(
     key: IdempotencyKey,
     response: Response,
 ) -> TransferRead:
-    """Send tokens to a user (``to_user_id``) or an account (``to_account_id``).
+    """Send tokens to a user (``to_user_id``) or to a user's wallet (``to_account_id``).
+
+    403 when either user blocks the other; 422 when ``to_account_id`` is not another
+    user's wallet (system accounts move only through their own operations).
 
     409 insufficient-funds moves nothing; 409 conflict means the key was used for another
     request; a retry with the same key and body answers 200 with the original transfer.
@@ -107,9 +112,8 @@ async def transfer(
             metadata=body.metadata,
         )
     else:
-        source = await ledger.wallet_account(principal.user_id)
-        result = await ledger.transfer_accounts(
-            source,
+        result = await ledger.transfer_to_account(
+            principal.user_id,
             int(body.to_account_id or 0),
             body.amount,
             reason=body.reason,

@@ -28,7 +28,7 @@ from alembic import op
 from sqlalchemy.engine import Connection
 
 revision: str = "0010"
-down_revision: str | None = "0006"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
