@@ -1,4 +1,4 @@
-"""Migration 0010 rebuilds SQLite's tables as AUTOINCREMENT without losing a row, an index
+"""Migration 0008 rebuilds SQLite's tables as AUTOINCREMENT without losing a row, an index
 or a trigger, and without running the children's ON DELETE actions; down, it undoes that."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from stratabase.seed import orchestrator
 from stratabase.seed.sizes import SIZES
 from stratabase.settings import load_settings
 
-BEFORE = "0006"
+BEFORE = "0007"
 
 
 async def _snapshot(db: Database) -> tuple[dict[str, int], set[tuple[str, str]], dict[str, str]]:

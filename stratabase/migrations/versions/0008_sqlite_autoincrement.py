@@ -14,8 +14,8 @@ PostgreSQL is unchanged: identities and sequences never hand out a number twice.
 The downgrade drops ``AUTOINCREMENT`` again (``id INTEGER NOT NULL PRIMARY KEY``: the same
 rowid table the earlier revisions made).
 
-Revision ID: 0010
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-07 17:40:00
 """
 
@@ -27,12 +27,12 @@ from collections.abc import Callable, Sequence
 from alembic import op
 from sqlalchemy.engine import Connection
 
-revision: str = "0010"
+revision: str = "0008"
 down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-#: Every table whose primary key is a surrogate ``id`` (the models' ``IdMixin``) at 0006.
+#: Every table whose primary key is a surrogate ``id`` (the models' ``IdMixin``) at 0007.
 TABLES = (
     "organizations",
     "users",
