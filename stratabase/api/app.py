@@ -15,7 +15,7 @@ from stratabase.api.routes.jobs import router as jobs_router
 from stratabase.api.routes.payments import router as payments_router
 from stratabase.api.routes.stats import router as stats_router
 from stratabase.api.routes.wallet import router as wallet_router
-from stratabase.cache import Cache, build_cache
+from stratabase.cache import Cache, SmartCache, build_cache
 from stratabase.db.session import Database
 from stratabase.settings import Settings
 
@@ -34,6 +34,8 @@ def create_app(
         owned = database is None
         db = database or Database(settings)
         app.state.db = db
+        if isinstance(app_cache, SmartCache):
+            app_cache.bind(db)  # CLI changes seen; no invalidation lost to a process death
         try:
             if owned:
                 await db.engines.warm()
@@ -56,6 +58,8 @@ def create_app(
     app.state.cache = app_cache
     if database is not None:
         app.state.db = database
+        if isinstance(app_cache, SmartCache):
+            app_cache.bind(database)
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(wallet_router)
