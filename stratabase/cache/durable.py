@@ -72,7 +72,10 @@ async def bump_generation(db: Database) -> int:
     """Tell every serving process to flush its in-process cache; returns the new generation."""
 
     async def work(session: AsyncSession) -> int:
-        statement = _upsert(session).values(id=1, generation=1, updated_at=utcnow())
+        # A missing row (new or reset database) starts at a random value, never at one a
+        # running process may have seen before the reset.
+        start = secrets.randbelow(2**62) + 1
+        statement = _upsert(session).values(id=1, generation=start, updated_at=utcnow())
         statement = statement.on_conflict_do_update(
             index_elements=["id"],
             set_={
