@@ -28,7 +28,7 @@ from collections.abc import Iterable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from stratabase.cache.durable import CacheSync
+from stratabase.cache.durable import CacheSync, bump_generation_in
 from stratabase.cache.errors import CacheError
 from stratabase.cache.protocol import Cache
 from stratabase.db.session import after_commit
@@ -75,3 +75,15 @@ def delete_after_commit(session: AsyncSession, cache: Cache, keys: Iterable[str]
             outbox.delivered(token)
 
     after_commit(session, hook)
+
+
+async def stale_after_commit(
+    session: AsyncSession, cache: Cache | None, tags: Iterable[str]
+) -> None:
+    """:func:`invalidate_tags_after_commit`, or — for a writer that holds no cache of the
+    serving processes (an embedded worker run as its own process) — bump the cache
+    generation in this transaction, so the servers flush their in-process cache."""
+    if cache is not None:
+        invalidate_tags_after_commit(session, cache, tags)
+    else:
+        await bump_generation_in(session)

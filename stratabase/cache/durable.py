@@ -68,24 +68,25 @@ async def read_generation(session: AsyncSession) -> int:
     return int(value or 0)
 
 
+async def bump_generation_in(session: AsyncSession) -> int:
+    """Bump the generation in the caller's transaction (seen once it commits)."""
+    # A missing row (new or reset database) starts at a random value, never at one a
+    # running process may have seen before the reset.
+    start = secrets.randbelow(2**62) + 1
+    statement = _upsert(session).values(id=1, generation=start, updated_at=utcnow())
+    statement = statement.on_conflict_do_update(
+        index_elements=["id"],
+        set_={
+            "generation": CacheGeneration.generation + 1,
+            "updated_at": statement.excluded.updated_at,
+        },
+    ).returning(CacheGeneration.generation)
+    return int((await session.execute(statement)).scalar_one())
+
+
 async def bump_generation(db: Database) -> int:
     """Tell every serving process to flush its in-process cache; returns the new generation."""
-
-    async def work(session: AsyncSession) -> int:
-        # A missing row (new or reset database) starts at a random value, never at one a
-        # running process may have seen before the reset.
-        start = secrets.randbelow(2**62) + 1
-        statement = _upsert(session).values(id=1, generation=start, updated_at=utcnow())
-        statement = statement.on_conflict_do_update(
-            index_elements=["id"],
-            set_={
-                "generation": CacheGeneration.generation + 1,
-                "updated_at": statement.excluded.updated_at,
-            },
-        ).returning(CacheGeneration.generation)
-        return int((await session.execute(statement)).scalar_one())
-
-    return await db.transaction(work)
+    return await db.transaction(bump_generation_in)
 
 
 class CacheSync:
