@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import secrets
 import time
@@ -131,7 +132,10 @@ class CacheSync:
         """Run the due check (one per process at a time), waiting at most ``check_wait``."""
         if self._check is None or self._check.done():
             self.next_check = self.clock() + self.check_interval
-            self._check = asyncio.get_running_loop().create_task(self._run_check())
+            self._check = asyncio.get_running_loop().create_task(
+                self._run_check(),
+                context=contextvars.Context(),  # never "inside" the caller's
+            )
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(self._check), self.check_wait)
 
@@ -171,7 +175,9 @@ class CacheSync:
         if self._ack_task is None or self._ack_task.done():
             with contextlib.suppress(RuntimeError):
                 loop = asyncio.get_running_loop()
-                self._ack_task = loop.create_task(self._delete_acked(self.ack_delay))
+                self._ack_task = loop.create_task(
+                    self._delete_acked(self.ack_delay), context=contextvars.Context()
+                )
 
     async def _delete_acked(self, delay: float) -> None:
         if delay:

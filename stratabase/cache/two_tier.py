@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import secrets
 import time
@@ -31,6 +32,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from stratabase.cache.codec import Entry
+from stratabase.cache.durable import BATCH
 from stratabase.cache.errors import CacheUnavailable
 from stratabase.cache.keys import namespace_of
 from stratabase.cache.memory import MemoryStore
@@ -43,6 +45,8 @@ logger = logging.getLogger("stratabase.cache")
 
 #: Invalidations kept while Redis is down, replayed on recovery; beyond this, clear all.
 MAX_PENDING = 10_000
+#: A read waits at most this long for the outbox replay, then answers from its loader.
+SYNC_WAIT = 1.0
 
 TwoTierGuard = tuple[tuple[int, int], Any, tuple[str, ...]]
 
@@ -232,8 +236,13 @@ class TwoTierStore:
         if self.remote.breaker.state == "open":
             raise CacheUnavailable("Redis is unreachable (cache circuit open)")
         if self._syncing is None or self._syncing.done():
-            self._syncing = asyncio.get_running_loop().create_task(self._sync())
-        await asyncio.shield(self._syncing)
+            # A context of its own: the caller may be inside a transaction (SQLite's write
+            # lock); the replay must not look nested, and the caller waits a bounded time.
+            self._syncing = asyncio.get_running_loop().create_task(
+                self._sync(), context=contextvars.Context()
+            )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._syncing), SYNC_WAIT)
         if not self._synced:
             raise CacheUnavailable("invalidations missed while Redis was away are not replayed yet")
 
@@ -271,6 +280,8 @@ class TwoTierStore:
             await self.outbox.forget(ids)
             done += len(ids)
             logger.info("replayed %d cache invalidations from the database", len(ids))
+            if len(ids) < BATCH:  # what live writers add meanwhile, they deliver themselves
+                return done
 
     # -- the Store contract ---------------------------------------------------------
 
