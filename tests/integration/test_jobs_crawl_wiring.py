@@ -143,3 +143,35 @@ async def _scenario(
     edited = await api.http.patch(page, json={"summary": "again"}, headers=author.headers)
     assert edited.status_code == 200, edited.text
     assert await _crawl_jobs(db, post["id"]) == 1
+
+
+async def test_an_episode_generated_without_the_servers_cache_reaches_it(
+    settings: Settings, db: Database
+) -> None:
+    """The same miss in ``episode.generate``: run by a worker without the server's cache, the
+    new episode used to stay out of the cached profile for an hour."""
+    from stratabase.jobs.tasks import episodes
+    from tests.integration.test_jobs_publishing import _context, _world
+
+    ids = await _world(db)
+    cache = memory_cache()
+    try:
+        async with serve(settings, db, cache) as api:
+            profile = f"/v1/users/{ids['user']}"
+
+            async def posts() -> int:
+                response = await api.http.get(profile)
+                assert response.status_code == 200, response.text
+                return int(response.json()["stats"]["posts"])
+
+            assert await posts() == await posts() == 0  # cached
+            payload = {"project_id": ids["project"], "scheduled_for": "2026-03-08T07:30:00+00:00"}
+            result = await episodes.generate(_context(db, settings), payload)
+            assert result is not None and result["post_id"]
+
+            async def counted() -> bool:
+                return await posts() == 1
+
+            await _until(counted, "the episode in the author's cached profile")
+    finally:
+        await cache.close()
