@@ -234,3 +234,37 @@ async def test_writes_record_and_then_delete_their_outbox_rows(
             await _outbox_empties(db)
     finally:
         await cache.close()
+
+
+async def test_a_first_read_inside_a_write_transaction_does_not_wait_on_itself(
+    settings: Settings, db: Database, redis_url: str, redis_prefix: str
+) -> None:
+    """The outbox replay before the first Redis read deletes rows in a transaction of its
+    own; on SQLite that needs the write lock the reading transaction holds. The read must
+    go on (from its loader) at once instead of waiting for the lock it holds itself."""
+    shared = settings.model_copy(update={"redis_url": redis_url, "redis_prefix": redis_prefix})
+    cache = build_cache(shared)
+    store = cache.store
+    assert isinstance(store, TwoTierStore)
+    try:
+        cache.bind(db)
+
+        async def leftover(session: AsyncSession) -> None:
+            session.add(CacheInvalidation(id="left", tags=["post:1"], keys=[], created_at=utcnow()))
+
+        await db.transaction(leftover)
+
+        async def work(session: AsyncSession) -> Any:
+            return await cache.get_or_load("custom:inside", lambda: {"v": 1}, session=session)
+
+        async with asyncio.timeout(DEADLINE):
+            started = time.monotonic()
+            assert await db.transaction(work) == {"v": 1}
+            # Bounded by SYNC_WAIT (1 s), not by the write lock's acquire timeout (10 s).
+            assert time.monotonic() - started < 5.0
+            while not store.synced:  # the replay finishes once the lock is free
+                assert await cache.get_or_load("custom:after", lambda: {"v": 2}) == {"v": 2}
+                await asyncio.sleep(0.05)
+        await _outbox_empties(db)
+    finally:
+        await cache.close()
