@@ -1,8 +1,9 @@
 """A CLI command run next to a serving embedded process (no Redis) is seen by its next reads.
 
-The server caches the category list for 30 minutes; ``switch-theme`` and ``clean`` run in
-another process and bump the database's cache generation, which the server checks at most
-every ``CHECK_INTERVAL`` (0.5 s) on a cache read.
+The server caches the category list for 30 minutes and platform stats for 24 hours;
+``switch-theme``, ``clean``, ``seed --append`` and ``ledger mint`` run in another process
+and bump the database's cache generation, which the server checks at most every
+``CHECK_INTERVAL`` (0.5 s) on a cache read.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from sqlalchemy import update
 
 from stratabase.cache import memory_cache
+from stratabase.cache.durable import read_generation
 from stratabase.db.session import Database
 from stratabase.models import Category
 from stratabase.seed import orchestrator
@@ -59,11 +61,16 @@ async def _until(check: Any, what: str) -> None:
         await asyncio.sleep(0.05)
 
 
+async def _generation(db: Database) -> int:
+    async with db.session() as session:
+        return await read_generation(session)
+
+
 def _cached_hits(cache: Any) -> int:
     return int(cache.metrics.totals().get("hits", 0))
 
 
-async def test_switch_theme_and_clean_reach_a_running_embedded_server(
+async def test_cli_changes_reach_a_running_embedded_server(
     settings: Settings, db: Database, database_url: str
 ) -> None:
     assert settings.embedded
@@ -101,5 +108,28 @@ async def test_switch_theme_and_clean_reach_a_running_embedded_server(
                 return "Renamed" in await _names(api)
 
             await _until(renamed, "the change announced by `clean`")
+
+            # `seed --append` adds posts: the cached platform stats (24 h) follow at once.
+            published = int((await api.http.get("/v1/stats")).json()["posts"])
+            assert int((await api.http.get("/v1/stats")).json()["posts"]) == published
+            result = await asyncio.to_thread(
+                _cli, database_url, "seed", "--append", "--theme", "tech", "--size", "tiny",
+                "--seed", "4", "--quiet",
+            )  # fmt: skip
+            assert result.returncode == 0, result.stderr
+
+            async def grown() -> bool:
+                return int((await api.http.get("/v1/stats")).json()["posts"]) > published
+
+            await _until(grown, "the posts added by `seed --append`")
+
+            # `ledger mint` announces too (nothing cached reads the ledger today).
+            before = await _generation(db)
+            result = await asyncio.to_thread(
+                _cli, database_url, "ledger", "mint", "--user", "1", "--amount", "5",
+                "--reason", "test",
+            )  # fmt: skip
+            assert result.returncode == 0, result.stderr
+            assert await _generation(db) != before
     finally:
         await cache.close()
