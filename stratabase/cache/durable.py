@@ -151,8 +151,11 @@ class CacheSync:
             self.flushes += 1
             self.cache.flush_local()
         self.generation = generation
-        replay = getattr(self.cache.store, "replay_outbox", None)
-        if replay is not None and self.clock() >= self._next_orphans:
+        store = self.cache.store
+        replay = getattr(store, "replay_outbox", None)
+        # Unsynced, the store replays everything before its next Redis read anyway.
+        synced = getattr(store, "synced", False)
+        if replay is not None and synced and self.clock() >= self._next_orphans:
             self._next_orphans = self.clock() + self.orphan_interval
             try:
                 await replay(older_than=self.orphan_age)

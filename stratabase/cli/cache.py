@@ -23,7 +23,10 @@ from stratabase.settings import Settings
 
 app = typer.Typer(help="Inspect or clear the cache.", no_args_is_help=True)
 
-EMBEDDED = "embedded mode: the cache lives inside the server process (nothing shared here)"
+EMBEDDED = (
+    "embedded mode: the cache lives inside the server process (nothing shared here); "
+    "`stratabase clean` tells a running server to flush it"
+)
 
 
 def _redis(cache: SmartCache) -> RedisStore | None:
