@@ -120,6 +120,7 @@ class CacheSync:
         self.flushes = 0
         self._next_orphans = clock() + orphan_interval
         self._check: asyncio.Task[None] | None = None
+        self._failing = False
         self._acks: set[str] = set()
         self._ack_task: asyncio.Task[None] | None = None
 
@@ -143,9 +144,13 @@ class CacheSync:
         try:
             async with self.db.session() as session:
                 generation = await read_generation(session)
-        except Exception as exc:
-            logger.warning("cache generation check failed: %s", exc)
+        except Exception as exc:  # logged once per failing stretch, not every interval
+            (logger.debug if self._failing else logger.warning)(
+                "cache generation check failed: %s", exc
+            )
+            self._failing = True
             return
+        self._failing = False
         if self.generation is not None and generation != self.generation:
             logger.info("cache generation moved (%s → %s): flushing", self.generation, generation)
             self.flushes += 1
