@@ -25,7 +25,7 @@ from stratabase.api.routes.jobs import router as jobs_router
 from stratabase.api.routes.payments import router as payments_router
 from stratabase.api.routes.stats import router as stats_router
 from stratabase.api.routes.wallet import router as wallet_router
-from stratabase.cache import Cache, build_cache
+from stratabase.cache import Cache, SmartCache, build_cache
 from stratabase.db.session import Database
 from stratabase.jobs.registry import builtin_registry
 from stratabase.settings import Settings
@@ -53,6 +53,8 @@ def create_app(
         owned = database is None
         db = database or Database(settings)
         app.state.db = db
+        if isinstance(app_cache, SmartCache):
+            app_cache.bind(db)  # CLI changes seen; no invalidation lost to a process death
         try:
             if owned:
                 await db.engines.warm()
@@ -84,6 +86,8 @@ def create_app(
     app.state.job_registry = builtin_registry(periodic=False)
     if database is not None:
         app.state.db = database
+        if isinstance(app_cache, SmartCache):
+            app_cache.bind(database)
     # Added innermost first: routing, HEAD, the body limit, CORS (when on), then the 500
     # catcher (install_error_handlers), outermost of ours so it sees every layer's errors.
     app.add_middleware(HeadAsGet)

@@ -38,6 +38,7 @@ class CircuitBreaker:
         self._opened_at = 0.0
         self._trial_started = 0.0
         self._on_recover: list[Callable[[], None]] = []
+        self._on_failure: list[Callable[[], None]] = []
         #: How many times the circuit opened (for the health report).
         self.trips = 0
 
@@ -53,6 +54,10 @@ class CircuitBreaker:
 
     def on_recover(self, callback: Callable[[], None]) -> None:
         self._on_recover.append(callback)
+
+    def on_failure(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` on every connection failure (Redis may lose or miss writes)."""
+        self._on_failure.append(callback)
 
     def allow(self) -> bool:
         """May a call go to Redis now?"""
@@ -86,6 +91,11 @@ class CircuitBreaker:
 
     def failure(self) -> None:
         self._failures += 1
+        for callback in self._on_failure:
+            try:
+                callback()
+            except Exception:
+                logger.exception("cache failure callback failed")
         if self._state == "half-open" or (
             self._state == "closed" and self._failures >= self.threshold
         ):

@@ -39,7 +39,7 @@ import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stratabase.cache import codec
 from stratabase.cache.codec import Entry
@@ -50,6 +50,10 @@ from stratabase.cache.singleflight import SingleFlight
 from stratabase.cache.store import Store
 from stratabase.cache.warming import WarmSpec, warm
 from stratabase.exceptions import InvalidInput
+
+if TYPE_CHECKING:
+    from stratabase.cache.durable import CacheSync
+    from stratabase.db.session import Database
 
 logger = logging.getLogger("stratabase.cache")
 
@@ -92,6 +96,42 @@ class SmartCache:
         self._local = store.local_tier
         self._remote = store.tier if store.tier != store.local_tier else None
         self._pairs: dict[str, tuple[Counters | None, Counters | None]] = {}
+        #: The link to the database (generation checks, invalidation outbox); see bind().
+        self.sync: CacheSync | None = None
+
+    # -- the database link ----------------------------------------------------------
+
+    def bind(self, db: Database, **options: Any) -> CacheSync:
+        """Tie this cache to the process's database: CLI changes are seen (generation),
+        and on two tiers no invalidation is lost to a process death (outbox). Idempotent."""
+        from stratabase.cache.durable import CacheSync
+        from stratabase.cache.two_tier import TwoTierStore
+
+        if self.sync is None or self.sync.db is not db or options:
+            self.sync = CacheSync(db, self, **options)
+            if isinstance(self.store, TwoTierStore):
+                self.store.attach(self.sync)
+        return self.sync
+
+    @property
+    def outbox(self) -> CacheSync | None:
+        """Where write paths record invalidations durably (two tiers, bound), else None."""
+        return self.sync if self.sync is not None and self.store.distributed else None
+
+    def flush_local(self) -> None:
+        """Drop this process's in-memory copies (the shared tier is left alone)."""
+        from stratabase.cache.memory import MemoryStore
+        from stratabase.cache.two_tier import TwoTierStore
+
+        if isinstance(self.store, MemoryStore):
+            self.store.flush()
+        elif isinstance(self.store, TwoTierStore):
+            self.store.local.flush()
+
+    async def _check_generation(self) -> None:
+        sync = self.sync
+        if sync is not None and sync.due():
+            await sync.check()
 
     # -- metrics --------------------------------------------------------------------
 
@@ -144,6 +184,8 @@ class SmartCache:
 
     async def get(self, key: str, default: Any = None) -> Any:
         """The fresh value of ``key``, or ``default``. Raises CacheUnavailable, never misses."""
+        if self.sync is not None:
+            await self._check_generation()
         started = time.perf_counter()
         entry = self.store.peek(key)
         if entry is not None and self._now() < entry.fresh_until:
@@ -160,11 +202,15 @@ class SmartCache:
         return default
 
     async def exists(self, key: str) -> bool:
+        if self.sync is not None:
+            await self._check_generation()
         entry, _ = await self._lookup(key)
         return entry is not None and self._now() < entry.fresh_until
 
     async def get_many(self, keys: Sequence[str]) -> dict[str, Any]:
         """The fresh values among ``keys`` (missing keys are absent from the result)."""
+        if self.sync is not None:
+            await self._check_generation()
         now = self._now()
         found: dict[str, Any] = {}
         rest: list[str] = []
@@ -281,6 +327,8 @@ class SmartCache:
         session: Any = None,
     ) -> Any:
         """The cached value of ``key``, loading (once) and storing it on a miss."""
+        if self.sync is not None:
+            await self._check_generation()
         started = time.perf_counter()
         entry = self.store.peek(key)
         found_locally = entry is not None
@@ -423,6 +471,8 @@ class SmartCache:
         }
 
     async def close(self) -> None:
+        if self.sync is not None:
+            await self.sync.close()
         await self._flight.cancel_all()
         await self.store.close()
 

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import secrets
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from redis.asyncio import Redis
@@ -31,15 +32,21 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from stratabase.cache.codec import Entry
+from stratabase.cache.durable import BATCH
 from stratabase.cache.errors import CacheUnavailable
 from stratabase.cache.keys import namespace_of
 from stratabase.cache.memory import MemoryStore
 from stratabase.cache.redis import RedisStore
 
+if TYPE_CHECKING:
+    from stratabase.cache.durable import CacheSync
+
 logger = logging.getLogger("stratabase.cache")
 
 #: Invalidations kept while Redis is down, replayed on recovery; beyond this, clear all.
 MAX_PENDING = 10_000
+#: A read waits at most this long for the outbox replay, then answers from its loader.
+SYNC_WAIT = 1.0
 
 TwoTierGuard = tuple[tuple[int, int], Any, tuple[str, ...]]
 
@@ -74,7 +81,14 @@ class TwoTierStore:
         self._pending_tags: set[str] = set()
         self._pending_overflow = False
         self._replay: asyncio.Task[None] | None = None
+        #: The database outbox (None until the cache is bound to a database): while
+        #: ``_synced`` is False, nothing is read from Redis before it has been replayed.
+        self.outbox: CacheSync | None = None
+        self._synced = True
+        self._outages = 0
+        self._syncing: asyncio.Task[None] | None = None
         remote.breaker.on_recover(self._schedule_replay)
+        remote.breaker.on_failure(self._lost)
 
     # -- the invalidation channel ---------------------------------------------------
 
@@ -128,6 +142,7 @@ class TwoTierStore:
                 if self.channel_ok:  # a drop: whatever was sent meanwhile is lost to us
                     self.channel_drops += 1
                     self.local.flush()
+                    self._lost()
                 # A failed reconnect flushes nothing: the copies made since the drop are
                 # degraded ones (short-lived, invalidated locally), and the next
                 # subscription flushes anyway.
@@ -200,6 +215,74 @@ class TwoTierStore:
     def pending(self) -> int:
         return len(self._pending_keys) + len(self._pending_tags)
 
+    # -- the database outbox: no invalidation lost to a process death ---------------
+
+    def attach(self, outbox: CacheSync) -> None:
+        """Replay the outbox before the first Redis read, and after every outage."""
+        self.outbox = outbox
+        self._synced = False
+
+    @property
+    def synced(self) -> bool:
+        return self._synced
+
+    def _lost(self) -> None:
+        """Redis failed or the channel dropped: writers may have missed Redis meanwhile."""
+        self._outages += 1
+        if self.outbox is not None:
+            self._synced = False
+
+    async def _ensure_synced(self) -> None:
+        if self.remote.breaker.state == "open":
+            raise CacheUnavailable("Redis is unreachable (cache circuit open)")
+        if self._syncing is None or self._syncing.done():
+            # A context of its own: the caller may be inside a transaction (SQLite's write
+            # lock); the replay must not look nested, and the caller waits a bounded time.
+            self._syncing = asyncio.get_running_loop().create_task(
+                self._sync(), context=contextvars.Context()
+            )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._syncing), SYNC_WAIT)
+        if not self._synced:
+            raise CacheUnavailable("invalidations missed while Redis was away are not replayed yet")
+
+    async def _sync(self) -> None:
+        outages = self._outages
+        try:
+            await self.replay_outbox()
+            if self.pending or self._pending_overflow:
+                await self._replay_pending()
+        except CacheUnavailable:
+            return
+        except Exception as exc:  # the database: stay unsynced, Redis unread
+            logger.warning("cannot replay cache invalidations from the database: %s", exc)
+            return
+        if outages == self._outages and not (self.pending or self._pending_overflow):
+            self.local.flush()  # copies made while out of touch may predate others' writes
+            self._synced = True
+
+    async def replay_outbox(self, older_than: float | None = None) -> int:
+        """Deliver the outbox rows (all, or those older than ``older_than`` s) to Redis and
+        delete them; returns how many rows. Raises CacheUnavailable if Redis fails."""
+        if self.outbox is None:
+            return 0
+        done = 0
+        while True:
+            ids, tags, keys = await self.outbox.pending(older_than)
+            if not ids:
+                return done
+            if tags:
+                self.local.bump_tags(tags)
+                await self.remote.invalidate_tags(tags, publish=self._message(t=tags))
+            if keys:
+                self.local.drop(keys)
+                await self.remote.delete(keys, publish=self._message(k=keys))
+            await self.outbox.forget(ids)
+            done += len(ids)
+            logger.info("replayed %d cache invalidations from the database", len(ids))
+            if len(ids) < BATCH:  # what live writers add meanwhile, they deliver themselves
+                return done
+
     # -- the Store contract ---------------------------------------------------------
 
     def peek(self, key: str) -> Entry | None:
@@ -224,6 +307,8 @@ class TwoTierStore:
         self.local.store_checked(key, local, [tag for tag, _ in entry.tags], since, epoch)
 
     async def fetch(self, key: str, tags: Sequence[str] = ()) -> Entry | None:
+        if not self._synced:
+            await self._ensure_synced()
         since, epoch = self.local.mark()
         entry = await self.remote.fetch(key, tags)
         if entry is not None:
@@ -231,6 +316,8 @@ class TwoTierStore:
         return entry
 
     async def fetch_many(self, keys: Sequence[str]) -> list[Entry | None]:
+        if not self._synced:
+            await self._ensure_synced()
         since, epoch = self.local.mark()
         entries = await self.remote.fetch_many(keys)
         for key, entry in zip(keys, entries, strict=True):
@@ -308,6 +395,8 @@ class TwoTierStore:
         await self.remote.unlock(key, token)
 
     async def wait_fill(self, key: str, tags: Sequence[str], timeout: float) -> Entry | None:
+        if not self._synced:
+            await self._ensure_synced()
         since, epoch = self.local.mark()
         entry = await self.remote.wait_fill(key, tags, timeout)
         if entry is not None:
@@ -321,6 +410,7 @@ class TwoTierStore:
             "channel": "up" if self.channel_ok else "down",
             "channel_drops": self.channel_drops,
             "pending_invalidations": self.pending,
+            "synced": self._synced,
         }
 
     async def probe(self) -> dict[str, Any]:
@@ -328,7 +418,7 @@ class TwoTierStore:
 
     async def close(self) -> None:
         self._closing = True
-        for task in (self._listener, self._replay):
+        for task in (self._listener, self._replay, self._syncing):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):

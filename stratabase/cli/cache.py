@@ -24,7 +24,10 @@ from stratabase.settings import Settings
 
 app = typer.Typer(help="Inspect or clear the cache.", no_args_is_help=True)
 
-EMBEDDED = "embedded mode: the cache lives inside the server process (nothing shared here)"
+EMBEDDED = (
+    "embedded mode: the cache lives inside the server process (nothing shared here); "
+    "`stratabase clean` tells a running server to flush it"
+)
 #: ``MEMORY USAGE`` is asked of at most this many keys; beyond, the total is extrapolated.
 MEMORY_SAMPLE = 2_000
 COUNTERS_NOTE = (

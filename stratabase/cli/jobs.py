@@ -63,6 +63,8 @@ async def _run_worker(settings: Settings, config: WorkerConfig) -> None:
     # With Redis, the worker's invalidations reach every API process; embedded, a separate
     # worker process has no one to tell, so it carries no cache.
     cache = None if settings.embedded else build_cache(settings)
+    if cache is not None:
+        cache.bind(db)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

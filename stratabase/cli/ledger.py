@@ -8,6 +8,8 @@ from typing import TypeVar
 
 import typer
 
+from stratabase.cache.announce import announced
+from stratabase.cache.keys import tag_user
 from stratabase.cli.common import console, fail, run, settings_from
 from stratabase.db.session import Database
 from stratabase.ledger import verify as verification
@@ -97,7 +99,11 @@ def mint(
     transfer = run(
         _with_ledger(
             settings_from(ctx),
-            lambda ledger: ledger.credit(user, amount, reason=reason, key=key),
+            lambda ledger: announced(
+                ledger.db,
+                ledger.credit(user, amount, reason=reason, key=key),
+                tags=[tag_user(user)],
+            ),
         )
     )
     state = "already minted by" if transfer.replayed else "minted as"

@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 from sqlalchemy.engine import make_url
 
+from stratabase.cache.announce import announced
 from stratabase.cli.common import console, fail, run, settings_from
 from stratabase.db.session import Database
 from stratabase.exceptions import InvalidInput
@@ -84,10 +85,10 @@ def seed(
     settings = settings_from(ctx)
     result = _with_db(
         settings,
-        lambda db: orchestrator.seed(
+        lambda db: announced(db, orchestrator.seed(
             db, theme=theme, size=chosen, seed=seed, append=append,
             reporter=_reporter(quiet, as_json),
-        ),
+        )),
     )  # fmt: skip
     _print_result("appended" if result.appended else "seeded", result, quiet, as_json)
 
@@ -118,11 +119,18 @@ def reset(
             fail("cancelled", 1)
     result = _with_db(
         settings,
-        lambda db: orchestrator.reset(
-            db, theme=theme, size=chosen, seed_value=seed, reporter=_reporter(quiet, as_json),
-            confirm=True,
+        lambda db: announced(
+            db,
+            orchestrator.reset(
+                db,
+                theme=theme,
+                size=chosen,
+                seed_value=seed,
+                reporter=_reporter(quiet, as_json),
+                confirm=True,
+            ),
         ),
-    )  # fmt: skip
+    )
     _print_result("reset and seeded", result, quiet, as_json)
 
 
@@ -137,7 +145,9 @@ def switch_theme(
     settings = settings_from(ctx)
     result = _with_db(
         settings,
-        lambda db: orchestrator.switch_theme(db, theme, reporter=_reporter(quiet, as_json)),
+        lambda db: announced(
+            db, orchestrator.switch_theme(db, theme, reporter=_reporter(quiet, as_json))
+        ),
     )
     _print_result("switched to", result, quiet, as_json)
 

@@ -33,6 +33,7 @@ from stratabase.db.session import Database
 from stratabase.db.types import utcnow
 from stratabase.enums import LikeTarget, PostStatus
 from stratabase.exceptions import NotFound, PermissionDenied
+from stratabase.jobs.tasks.crawl import enqueue_crawls
 from stratabase.models import Comment, Like, Post, PostStats, Tag, post_tags
 from stratabase.schemas.content import PostCreate, PostUpdate
 from stratabase.search import index
@@ -98,6 +99,7 @@ async def create_post(
         await _set_tags(session, post.id, data.tags)
         await session.flush()
         await index.sync_post(session, post)
+        await enqueue_crawls(session, post)  # link previews of a published post
         stale = [tag_user(actor.user_id), *_listed(post)]
         if status == PostStatus.PUBLISHED:
             stale.append(TAG_STATS)
@@ -135,6 +137,7 @@ async def update_post(
             await _set_tags(session, post.id, tags)
         await session.flush()
         await index.sync_post(session, post)
+        await enqueue_crawls(session, post)  # link previews of a published post
         invalidate_tags_after_commit(
             session,
             cache,
@@ -190,6 +193,7 @@ async def set_status(
         post.updated_at = utcnow()
         await session.flush()
         await index.sync_post(session, post)
+        await enqueue_crawls(session, post)  # link previews of a published post
         invalidate_tags_after_commit(
             session,
             cache,

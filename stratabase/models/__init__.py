@@ -2,6 +2,7 @@
 
 from stratabase.db.base import Base, metadata
 from stratabase.models.accounts import Organization, Session, User
+from stratabase.models.cache import CacheGeneration, CacheInvalidation
 from stratabase.models.content import (
     Category,
     Comment,
@@ -39,6 +40,8 @@ __all__ = [
     "AuditLog",
     "Base",
     "Block",
+    "CacheGeneration",
+    "CacheInvalidation",
     "Category",
     "ChangeEvent",
     "ChatMessage",

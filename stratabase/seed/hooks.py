@@ -22,14 +22,18 @@ class HookResult:
 async def clear_cache_namespaces(db: Database, settings: Settings) -> HookResult:
     """Drop every cache namespace without touching data.
 
-    Embedded, the cache lives inside the serving process and dies with it: another process
-    has nothing to clear. With Redis, every namespace is removed (SCAN + UNLINK), and every
-    process's local tier is told to flush through the invalidation channel.
+    Embedded, the cache lives inside the serving process: the cache generation is bumped
+    and the server flushes it at its next check. With Redis, every namespace is removed
+    (SCAN + UNLINK), and every process's local tier is told to flush through the
+    invalidation channel (and by the generation, should a message be lost).
     """
+    from stratabase.cache.durable import bump_generation
     from stratabase.cache.factory import build_cache
 
+    generation = await bump_generation(db)
     if settings.embedded:
-        return HookResult("cache", False, "embedded: the in-process cache lives in `up`/`serve`")
+        detail = f"embedded: running servers flush their cache (generation {generation})"
+        return HookResult("cache", True, detail)
     from stratabase.content.warming import warm_hot_keys
 
     cache = build_cache(settings)

@@ -52,7 +52,7 @@ async def test_clean_empties_every_redis_namespace(
         await cache.close()
 
 
-def test_clean_embedded_says_there_is_no_shared_cache(database_url: str) -> None:
+def test_clean_embedded_tells_running_servers_to_flush(database_url: str) -> None:
     result = _clean({"STRATABASE_DATABASE_URL": database_url})
     assert result.returncode == 0, result.stderr
-    assert "cache: skipped" in result.stdout and "embedded" in result.stdout
+    assert "cache: done" in result.stdout and "generation" in result.stdout

@@ -7,6 +7,11 @@ addresses are refused unless ``STRATABASE_CRAWL_ALLOW_PRIVATE`` is set; redirect
 followed by hand (each hop re-checked, at most ``max_redirects``); the whole fetch has a
 deadline; the body must be HTML and is read up to ``max_bytes``. The preview (title,
 description, og:image, canonical URL) goes to ``posts.metadata["link_previews"][url]``.
+
+Publishing a post, or editing a published one, enqueues one job per link that has no
+preview yet (:func:`enqueue_crawls`, in the writer's transaction; unique per post and URL
+while queued or running). Storing a preview invalidates, after commit, every cached read
+that shows the post's metadata: its page, its author's feeds, search and its category.
 """
 
 from __future__ import annotations
@@ -25,13 +30,21 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from stratabase.cache import Cache
+from stratabase.cache.consistency import stale_after_commit
+from stratabase.cache.keys import TAG_SEARCH, tag_category, tag_post, tag_user
 from stratabase.db.types import utcnow
+from stratabase.enums import PostStatus
 from stratabase.jobs.errors import PermanentJobError
 from stratabase.jobs.registry import Registry, RetryPolicy, TaskContext, TaskResult, TaskSpec
+from stratabase.jobs.service import enqueue_in
 from stratabase.models.content import Post
 from stratabase.schemas.jobs import JobCreate
 
 RESOURCE = "crawl_limits"
+#: The process's cache (the resource episodes use too); without one, the task bumps the
+#: cache generation instead, so an embedded server still sees the preview.
+CACHE = "cache"
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 USER_AGENT = "StratabaseCrawler/1.0 (+link previews)"
 _URL_IN_TEXT = re.compile(r"https?://[^\s<>\"')\]]+", re.IGNORECASE)
@@ -233,8 +246,27 @@ async def crawl(ctx: TaskContext, payload: dict[str, Any]) -> TaskResult:
     preview = await fetch_preview(
         url, limits=limits, allow_private=ctx.settings.crawl_allow_private
     )
-    stored = await ctx.db.transaction(lambda session: store_preview(session, post_id, preview))
+    cache: Cache | None = ctx.resources.get(CACHE)
+
+    async def work(session: AsyncSession) -> bool:
+        if not await store_preview(session, post_id, preview):
+            return False
+        post = await session.get(Post, post_id)  # locked and loaded by store_preview
+        assert post is not None
+        await stale_after_commit(session, cache, post_tags(post))
+        return True
+
+    stored = await ctx.db.transaction(work)
     return {"stored": stored, **preview}
+
+
+def post_tags(post: Post) -> list[str]:
+    """The cached reads that show a post's body and metadata: its page, its author's
+    profile and followers' home feeds, search pages and its category feed."""
+    tags = [tag_post(post.id), tag_user(post.author_id), TAG_SEARCH]
+    if post.category_id is not None:
+        tags.append(tag_category(post.category_id))
+    return tags
 
 
 def urls_in_blocks(blocks: list[Any]) -> list[str]:
@@ -265,6 +297,19 @@ def crawl_jobs(post_id: int, blocks: list[Any]) -> list[JobCreate]:
         )
         for url in urls_in_blocks(blocks)
     ]
+
+
+async def enqueue_crawls(session: AsyncSession, post: Post) -> int:
+    """Crawl the links of a published post that have no preview yet, in the writer's
+    transaction (the jobs exist iff it commits); returns how many jobs were new."""
+    if post.status != PostStatus.PUBLISHED:
+        return 0
+    known = (post.meta or {}).get("link_previews") or {}
+    jobs = crawl_jobs(post.id, post.content_blocks or [])
+    specs = [job for job in jobs if job.payload["url"] not in known]
+    if not specs:
+        return 0
+    return len(await enqueue_in(session, specs))
 
 
 def register(registry: Registry, *, periodic: bool = True) -> None:

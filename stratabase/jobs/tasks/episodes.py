@@ -34,7 +34,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from stratabase.cache import Cache, invalidate_tags_after_commit
+from stratabase.cache import Cache
+from stratabase.cache.consistency import stale_after_commit
 from stratabase.cache.keys import TAG_SEARCH, TAG_STATS, tag_user
 from stratabase.db.types import utcnow
 from stratabase.enums import PlanningNoteStatus, PostKind, PostStatus, ProjectStatus
@@ -42,6 +43,7 @@ from stratabase.jobs.errors import PermanentJobError
 from stratabase.jobs.registry import Registry, RetryPolicy, TaskContext, TaskResult, TaskSpec
 from stratabase.jobs.schedule import Periodic
 from stratabase.jobs.service import enqueue_in
+from stratabase.jobs.tasks.crawl import enqueue_crawls
 from stratabase.jobs.tasks.generation import (
     EpisodeBrief,
     EpisodeDraft,
@@ -257,10 +259,9 @@ async def _finish(
             .values(status=PlanningNoteStatus.APPLIED, updated_at=utcnow())
         )
     await record_usage(session, prep.organization_id, prep.owner_id, draft, prep.episode_id)
-    if cache is not None:
-        invalidate_tags_after_commit(
-            session, cache, [tag_user(prep.owner_id), TAG_SEARCH, TAG_STATS]
-        )
+    # Without the servers' cache (an embedded worker process), the generation tells them.
+    await stale_after_commit(session, cache, [tag_user(prep.owner_id), TAG_SEARCH, TAG_STATS])
+    await enqueue_crawls(session, post)  # link previews, as for a post published by hand
     return post.id
 
 
