@@ -13,6 +13,7 @@ from stratabase.seed.sizes import SIZES
 from stratabase.settings import load_settings
 
 BEFORE = "0007"
+REBUILD = "0008"
 
 
 async def _snapshot(db: Database) -> tuple[dict[str, int], set[tuple[str, str]], dict[str, str]]:
@@ -41,7 +42,7 @@ async def test_rebuild_keeps_rows_indexes_and_triggers(empty_database_url: str) 
         assert counts["posts"] > 0 and counts["comments"] > 0 and counts["ledger_entries"] > 0
         assert not any("AUTOINCREMENT" in sql for sql in tables.values())
 
-        await migrate.upgrade(db)
+        await migrate.upgrade(db, REBUILD)
         after_counts, after_others, after_tables = await _snapshot(db)
         assert {k: v for k, v in after_counts.items() if k != "sqlite_sequence"} == counts
         assert after_others == others
@@ -50,6 +51,7 @@ async def test_rebuild_keeps_rows_indexes_and_triggers(empty_database_url: str) 
             seq = await conn.execute(text("SELECT seq FROM sqlite_sequence WHERE name='posts'"))
             top = await conn.execute(text("SELECT max(id) FROM posts"))
             assert seq.scalar_one() == top.scalar_one()
+        await migrate.upgrade(db)
         await migrate.check(db)
     finally:
         await db.dispose()
