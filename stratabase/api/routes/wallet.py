@@ -45,6 +45,15 @@ IdempotencyKey = Annotated[
     ),
 ]
 
+#: A retry with the same Idempotency-Key and body answers the original transfer with 200.
+REPLAYED: dict[int | str, dict[str, Any]] = {
+    200: {
+        "model": TransferRead,
+        "description": "a retry of a key already used: the original transfer, unchanged "
+        "(header `Idempotent-Replayed: true`)",
+    }
+}
+
 
 def _transfer_out(transfer: Any, response: Response) -> TransferRead:
     if transfer.replayed:
@@ -81,7 +90,7 @@ async def transactions(
     )
 
 
-@router.post("/transfers", response_model=TransferRead, status_code=201)
+@router.post("/transfers", response_model=TransferRead, status_code=201, responses=REPLAYED)
 async def transfer(
     body: TransferCreate,
     principal: WriterUserDep,
@@ -124,7 +133,7 @@ async def transfer(
     return _transfer_out(result, response)
 
 
-@router.post("/credits", response_model=TransferRead, status_code=201)
+@router.post("/credits", response_model=TransferRead, status_code=201, responses=REPLAYED)
 async def mint(
     body: CreditRequest,
     admin: AdminUserDep,
