@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
 import typer
@@ -29,6 +30,23 @@ SizeOption = typer.Option(DEFAULT_SIZE, "--size", help=f"One of {', '.join(SIZES
 SeedOption = typer.Option(orchestrator.DEFAULT_SEED, "--seed", help="Random seed.")
 QuietOption = typer.Option(False, "--quiet", "-q", help="No progress bars, no summary.")
 JsonOption = typer.Option(False, "--json", help="Print the result as JSON.")
+EpochOption = typer.Option(
+    None,
+    "--epoch",
+    help="Day (YYYY-MM-DD, UTC) the seeded activity leads up to; default today. "
+    "The same epoch and seed give the same rows.",
+)
+
+
+def _epoch(value: str | None) -> datetime | None:
+    """``--epoch`` as midnight UTC of that day; a malformed day is one line and exit 2."""
+    if value is None:
+        return None
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        fail(f"--epoch: {value!r} is not a day like 2026-11-01", 2)
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
@@ -77,17 +95,19 @@ def seed(
     users: int | None = typer.Option(None, "--users", help="Override the size's user count."),
     posts: int | None = typer.Option(None, "--posts", help="Override the size's post count."),
     append: bool = typer.Option(False, "--append", help="Add to a non-empty database."),
+    epoch: str | None = EpochOption,
     quiet: bool = QuietOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Fill an empty database with a theme's data (deterministic for a given seed)."""
     chosen = _checked(theme, size, users, posts)
+    day = _epoch(epoch)
     settings = settings_from(ctx)
     result = _with_db(
         settings,
         lambda db: announced(db, orchestrator.seed(
             db, theme=theme, size=chosen, seed=seed, append=append,
-            reporter=_reporter(quiet, as_json),
+            reporter=_reporter(quiet, as_json), epoch=day,
         )),
     )  # fmt: skip
     _print_result("appended" if result.appended else "seeded", result, quiet, as_json)
@@ -103,11 +123,13 @@ def reset(
     size: str = SizeOption,
     seed: int = SeedOption,
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask; required when remote."),
+    epoch: str | None = EpochOption,
     quiet: bool = QuietOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Drop everything, migrate, seed: a fresh database in one command."""
     chosen = _checked(theme, size)
+    day = _epoch(epoch)
     settings = settings_from(ctx)
     where = _describe(settings)
     if not yes:
@@ -128,6 +150,7 @@ def reset(
                 seed_value=seed,
                 reporter=_reporter(quiet, as_json),
                 confirm=True,
+                epoch=day,
             ),
         ),
     )
@@ -137,16 +160,19 @@ def reset(
 def switch_theme(
     ctx: typer.Context,
     theme: str = typer.Argument(..., help="Theme whose content replaces the current one."),
+    epoch: str | None = EpochOption,
     quiet: bool = QuietOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Replace the content with another theme's; users, wallets and ledger are kept."""
     _checked(theme, DEFAULT_SIZE)
+    day = _epoch(epoch)
     settings = settings_from(ctx)
     result = _with_db(
         settings,
         lambda db: announced(
-            db, orchestrator.switch_theme(db, theme, reporter=_reporter(quiet, as_json))
+            db,
+            orchestrator.switch_theme(db, theme, reporter=_reporter(quiet, as_json), epoch=day),
         ),
     )
     _print_result("switched to", result, quiet, as_json)

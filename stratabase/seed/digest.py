@@ -23,6 +23,11 @@ from stratabase.db.base import metadata
 _VOLATILE = {("system_state", "updated_at")}
 #: Tables derived from the others (rebuilt, backend-specific): not part of the content.
 _DERIVED = {"search_documents"}
+#: Operational state, not seeded content: the cache's outbox and generation counter.
+_OPERATIONAL = {"cache_invalidations", "cache_generation"}
+#: Rows of ``system_state`` that belong to the deployment, not to the seed: the generated
+#: secret key (stratabase/secret_key.py keeps it there on PostgreSQL).
+_DEPLOYMENT_STATE = ("secret_key",)
 
 
 async def row_counts(conn: AsyncConnection) -> dict[str, int]:
@@ -60,11 +65,14 @@ async def content_hash(conn: AsyncConnection) -> str:
     """SHA-256 over every table's rows in primary-key order, normalised across backends."""
     digest = hashlib.sha256()
     for table in metadata.sorted_tables:
-        if table.name in _DERIVED:
+        if table.name in _DERIVED or table.name in _OPERATIONAL:
             continue
         columns = [c for c in table.columns if (table.name, c.name) not in _VOLATILE]
         order = list(table.primary_key.columns) or columns
-        result = await conn.execute(select(*columns).order_by(*order))
+        query = select(*columns).order_by(*order)
+        if table.name == "system_state":
+            query = query.where(table.c.key.not_in(_DEPLOYMENT_STATE))
+        result = await conn.execute(query)
         digest.update(table.name.encode())
         for row in result:
             values = [_normal(value) for value in row]

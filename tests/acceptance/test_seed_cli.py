@@ -74,3 +74,20 @@ def test_reset_refuses_a_remote_database_without_yes() -> None:
     assert result.returncode == 1
     assert "not a local database" in result.stderr
     assert "--yes" in result.stderr
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_epoch_is_pinned_from_the_command_line(database_url: str) -> None:
+    """``--epoch`` pins the day the activity leads up to; a malformed day is refused first."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STRATABASE_")}
+    env["STRATABASE_DATABASE_URL"] = database_url
+    bad = subprocess.run(
+        [*STRATABASE, "seed", "--size", "tiny", "--epoch", "01/11/2026"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines() == [
+        "error: --epoch: '01/11/2026' is not a day like 2026-11-01"
+    ]
+    seeded = _run(database_url, "seed", "--size", "tiny", "--epoch", "2026-03-29", "--json")
+    assert json.loads(seeded.stdout)["epoch"].startswith("2026-03-29T00:00:00")
