@@ -47,6 +47,9 @@ def configure_logging(settings: Settings) -> None:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # Alembic narrates every plugin and revision at INFO; `up` prints the revision itself.
+    if settings.log_level_number > logging.DEBUG:
+        logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
