@@ -19,6 +19,7 @@ from typing import TypeVar
 
 from stratabase.cache.durable import bump_generation
 from stratabase.cache.errors import CacheError
+from stratabase.db.monitor import bulk_work
 from stratabase.db.session import Database
 
 logger = logging.getLogger("stratabase.cache")
@@ -49,7 +50,11 @@ async def announce_change(db: Database, *, tags: Sequence[str] | None = None) ->
 
 
 async def announced(db: Database, work: Awaitable[T], *, tags: Sequence[str] | None = None) -> T:
-    """Await a command's ``work``, then :func:`announce_change` (only if it succeeded)."""
+    """Await a command's ``work``, then :func:`announce_change` (only if it succeeded).
+
+    The announcement is part of the command's bulk work: its statements are timed and
+    counted, but not reported as slow queries (quiet means quiet)."""
     result = await work
-    await announce_change(db, tags=tags)
+    with bulk_work():
+        await announce_change(db, tags=tags)
     return result

@@ -28,6 +28,8 @@ _OPERATIONAL = {"cache_invalidations", "cache_generation"}
 #: Rows of ``system_state`` that belong to the deployment, not to the seed: the generated
 #: secret key (stratabase/secret_key.py keeps it there on PostgreSQL).
 _DEPLOYMENT_STATE = ("secret_key",)
+#: Every table the content hash leaves out.
+NOT_CONTENT = frozenset(_DERIVED | _OPERATIONAL)
 
 
 async def row_counts(conn: AsyncConnection) -> dict[str, int]:
@@ -65,7 +67,7 @@ async def content_hash(conn: AsyncConnection) -> str:
     """SHA-256 over every table's rows in primary-key order, normalised across backends."""
     digest = hashlib.sha256()
     for table in metadata.sorted_tables:
-        if table.name in _DERIVED or table.name in _OPERATIONAL:
+        if table.name in NOT_CONTENT:
             continue
         columns = [c for c in table.columns if (table.name, c.name) not in _VOLATILE]
         order = list(table.primary_key.columns) or columns

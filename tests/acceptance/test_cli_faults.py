@@ -221,7 +221,7 @@ def test_reset_is_refused_while_a_server_uses_the_database(
         )
         signed_up = httpx.post(
             f"{server.base}/v1/auth/register",
-            json={"email": "kept@example.com", "username": "kept", "password": "x" * 16},
+            json={"email": "kept@example.com", "username": "kept", "password": "kept over reset"},
             timeout=30,
         )
         assert signed_up.status_code == 201, signed_up.text
