@@ -111,7 +111,7 @@ def lock(query: SelectT, *, skip_locked: bool = False, key_share: bool = False) 
 async def lock_rows_in_id_order(session: AsyncSession, table: Any, ids: Sequence[int]) -> None:
     """Lock the rows of ``table`` with these ids, in id order, before touching any.
 
-    Every writer that locks in id order can never deadlock with another one. On SQLite
+    Writers that all lock in id order cannot deadlock on these rows. On SQLite
     the statement is skipped: the write transaction already excludes every other writer.
     """
     if not ids or not _on_postgres(session):
