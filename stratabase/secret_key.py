@@ -20,9 +20,9 @@ from pathlib import Path
 
 from pydantic import SecretStr
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import ProgrammingError
 
+from stratabase.db import portable
 from stratabase.db.faults import sqlite_path
 from stratabase.db.session import Database
 from stratabase.db.types import utcnow
@@ -79,10 +79,9 @@ async def _database_key(db: Database) -> tuple[str, bool]:
     candidate = _new_key()
     try:
         async with db.begin() as session:
+            row = {"key": STATE_KEY, "value": {"key": candidate}, "updated_at": utcnow()}
             await session.execute(
-                insert(SystemState)
-                .values(key=STATE_KEY, value={"key": candidate}, updated_at=utcnow())
-                .on_conflict_do_nothing(index_elements=[SystemState.key])
+                portable.insert_or_ignore(session, SystemState, row, on=[SystemState.key])
             )
             stored = await session.execute(
                 select(SystemState.value).where(SystemState.key == STATE_KEY)
@@ -97,6 +96,7 @@ async def ensure_secret_key(db: Database, settings: Settings) -> Settings:
     """``settings`` with a key every process on this database shares (unchanged if set)."""
     if settings.secret_key_configured:
         return settings
+    # Different storage, not spelling: an embedded database keeps its key in a 0600 file.
     if settings.backend == "sqlite":
         path = key_path(settings)
         key, created = _file_key(path)

@@ -33,7 +33,7 @@ from stratabase.db.session import Database
 from stratabase.db.types import utcnow
 from stratabase.enums import Role, UserStatus
 from stratabase.exceptions import InvalidInput, NotFound
-from stratabase.models import Session, User
+from stratabase.models import User, UserSession
 from stratabase.schemas.accounts import UserCreate
 from stratabase.search import index
 
@@ -66,7 +66,7 @@ class IssuedSession:
 async def _issue(session: AsyncSession, user: User, client: ClientInfo) -> IssuedSession:
     token = new_token()
     now = utcnow()
-    row = Session(
+    row = UserSession(
         user_id=user.id,
         token_hash=hash_token(token),
         device=(client.device or None) and client.device[:100],
@@ -156,18 +156,18 @@ async def _lookup(db: Database, token_hash: str, now: datetime) -> dict[str, Any
         row = (
             await session.execute(
                 select(
-                    Session.id,
-                    Session.last_seen_at,
-                    Session.expires_at,
+                    UserSession.id,
+                    UserSession.last_seen_at,
+                    UserSession.expires_at,
                     User.id,
                     User.role,
                     User.status,
                 )
-                .join(User, User.id == Session.user_id)
+                .join(User, User.id == UserSession.user_id)
                 .where(
-                    Session.token_hash == token_hash,
-                    Session.revoked_at.is_(None),
-                    Session.expires_at > now,
+                    UserSession.token_hash == token_hash,
+                    UserSession.revoked_at.is_(None),
+                    UserSession.expires_at > now,
                     User.status != UserStatus.DELETED,
                 )
             )
@@ -228,7 +228,7 @@ async def _touch(
 ) -> None:
     async def work(session: AsyncSession) -> None:
         await session.execute(
-            update(Session).where(Session.id == session_id).values(last_seen_at=now)
+            update(UserSession).where(UserSession.id == session_id).values(last_seen_at=now)
         )
         delete_after_commit(session, cache, [SESSION.key(token_hash)])
 
@@ -240,10 +240,10 @@ async def logout(db: Database, cache: Cache, session_id: int) -> None:
 
     async def work(session: AsyncSession) -> None:
         result = await session.execute(
-            update(Session)
-            .where(Session.id == session_id, Session.revoked_at.is_(None))
+            update(UserSession)
+            .where(UserSession.id == session_id, UserSession.revoked_at.is_(None))
             .values(revoked_at=utcnow())
-            .returning(Session.token_hash)
+            .returning(UserSession.token_hash)
         )
         delete_after_commit(session, cache, [SESSION.key(h) for h in result.scalars()])
 
@@ -255,10 +255,10 @@ async def logout_all(db: Database, cache: Cache, user_id: int) -> int:
 
     async def work(session: AsyncSession) -> int:
         result = await session.execute(
-            update(Session)
-            .where(Session.user_id == user_id, Session.revoked_at.is_(None))
+            update(UserSession)
+            .where(UserSession.user_id == user_id, UserSession.revoked_at.is_(None))
             .values(revoked_at=utcnow())
-            .returning(Session.token_hash)
+            .returning(UserSession.token_hash)
         )
         hashes = list(result.scalars())
         delete_after_commit(session, cache, [SESSION.key(h) for h in hashes])
@@ -281,8 +281,8 @@ async def set_user_status(db: Database, cache: Cache, user_id: int, status: User
         await session.flush()
         await index.sync_user(session, user)  # a deleted account leaves the index
         hashes = await session.scalars(
-            select(Session.token_hash).where(
-                Session.user_id == user_id, Session.revoked_at.is_(None)
+            select(UserSession.token_hash).where(
+                UserSession.user_id == user_id, UserSession.revoked_at.is_(None)
             )
         )
         delete_after_commit(session, cache, [SESSION.key(h) for h in hashes])

@@ -28,12 +28,12 @@ import secrets
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from stratabase.db import portable
 from stratabase.db.types import utcnow
 from stratabase.models.cache import CacheGeneration, CacheInvalidation
 
@@ -59,11 +59,6 @@ BATCH = 1000
 Pending = tuple[list[str], list[str], list[str]]  # (row ids, tags, keys)
 
 
-def _upsert(session: AsyncSession) -> Any:
-    dialect = session.get_bind().dialect.name
-    return (postgresql if dialect == "postgresql" else sqlite).insert(CacheGeneration)
-
-
 async def read_generation(session: AsyncSession) -> int:
     value = await session.scalar(select(CacheGeneration.generation).where(CacheGeneration.id == 1))
     return int(value or 0)
@@ -74,12 +69,14 @@ async def bump_generation_in(session: AsyncSession) -> int:
     # A missing row (new or reset database) starts at a random value, never at one a
     # running process may have seen before the reset.
     start = secrets.randbelow(2**62) + 1
-    statement = _upsert(session).values(id=1, generation=start, updated_at=utcnow())
-    statement = statement.on_conflict_do_update(
-        index_elements=["id"],
-        set_={
+    statement = portable.upsert(
+        session,
+        CacheGeneration,
+        {"id": 1, "generation": start, "updated_at": utcnow()},
+        on=["id"],
+        update=lambda new: {
             "generation": CacheGeneration.generation + 1,
-            "updated_at": statement.excluded.updated_at,
+            "updated_at": new.updated_at,
         },
     ).returning(CacheGeneration.generation)
     return int((await session.execute(statement)).scalar_one())

@@ -27,6 +27,7 @@ from stratabase.auth.principal import Principal
 from stratabase.cache import Cache, invalidate_tags_after_commit
 from stratabase.cache.keys import COMMENTS, TAG_STATS
 from stratabase.content import queries, reads
+from stratabase.db import portable
 from stratabase.db.session import Database
 from stratabase.db.types import utcnow
 from stratabase.enums import LikeTarget, PostStatus
@@ -34,7 +35,6 @@ from stratabase.exceptions import Conflict, NotFound, PermissionDenied
 from stratabase.models import Comment, Like, PostStats, User
 from stratabase.pagination import CursorCodec, Page, after
 from stratabase.schemas.content import CommentCreate, CommentUpdate
-from stratabase.search.index import insert_for
 from stratabase.social.queries import require_not_blocked
 
 #: Deepest reply stored (0 is top level); deeper replies attach to the deepest ancestor.
@@ -211,15 +211,15 @@ async def create(
 
 
 async def _bump_comments(session: AsyncSession, post_id: int, delta: int) -> None:
-    statement = insert_for(session, PostStats).values(
-        post_id=post_id, comments=max(delta, 0), updated_at=utcnow()
-    )
     await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["post_id"],
-            set_={
+        portable.upsert(
+            session,
+            PostStats,
+            {"post_id": post_id, "comments": max(delta, 0), "updated_at": utcnow()},
+            on=["post_id"],
+            update=lambda new: {
                 "comments": PostStats.comments + delta,
-                "updated_at": statement.excluded.updated_at,
+                "updated_at": new.updated_at,
             },
         )
     )

@@ -18,6 +18,7 @@ also invalidates ``stats``.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -29,6 +30,7 @@ from stratabase.cache.keys import TAG_SEARCH, TAG_STATS, tag_category, tag_post,
 from stratabase.content import queries
 from stratabase.content.comments import tag_comments
 from stratabase.content.slugs import slugify, unique_post_slug
+from stratabase.db import portable
 from stratabase.db.session import Database
 from stratabase.db.types import utcnow
 from stratabase.enums import LikeTarget, PostStatus
@@ -45,10 +47,8 @@ async def _tag_ids(session: AsyncSession, names: list[str]) -> list[int]:
     by_slug = {slugify(name, max_length=60): name for name in names}
     if not by_slug:
         return []
-    statement = index.insert_for(session, Tag).values(
-        [{"name": name[:50], "slug": slug} for slug, name in by_slug.items()]
-    )
-    await session.execute(statement.on_conflict_do_nothing(index_elements=["slug"]))
+    new = [{"name": name[:50], "slug": slug} for slug, name in by_slug.items()]
+    await session.execute(portable.insert_or_ignore(session, Tag, new, on=["slug"]))
     rows = await session.execute(select(Tag.slug, Tag.id).where(Tag.slug.in_(by_slug)))
     ids = {slug: tag_id for slug, tag_id in rows}
     return [ids[slug] for slug in by_slug]
@@ -73,36 +73,53 @@ async def _hydrated(session: AsyncSession, post: Post, viewer: Principal) -> dic
     return (await queries.hydrate(session, [post], viewer))[0]
 
 
+async def add_post(
+    session: AsyncSession,
+    author_id: int,
+    data: PostCreate,
+    *,
+    published_at: datetime | None = None,
+) -> tuple[Post, list[str]]:
+    """Create a post in the caller's transaction, for callers that write more with it.
+
+    The row, its stats, tags, search entry and link-preview crawls are written together;
+    ``published_at`` (default: now, if published) lets a scheduled post keep its slot.
+    Returns the post and the cache tags it makes stale, to invalidate after commit.
+    """
+    status = PostStatus(data.status)
+    now = utcnow()
+    post = Post(
+        author_id=author_id,
+        category_id=data.category_id,
+        kind=data.kind,
+        title=data.title,
+        slug=data.slug or unique_post_slug(data.title),
+        summary=data.summary,
+        content_blocks=[block.model_dump(mode="json") for block in data.content_blocks],
+        status=status,
+        meta=data.metadata,
+        published_at=(published_at or now) if status == PostStatus.PUBLISHED else None,
+    )
+    session.add(post)
+    await session.flush()
+    session.add(PostStats(post_id=post.id, updated_at=now))
+    await _set_tags(session, post.id, data.tags)
+    await session.flush()
+    await index.sync_post(session, post)
+    await enqueue_crawls(session, post)  # link previews of a published post
+    stale = [tag_user(author_id), *_listed(post)]
+    if status == PostStatus.PUBLISHED:
+        stale.append(TAG_STATS)
+    return post, stale
+
+
 async def create_post(
     db: Database, cache: Cache, actor: Principal, data: PostCreate
 ) -> dict[str, Any]:
     actor.require_writer()
 
     async def work(session: AsyncSession) -> dict[str, Any]:
-        status = PostStatus(data.status)
-        now = utcnow()
-        post = Post(
-            author_id=actor.user_id,
-            category_id=data.category_id,
-            kind=data.kind,
-            title=data.title,
-            slug=data.slug or unique_post_slug(data.title),
-            summary=data.summary,
-            content_blocks=[block.model_dump(mode="json") for block in data.content_blocks],
-            status=status,
-            meta=data.metadata,
-            published_at=now if status == PostStatus.PUBLISHED else None,
-        )
-        session.add(post)
-        await session.flush()
-        session.add(PostStats(post_id=post.id, updated_at=now))
-        await _set_tags(session, post.id, data.tags)
-        await session.flush()
-        await index.sync_post(session, post)
-        await enqueue_crawls(session, post)  # link previews of a published post
-        stale = [tag_user(actor.user_id), *_listed(post)]
-        if status == PostStatus.PUBLISHED:
-            stale.append(TAG_STATS)
+        post, stale = await add_post(session, actor.user_id, data)
         invalidate_tags_after_commit(session, cache, stale)
         return await _hydrated(session, post, actor)
 
@@ -243,12 +260,12 @@ async def record_view(db: Database, viewer: Principal | None, post_id: int) -> i
 
     async def work(session: AsyncSession) -> int:
         await queries.get_visible_post(session, post_id, viewer)
-        statement = index.insert_for(session, PostStats).values(
-            post_id=post_id, views=1, updated_at=utcnow()
-        )
-        statement = statement.on_conflict_do_update(
-            index_elements=["post_id"],
-            set_={"views": PostStats.views + 1, "updated_at": statement.excluded.updated_at},
+        statement = portable.upsert(
+            session,
+            PostStats,
+            {"post_id": post_id, "views": 1, "updated_at": utcnow()},
+            on=["post_id"],
+            update=lambda new: {"views": PostStats.views + 1, "updated_at": new.updated_at},
         ).returning(PostStats.views)
         return int((await session.execute(statement)).scalar_one())
 
@@ -283,13 +300,14 @@ async def _stale_by_like(session: AsyncSession, target: LikeTarget, target_id: i
 
 
 async def _bump(session: AsyncSession, target: LikeTarget, target_id: int, delta: int) -> int:
+    statement: Any
     if target == LikeTarget.POST:
-        statement = index.insert_for(session, PostStats).values(
-            post_id=target_id, likes=max(delta, 0), updated_at=utcnow()
-        )
-        statement = statement.on_conflict_do_update(
-            index_elements=["post_id"],
-            set_={"likes": PostStats.likes + delta, "updated_at": statement.excluded.updated_at},
+        statement = portable.upsert(
+            session,
+            PostStats,
+            {"post_id": target_id, "likes": max(delta, 0), "updated_at": utcnow()},
+            on=["post_id"],
+            update=lambda new: {"likes": PostStats.likes + delta, "updated_at": new.updated_at},
         ).returning(PostStats.likes)
     else:
         statement = (
@@ -310,10 +328,13 @@ async def set_like(
     async def work(session: AsyncSession) -> dict[str, Any]:
         if liked:
             await _like_target(session, actor, target, target_id)
-            statement = index.insert_for(session, Like).values(
-                user_id=actor.user_id, target_type=target, target_id=target_id, created_at=utcnow()
-            )
-            changed = await session.execute(statement.on_conflict_do_nothing())
+            like = {
+                "user_id": actor.user_id,
+                "target_type": target,
+                "target_id": target_id,
+                "created_at": utcnow(),
+            }
+            changed = await session.execute(portable.insert_or_ignore(session, Like, like))
         else:
             changed = await session.execute(
                 delete(Like).where(

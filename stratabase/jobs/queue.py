@@ -19,22 +19,20 @@ from typing import Any, cast
 
 import orjson
 from sqlalchemy import (
-    BigInteger,
     ColumnElement,
     CursorResult,
     Table,
-    any_,
     bindparam,
     case,
+    insert,
     literal_column,
     select,
     text,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from stratabase.db import portable
 from stratabase.db.types import utcnow
 from stratabase.enums import JobStatus
 from stratabase.models.jobs import Job
@@ -77,13 +75,12 @@ class ClaimedJob:
 
 
 def is_postgres(session: AsyncSession) -> bool:
+    """For the branches that are a different algorithm (unnest loads, LISTEN/NOTIFY)."""
     return session.get_bind().dialect.name == "postgresql"
 
 
 def _id_in(session: AsyncSession, ids: Sequence[int]) -> ColumnElement[bool]:
-    if is_postgres(session):
-        return jobs.c.id == any_(bindparam("ids", list(ids), type_=ARRAY(BigInteger)))
-    return jobs.c.id.in_(list(ids))
+    return portable.id_in(session, jobs.c.id, ids)
 
 
 def rowcount(result: Any) -> int:
@@ -105,7 +102,7 @@ async def enqueue_many(
     if not specs:
         return []
     now = now or utcnow()
-    if is_postgres(session):
+    if is_postgres(session):  # faster form: one unnest insert, arrays as parameters
         result = await session.execute(_pg_enqueue(specs, returning=True), _pg_params(specs, now))
         return [row[0] for row in result]
     return cast(list[int], await _sqlite_enqueue(session, specs, now, returning=True))
@@ -118,7 +115,7 @@ async def enqueue_count(
     if not specs:
         return 0
     now = now or utcnow()
-    if is_postgres(session):
+    if is_postgres(session):  # faster: one unnest insert, as in enqueue_many
         result = await session.execute(_pg_enqueue(specs, returning=False), _pg_params(specs, now))
         return rowcount(result)
     return int(await _sqlite_enqueue(session, specs, now, returning=False))
@@ -165,11 +162,9 @@ async def _sqlite_enqueue(
         }
         for s in specs
     ]
-    statement = sqlite_insert(jobs)
+    statement: Any = insert(jobs)
     if any(spec.unique_key is not None for spec in specs):
-        statement = statement.on_conflict_do_nothing(
-            index_elements=["unique_key"], index_where=IS_ACTIVE
-        )
+        statement = portable.insert_or_ignore(session, jobs, on=["unique_key"], where=IS_ACTIVE)
     if len(rows) == 1:
         result = await session.execute(statement.returning(jobs.c.id), rows[0])
         ids = [row[0] for row in result]

@@ -49,7 +49,7 @@ async def _enqueue_counted(session: AsyncSession, *, specs: Sequence[JobCreate])
 
 
 async def _wake(session: AsyncSession, queues: set[str]) -> None:
-    if is_postgres(session):
+    if is_postgres(session):  # other processes: NOTIFY, which SQLite has no counterpart to
         await notify.notify(session, queues)
     key = notify.database_key(session)
     after_commit(session, lambda: notify.wake_local(key))

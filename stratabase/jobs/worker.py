@@ -109,7 +109,7 @@ class Worker:
         key = database_key(self.db)
         notify.subscribe_local(key, self._wake)
         listener = None
-        if self.db.backend == "postgres":
+        if self.db.backend == "postgres":  # LISTEN for other processes' NOTIFY (PG only)
             listener = notify.PgListener(self.settings.database_url, self.queues, self._wake)
             await listener.start()
         side = [

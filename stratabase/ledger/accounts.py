@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Any, cast
 
 from sqlalchemy import Table, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from stratabase.db import portable
 from stratabase.enums import AccountKind
 from stratabase.exceptions import NotFound
 from stratabase.ledger.values import DEFAULT_CURRENCY, SystemAccount
@@ -19,11 +19,6 @@ from stratabase.models.accounts import User
 from stratabase.models.ledger import LedgerAccount
 
 accounts = cast(Table, LedgerAccount.__table__)
-
-
-def _insert(session: AsyncSession) -> Any:
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    return (postgresql if dialect == "postgresql" else sqlite).insert(accounts)
 
 
 async def _insert_account(session: AsyncSession, values: dict[str, Any]) -> None:
@@ -34,7 +29,7 @@ async def _insert_account(session: AsyncSession, values: dict[str, Any]) -> None
         "spent_total": 0,
         **values,
     }
-    await session.execute(_insert(session).values(**row).on_conflict_do_nothing())
+    await session.execute(portable.insert_or_ignore(session, accounts, row))
 
 
 async def system_account_id(

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from stratabase.db import portable
 from stratabase.db.session import Database
 from stratabase.db.types import utcnow
 from stratabase.enums import TransferStatus
@@ -198,9 +199,9 @@ class HoldOperations:
         moment = now or utcnow()
 
         async def work(session: AsyncSession) -> int:
-            query = movements.overdue_holds(moment, limit)
-            if self.db.backend == "postgres":
-                query = query.with_for_update(skip_locked=True, key_share=True)
+            query = portable.lock(
+                movements.overdue_holds(moment, limit), skip_locked=True, key_share=True
+            )
             ids = list((await session.execute(query)).scalars())
             if not ids:
                 return 0

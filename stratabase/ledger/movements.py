@@ -16,6 +16,7 @@ from typing import Any, cast
 from sqlalchemy import Table, and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from stratabase.db import portable
 from stratabase.db.types import utcnow
 from stratabase.enums import AccountKind, TransferStatus
 from stratabase.exceptions import Conflict, InsufficientFunds, InvalidInput, NotFound
@@ -112,14 +113,7 @@ async def lock_accounts(session: AsyncSession, account_ids: set[int]) -> None:
 
     SQLite needs nothing: the IMMEDIATE transaction already holds the database's write lock.
     """
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        query = (
-            select(accounts.c.id)
-            .where(accounts.c.id.in_(sorted(account_ids)))
-            .order_by(accounts.c.id)
-            .with_for_update(key_share=True)
-        )
-        await session.execute(query)
+    await portable.lock_rows_in_id_order(session, accounts, sorted(account_ids))
 
 
 async def debit(
@@ -292,9 +286,7 @@ async def move(
 
 async def lock_transfer(session: AsyncSession, transfer_id: int) -> Any:
     """The transfer row, locked against concurrent post/void/expiry on PostgreSQL."""
-    query = select(transfers).where(transfers.c.id == transfer_id)
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        query = query.with_for_update(key_share=True)
+    query = portable.lock(select(transfers).where(transfers.c.id == transfer_id), key_share=True)
     row = (await session.execute(query)).first()
     if row is None:
         raise NotFound(f"transfer {transfer_id} does not exist", field="transfer_id")

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import Table, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from stratabase.db import portable
 from stratabase.db.types import utcnow
 from stratabase.enums import PaymentProvider, PaymentStatus
 from stratabase.exceptions import InvalidInput, NotFound
@@ -44,11 +44,6 @@ class WebhookResult:
     payment_id: int | None = None
     payment_status: PaymentStatus | None = None
     transfer_id: int | None = None
-
-
-def _insert_ignoring_duplicates(session: AsyncSession) -> Any:
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    return (postgresql if dialect == "postgresql" else sqlite).insert(events)
 
 
 class PaymentService:
@@ -127,27 +122,26 @@ class PaymentService:
         return await self.db.transaction(lambda session: self._apply(session, event))
 
     async def _apply(self, session: AsyncSession, event: ProviderEvent) -> WebhookResult:
+        row = {
+            "provider": event.provider.value,
+            "event_id": event.event_id,
+            "event_type": event.event_type[:60],
+            "payload": event.payload,
+            "received_at": utcnow(),
+        }
         stored = await session.execute(
-            _insert_ignoring_duplicates(session)
-            .values(
-                provider=event.provider.value,
-                event_id=event.event_id,
-                event_type=event.event_type[:60],
-                payload=event.payload,
-                received_at=utcnow(),
-            )
-            .on_conflict_do_nothing()
-            .returning(events.c.id)
+            portable.insert_or_ignore(session, events, row).returning(events.c.id)
         )
         event_row_id = stored.scalar_one_or_none()
         if event_row_id is None:
             return WebhookResult("duplicate")
-        query = select(payments).where(
-            payments.c.provider == event.provider.value,
-            payments.c.external_id == event.external_id,
+        query = portable.lock(
+            select(payments).where(
+                payments.c.provider == event.provider.value,
+                payments.c.external_id == event.external_id,
+            ),
+            key_share=True,
         )
-        if session.bind is not None and session.bind.dialect.name == "postgresql":
-            query = query.with_for_update(key_share=True)
         payment = (await session.execute(query)).first()
         if payment is None:
             return WebhookResult("ignored")

@@ -17,10 +17,10 @@ from datetime import datetime
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import Table, exists, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from stratabase.db import portable
 from stratabase.db.types import utcnow
 from stratabase.exceptions import (
     Conflict,
@@ -167,10 +167,5 @@ async def record(
     session: AsyncSession, key: str, request_hash: str, code: str, now: datetime
 ) -> None:
     """Bind ``key`` to the refusal ``code`` (a twin that recorded it first wins)."""
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = (postgresql if dialect == "postgresql" else sqlite).insert(refusals)
-    await session.execute(
-        insert.values(
-            idempotency_key=key, request_hash=request_hash, code=code, created_at=now
-        ).on_conflict_do_nothing()
-    )
+    row = {"idempotency_key": key, "request_hash": request_hash, "code": code, "created_at": now}
+    await session.execute(portable.insert_or_ignore(session, refusals, row))

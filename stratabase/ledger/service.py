@@ -179,6 +179,7 @@ class LedgerService(HoldOperations):
         )
         movement.check()
         digest = request_hash("transfer", _fingerprint(movement)) if key else None
+        # A different algorithm: PostgreSQL batches concurrent transfers in one function call.
         if self.db.backend == "postgres":
             if self._batcher is None:
                 self._batcher = postgres.TransferBatcher(self.db)

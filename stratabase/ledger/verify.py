@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from stratabase.db import portable
 from stratabase.db.session import Database
 
 
@@ -161,6 +162,5 @@ async def check(session: AsyncSession, *, limit: int = 20) -> Report:
 async def verify(db: Database, *, limit: int = 20) -> Report:
     """Run every check on one consistent snapshot (a read-only transaction)."""
     async with db.begin(write=False) as session:
-        if db.backend == "postgres":
-            await session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+        await portable.repeatable_read(session)
         return await check(session, limit=limit)

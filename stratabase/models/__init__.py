@@ -1,7 +1,7 @@
 """ORM mappings, one module per domain. Importing this package registers every table."""
 
 from stratabase.db.base import Base, metadata
-from stratabase.models.accounts import Organization, Session, User
+from stratabase.models.accounts import Organization, User, UserSession
 from stratabase.models.cache import CacheGeneration, CacheInvalidation
 from stratabase.models.content import (
     Category,
@@ -69,12 +69,12 @@ __all__ = [
     "Project",
     "QueryLog",
     "SearchDocument",
-    "Session",
     "SystemState",
     "Tag",
     "TokenUsageDaily",
     "User",
     "UserEvent",
+    "UserSession",
     "metadata",
     "post_tags",
 ]

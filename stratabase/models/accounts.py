@@ -48,7 +48,7 @@ class User(IdMixin, TimestampsMixin, Base):
     )
 
 
-class Session(IdMixin, Base):
+class UserSession(IdMixin, Base):
     """A bearer-token sign-in. Only the token's SHA-256 is stored."""
 
     __tablename__ = "sessions"

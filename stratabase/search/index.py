@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, insert, literal, literal_column
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from stratabase.db import portable
 from stratabase.db.types import utcnow
 from stratabase.models import SearchDocument
 from stratabase.search.text import terms_string
@@ -24,12 +24,6 @@ TS_CONFIG = "simple"
 
 def dialect_name(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
-
-
-def insert_for(session: AsyncSession, table: Any) -> Any:
-    """``INSERT`` with ``ON CONFLICT`` support for the session's backend."""
-    module = postgresql if dialect_name(session) == "postgresql" else sqlite
-    return module.insert(table)
 
 
 def block_text(blocks: list[Any]) -> str:
@@ -58,6 +52,7 @@ async def upsert(session: AsyncSession, kind: str, ref_id: int, title: str, body
         "body_terms": terms_string(body),
         "updated_at": utcnow(),
     }
+    # A separate index, not a spelling: PostgreSQL keeps a tsvector column, SQLite FTS5.
     if dialect_name(session) == "postgresql":
         # Vectors are built from the normalised tokens, so accents never matter.
         values["vector"] = func.setweight(
@@ -67,12 +62,10 @@ async def upsert(session: AsyncSession, kind: str, ref_id: int, title: str, body
                 func.to_tsvector(TS_CONFIG, literal(values["body_terms"])), literal_column("'B'")
             )
         )
-    statement = insert_for(session, SearchDocument).values(**values)
-    statement = statement.on_conflict_do_update(
-        index_elements=["kind", "ref_id"],
-        set_={key: statement.excluded[key] for key in values if key not in ("kind", "ref_id")},
+    replaced = [key for key in values if key not in ("kind", "ref_id")]
+    await session.execute(
+        portable.upsert(session, SearchDocument, values, on=["kind", "ref_id"], update=replaced)
     )
-    await session.execute(statement)
 
 
 def document(kind: str, ref_id: int, title: str, body: str) -> dict[str, Any]:
@@ -92,7 +85,7 @@ async def insert_many(session: AsyncSession, documents: list[dict[str, Any]]) ->
     if not documents:
         return
     vector: Any = None
-    if dialect_name(session) == "postgresql":
+    if dialect_name(session) == "postgresql":  # the tsvector column (see upsert)
         vector = func.setweight(
             func.to_tsvector(TS_CONFIG, bindparam("p_title_terms")), literal_column("'A'")
         ).op("||")(

@@ -108,6 +108,7 @@ async def _search_page(
 ) -> dict[str, Any]:
     """``{"items": hits, "next": cursor}``; post hits carry bodies without stats."""
     async with db.session() as session:
+        # A different index, not a spelling: tsvector + GIN on PostgreSQL, FTS5 on SQLite.
         on_postgres = dialect_name(session) == "postgresql"
         if on_postgres:
             matches, rank = _postgres_match(cleaned)

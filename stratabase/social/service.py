@@ -21,12 +21,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from stratabase.auth.principal import Principal
 from stratabase.cache import Cache, invalidate_tags_after_commit
 from stratabase.cache.keys import PROFILE, TAG_STATS, tag_feed, tag_user
+from stratabase.db import portable
 from stratabase.db.session import Database
 from stratabase.db.types import utcnow
 from stratabase.exceptions import InvalidInput, PermissionDenied
 from stratabase.models import Block, Follow, Mute
 from stratabase.pagination import CursorCodec, Page
-from stratabase.search.index import insert_for
 from stratabase.social import queries
 
 _EDGES: dict[str, tuple[Any, str, str]] = {
@@ -50,10 +50,8 @@ async def set_edge(
         if on:
             if kind == "follow":
                 await _check_can_follow(session, actor.user_id, user_id)
-            statement = insert_for(session, model).values(
-                {mine: actor.user_id, theirs: user_id, "created_at": utcnow()}
-            )
-            await session.execute(statement.on_conflict_do_nothing())
+            edge = {mine: actor.user_id, theirs: user_id, "created_at": utcnow()}
+            await session.execute(portable.insert_or_ignore(session, model, edge))
             if kind == "block":
                 await session.execute(
                     delete(Follow).where(

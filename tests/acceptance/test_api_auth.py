@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from stratabase.db.session import Database
 from stratabase.enums import Role, UserStatus
-from stratabase.models import Session, User
+from stratabase.models import User, UserSession
 from stratabase.ratelimit import RateLimits
 from stratabase.settings import Settings
 from tests.acceptance.api_support import Api, assert_problem, make_api
@@ -47,7 +47,7 @@ async def test_register_login_me_and_session_details(api: Api, db: Database) -> 
     me = await api.http.get("/v1/me", headers={"Authorization": f"Bearer {token}"})
     assert me.status_code == 200 and me.json()["username"] == "ada"
     async with db.session() as session:
-        rows = list(await session.scalars(select(Session).order_by(Session.id)))
+        rows = list(await session.scalars(select(UserSession).order_by(UserSession.id)))
     assert len(rows) == 2
     assert all(len(row.token_hash) == 64 and token not in row.token_hash for row in rows)
     assert rows[0].device == "laptop" and rows[0].user_agent == "pytest-agent"

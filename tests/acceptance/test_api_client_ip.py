@@ -16,7 +16,7 @@ from sqlalchemy import select
 from stratabase.api.app import create_app
 from stratabase.cli.serve import server_config
 from stratabase.db.session import Database
-from stratabase.models import Session, User
+from stratabase.models import User, UserSession
 from stratabase.ratelimit import RateLimits
 from stratabase.settings import Settings, load_settings
 from tests.acceptance.auth_support import account, use_hasher
@@ -60,7 +60,9 @@ async def _login(http: httpx.AsyncClient, email: str, password: str, forwarded: 
 async def _session_ips(db: Database, email: str) -> list[str | None]:
     async with db.session() as session:
         rows = await session.scalars(
-            select(Session.ip).join(User, User.id == Session.user_id).where(User.email == email)
+            select(UserSession.ip)
+            .join(User, User.id == UserSession.user_id)
+            .where(User.email == email)
         )
         return list(rows)
 

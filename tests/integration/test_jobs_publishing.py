@@ -134,6 +134,66 @@ async def test_generate_creates_the_episode_post_and_records_usage(
     assert event.event_type == "token_usage" and event.event_data["organization_id"] == ids["org"]
 
 
+class _FixedGenerator:
+    """A generator whose draft the test chooses."""
+
+    def __init__(self, draft: episodes.EpisodeDraft) -> None:
+        self.draft = draft
+
+    async def generate(self, brief: episodes.EpisodeBrief) -> episodes.EpisodeDraft:
+        return self.draft
+
+
+async def test_the_episode_post_is_made_by_the_content_service(
+    db: Database, settings: Settings
+) -> None:
+    """Slug, blocks, search and crawls as for a post published by hand (content.add_post)."""
+    ids = await _world(db)
+    async with db.begin() as session:
+        project = await session.get(Project, ids["project"])
+        assert project is not None
+        project.name = "Café Über Weekly"
+    draft = episodes.EpisodeDraft(
+        title="Ça va",
+        summary="",
+        blocks=[
+            {"type": "heading", "text": "Links"},
+            {"type": "paragraph", "text": "See https://example.org/story for more."},
+        ],
+        tokens_in=3,
+    )
+    context = _context(db, settings, **{episodes.GENERATOR: _FixedGenerator(draft)})
+    payload = {"project_id": ids["project"], "scheduled_for": "2026-03-08T07:30:00+00:00"}
+    result = await episodes.generate(context, payload)
+    async with db.session() as session:
+        post = await session.get(Post, result["post_id"])
+        crawls = (await session.execute(select(Job).where(Job.task == "crawl"))).all()
+        stats_row = await session.get(PostStats, result["post_id"])
+    assert post is not None and stats_row is not None
+    # The content service's slugger folds accents (the old copy dropped the letters).
+    assert post.slug == f"cafe-uber-weekly-{ids['project']}-202603080730"
+    assert post.content_blocks[0] == {"type": "heading", "text": "Links", "level": 2}
+    assert post.meta == {"project_id": ids["project"], "episode_id": result["episode_id"]}
+    assert len(crawls) == 1  # the link preview, as for any published post
+
+
+async def test_a_draft_with_invalid_blocks_is_refused_and_recorded(
+    db: Database, settings: Settings
+) -> None:
+    """The content service validates the generator's blocks; nothing is published."""
+    ids = await _world(db)
+    draft = episodes.EpisodeDraft(title="Bad", summary="", blocks=[{"type": "banner"}])
+    context = _context(db, settings, **{episodes.GENERATOR: _FixedGenerator(draft)})
+    payload = {"project_id": ids["project"], "scheduled_for": "2026-03-08T07:30:00+00:00"}
+    with pytest.raises(ValueError, match="content_blocks"):
+        await episodes.generate(context, payload)
+    async with db.session() as session:
+        episode = (await session.execute(select(Episode))).scalar_one()
+        posts = (await session.execute(select(Post))).scalars().all()
+    assert episode.post_id is None and posts == []
+    assert "content_blocks" in episode.generation_errors[0]["error"]
+
+
 async def test_generate_over_quota_records_the_error_on_the_episode(
     db: Database, settings: Settings
 ) -> None:

@@ -10,7 +10,8 @@ time skipped by a spring-forward change runs at the same offset the hour after (
 the attempt, checks the organization's daily quota against ``token_usage_daily`` (the
 aggregate, not raw rows), holds the estimate through a :class:`TokenReserver`, asks the
 pluggable :class:`EpisodeGenerator` for the text, then in one transaction re-checks the
-quota under a lock on the organization, creates the ``episode`` post, links it, marks the
+quota under a lock on the organization, creates the ``episode`` post through the content
+service (as any published post: stats, search, crawls), links it, marks the
 planning notes applied and writes usage; finally the hold is posted for the tokens spent
 (:class:`LedgerReserver` on the token ledger; :class:`NoReserver` when no wallet is charged).
 A failure is appended to the episode's ``generation_errors`` (the hold voided) and re-raised
@@ -22,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -30,20 +30,19 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stratabase.cache import Cache
 from stratabase.cache.consistency import stale_after_commit
-from stratabase.cache.keys import TAG_SEARCH, TAG_STATS, tag_user
+from stratabase.content import service as content
+from stratabase.content.slugs import slugify
+from stratabase.db import portable
 from stratabase.db.types import utcnow
-from stratabase.enums import PlanningNoteStatus, PostKind, PostStatus, ProjectStatus
+from stratabase.enums import PlanningNoteStatus, PostKind, ProjectStatus
 from stratabase.jobs.errors import PermanentJobError
 from stratabase.jobs.registry import Registry, RetryPolicy, TaskContext, TaskResult, TaskSpec
 from stratabase.jobs.schedule import Periodic
 from stratabase.jobs.service import enqueue_in
-from stratabase.jobs.tasks.crawl import enqueue_crawls
 from stratabase.jobs.tasks.generation import (
     EpisodeBrief,
     EpisodeDraft,
@@ -55,12 +54,11 @@ from stratabase.jobs.tasks.generation import (
 )
 from stratabase.jobs.tasks.usage import USAGE_EVENT
 from stratabase.models.accounts import Organization
-from stratabase.models.content import Post, PostStats
 from stratabase.models.events import TokenUsageDaily, UserEvent
 from stratabase.models.publishing import AgentMemory, Episode, PlanningNote, Project
+from stratabase.schemas.content import PostCreate
 from stratabase.schemas.jobs import JobCreate
 from stratabase.schemas.publishing import WEEK, CadenceConfig
-from stratabase.search import index
 
 logger = logging.getLogger("stratabase.jobs")
 
@@ -117,10 +115,6 @@ class _Prepared:
     note_ids: list[int] = field(default_factory=list)
 
 
-def _insert(session: AsyncSession) -> Any:
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-
-
 async def used_today(session: AsyncSession, organization_id: int, now: datetime) -> int:
     row = await session.execute(
         select(TokenUsageDaily.tokens_in + TokenUsageDaily.tokens_out).where(
@@ -136,9 +130,12 @@ async def _start_attempt(session: AsyncSession, project_id: int, slot: datetime)
     if await session.get(Project, project_id) is None:
         raise PermanentJobError(f"project {project_id} does not exist")
     await session.execute(
-        _insert(session)(Episode)
-        .values(project_id=project_id, scheduled_for=slot, generation_attempts=0)
-        .on_conflict_do_nothing(index_elements=[Episode.project_id, Episode.scheduled_for])
+        portable.insert_or_ignore(
+            session,
+            Episode,
+            {"project_id": project_id, "scheduled_for": slot, "generation_attempts": 0},
+            on=[Episode.project_id, Episode.scheduled_for],
+        )
     )
     await session.execute(
         update(Episode)
@@ -219,8 +216,19 @@ async def _prepare(
     )
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:120] or "episode"
+def episode_post(prep: _Prepared, draft: EpisodeDraft) -> PostCreate:
+    """The post a draft becomes; its slug is fixed by project and slot (one per slot)."""
+    slot = prep.brief.scheduled_for
+    name = slugify(prep.brief.project_name, max_length=120)
+    return PostCreate(
+        kind=PostKind.EPISODE,
+        title=draft.title[:200],
+        slug=f"{name}-{prep.brief.project_id}-{slot:%Y%m%d%H%M}",
+        summary=draft.summary[:500] or None,
+        content_blocks=draft.blocks,  # validated into blocks here
+        status="published",
+        metadata={"project_id": prep.brief.project_id, "episode_id": prep.episode_id},
+    )
 
 
 async def _finish(
@@ -233,22 +241,11 @@ async def _finish(
     ).scalar_one()
     spent = draft.tokens_in + draft.tokens_out
     await _check_quota(session, org, spent)
-    slot = prep.brief.scheduled_for
-    post = Post(
-        author_id=prep.owner_id,
-        kind=PostKind.EPISODE,
-        title=draft.title[:200],
-        slug=f"{_slug(prep.brief.project_name)}-{prep.brief.project_id}-{slot:%Y%m%d%H%M}",
-        summary=draft.summary[:500] or None,
-        content_blocks=draft.blocks,
-        status=PostStatus.PUBLISHED,
-        published_at=slot,
-        meta={"project_id": prep.brief.project_id, "episode_id": prep.episode_id},
+    # The content service writes the post as for one published by hand: stats, search
+    # entry and link-preview crawls in this transaction, published at the slot.
+    post, stale = await content.add_post(
+        session, prep.owner_id, episode_post(prep, draft), published_at=prep.brief.scheduled_for
     )
-    session.add(post)
-    await session.flush()
-    session.add(PostStats(post_id=post.id, updated_at=utcnow()))
-    await index.sync_post(session, post)  # searchable in the same transaction as the post
     await session.execute(
         update(Episode).where(Episode.id == prep.episode_id).values(post_id=post.id)
     )
@@ -260,8 +257,7 @@ async def _finish(
         )
     await record_usage(session, prep.organization_id, prep.owner_id, draft, prep.episode_id)
     # Without the servers' cache (an embedded worker process), the generation tells them.
-    await stale_after_commit(session, cache, [tag_user(prep.owner_id), TAG_SEARCH, TAG_STATS])
-    await enqueue_crawls(session, post)  # link previews, as for a post published by hand
+    await stale_after_commit(session, cache, stale)
     return post.id
 
 
@@ -283,21 +279,23 @@ async def record_usage(
             },
         )
     )
-    statement = _insert(session)(TokenUsageDaily).values(
-        organization_id=organization_id,
-        date=now.date(),
-        tokens_in=draft.tokens_in,
-        tokens_out=draft.tokens_out,
-        cost_minor=draft.cost_minor,
-        updated_at=now,
-    )
-    statement = statement.on_conflict_do_update(
-        index_elements=[TokenUsageDaily.organization_id, TokenUsageDaily.date],
-        set_={
-            "tokens_in": TokenUsageDaily.tokens_in + statement.excluded.tokens_in,
-            "tokens_out": TokenUsageDaily.tokens_out + statement.excluded.tokens_out,
-            "cost_minor": TokenUsageDaily.cost_minor + statement.excluded.cost_minor,
-            "updated_at": statement.excluded.updated_at,
+    statement = portable.upsert(
+        session,
+        TokenUsageDaily,
+        {
+            "organization_id": organization_id,
+            "date": now.date(),
+            "tokens_in": draft.tokens_in,
+            "tokens_out": draft.tokens_out,
+            "cost_minor": draft.cost_minor,
+            "updated_at": now,
+        },
+        on=[TokenUsageDaily.organization_id, TokenUsageDaily.date],
+        update=lambda new: {
+            "tokens_in": TokenUsageDaily.tokens_in + new.tokens_in,
+            "tokens_out": TokenUsageDaily.tokens_out + new.tokens_out,
+            "cost_minor": TokenUsageDaily.cost_minor + new.cost_minor,
+            "updated_at": new.updated_at,
         },
     )
     await session.execute(statement)

@@ -14,10 +14,9 @@ from collections import Counter
 from typing import Any, Protocol
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from stratabase.db import portable
 from stratabase.db.types import utcnow
 from stratabase.jobs.registry import Registry, TaskContext, TaskResult, TaskSpec
 from stratabase.jobs.schedule import Periodic
@@ -98,14 +97,12 @@ async def add_views(session: AsyncSession, counts: dict[int, int]) -> int:
     ]
     if not rows:
         return 0
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = insert(PostStats).values(rows)
-    statement = statement.on_conflict_do_update(
-        index_elements=[PostStats.post_id],
-        set_={
-            "views": PostStats.views + statement.excluded.views,
-            "updated_at": statement.excluded.updated_at,
-        },
+    statement = portable.upsert(
+        session,
+        PostStats,
+        rows,
+        on=[PostStats.post_id],
+        update=lambda new: {"views": PostStats.views + new.views, "updated_at": new.updated_at},
     )
     await session.execute(statement)
     return len(rows)

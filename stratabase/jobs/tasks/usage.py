@@ -15,10 +15,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from stratabase.db import portable
 from stratabase.db.types import utcnow
 from stratabase.jobs.errors import PermanentJobError
 from stratabase.jobs.registry import Registry, TaskContext, TaskResult, TaskSpec
@@ -94,16 +93,12 @@ async def aggregate_day(session: AsyncSession, day: date) -> int:
         }
         for org_id, (t_in, t_out, cost) in sorted(totals.items())
     ]
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = insert(TokenUsageDaily).values(rows)
-    statement = statement.on_conflict_do_update(
-        index_elements=[TokenUsageDaily.organization_id, TokenUsageDaily.date],
-        set_={
-            "tokens_in": statement.excluded.tokens_in,
-            "tokens_out": statement.excluded.tokens_out,
-            "cost_minor": statement.excluded.cost_minor,
-            "updated_at": statement.excluded.updated_at,
-        },
+    statement = portable.upsert(
+        session,
+        TokenUsageDaily,
+        rows,
+        on=[TokenUsageDaily.organization_id, TokenUsageDaily.date],
+        update=["tokens_in", "tokens_out", "cost_minor", "updated_at"],
     )
     await session.execute(statement)
     return len(rows)
