@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import httpx
 import pytest
 
 import stratabase
@@ -120,3 +121,31 @@ async def test_enqueue_wakes_a_worker_on_the_same_root_at_once(settings: Setting
         finally:
             stop.set()
             await asyncio.wait_for(running, 30)
+
+
+async def test_create_app_serves_the_roots_services(settings: Settings) -> None:
+    """Routes use what the root was given (ledger hooks, rate limits): nothing is built on
+    ``app.state`` by a route. The app owns its root: its lifespan opens and closes it."""
+    from stratabase.api.app import create_app
+    from stratabase.ledger.values import WalletChange
+    from tests.acceptance.api_support import NO_LIMITS, Api
+
+    changes: list[WalletChange] = []
+    app = create_app(settings, rate_limits=NO_LIMITS, ledger_hooks=[changes.append])
+    sb: Stratabase = app.state.stratabase
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            api = Api(http, sb.db)
+            admin, user = await api.user(role=Role.ADMIN), await api.user()
+            minted = await http.post(
+                "/v1/wallet/credits",
+                json={"user_id": user.id, "amount": 9, "reason": "hook"},
+                headers={**admin.headers, "Idempotency-Key": "root-mint-1"},
+            )
+            assert minted.status_code == 201, minted.text
+            assert [change.kind for change in changes] == ["credit"]
+            assert user.id in changes[0].user_ids
+            wallet = await http.get("/v1/wallet", headers=user.headers)
+            assert wallet.json()["balance"] == 9
+    assert set(app.state._state) == {"stratabase"}  # no service was added by a route
