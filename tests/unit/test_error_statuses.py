@@ -6,10 +6,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from stratabase.api.errors import install_error_handlers
+from stratabase.api.errors import install_error_handlers, status_for
 from stratabase.cache.errors import CacheError, CacheUnavailable
 from stratabase.exceptions import (
     ConfigError,
+    ConstraintRefused,
     DatabaseReadOnly,
     MigrationError,
     StratabaseError,
@@ -25,6 +26,7 @@ CASES: list[tuple[StratabaseError, int, str]] = [
     (MigrationError("the database is at revision 0003, not 0009"), 503, "migration"),
     (ConfigError("STRATABASE_SECRET_KEY: too short", field="STRATABASE_SECRET_KEY"), 500, "config"),
     (DatabaseReadOnly("read-only file"), 503, "database-read-only"),
+    (ConstraintRefused("refused by ck_x", constraint="ck_x"), 409, "constraint"),
 ]
 
 
@@ -64,3 +66,24 @@ async def test_operator_messages_stay_in_the_log() -> None:
             body = (await http.get("/boom")).json()
         assert detail in body["detail"]
         assert "0003" not in str(body) and "SECRET_KEY" not in str(body)
+
+
+def _subclasses(cls: type[StratabaseError]) -> set[type[StratabaseError]]:
+    found = set(cls.__subclasses__())
+    for sub in list(found):
+        found |= _subclasses(sub)
+    return found
+
+
+def test_every_domain_error_class_has_a_status() -> None:
+    """Only a bad setting (and the bare root, for a bug) is a 500; every other error the
+    package defines answers with its own status."""
+    import stratabase.db.session
+    import stratabase.jobs.tasks.crawl
+    import stratabase.jobs.tasks.episodes
+    import stratabase.seed.theme  # noqa: F401  (they define subclasses)
+
+    classes = _subclasses(StratabaseError)
+    assert len(classes) >= 20
+    for cls in classes - {ConfigError}:
+        assert status_for(cls("x")) != 500, cls.__name__
