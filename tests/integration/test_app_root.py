@@ -149,3 +149,14 @@ async def test_create_app_serves_the_roots_services(settings: Settings) -> None:
             wallet = await http.get("/v1/wallet", headers=user.headers)
             assert wallet.json()["balance"] == 9
     assert set(app.state._state) == {"stratabase"}  # no service was added by a route
+
+
+async def test_from_env_reads_the_environment(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STRATABASE_DATABASE_URL", settings.database_url)
+    async with Stratabase.from_env(redis_url="") as sb:
+        assert sb.settings.database_url == settings.database_url
+        assert sb.db.backend == settings.backend
+        (user,) = await make_users(sb.db, 1)
+        assert (await sb.ledger.wallet(user)).balance == 0
