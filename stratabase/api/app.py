@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp
@@ -25,10 +26,12 @@ from stratabase.api.routes.jobs import router as jobs_router
 from stratabase.api.routes.payments import router as payments_router
 from stratabase.api.routes.stats import router as stats_router
 from stratabase.api.routes.wallet import router as wallet_router
-from stratabase.cache import Cache, SmartCache, build_cache
+from stratabase.cache import Cache
 from stratabase.db.session import Database
-from stratabase.jobs.registry import builtin_registry
 from stratabase.settings import Settings
+
+if TYPE_CHECKING:
+    from stratabase.app import Stratabase
 
 
 class StratabaseAPI(FastAPI):
@@ -40,33 +43,35 @@ class StratabaseAPI(FastAPI):
 
 
 def create_app(
-    settings: Settings, *, database: Database | None = None, cache: Cache | None = None
+    settings: Settings,
+    *,
+    database: Database | None = None,
+    cache: Cache | None = None,
+    **options: Any,
 ) -> FastAPI:
-    """Build the API. Pass ``database`` or ``cache`` to share one you already own (tests,
-    ``up``); otherwise the app builds its own and closes it at shutdown."""
-    # Built here, not in the lifespan: nothing connects until first use, and in-process
-    # clients (httpx.ASGITransport) do not run the lifespan.
-    app_cache = cache if cache is not None else build_cache(settings)
+    """Build the API on a new :class:`~stratabase.app.Stratabase`, which the app opens at
+    startup and closes at shutdown. Pass ``database`` or ``cache`` to share one you own
+    (tests); ``options`` are the root's (``rate_limits``, ``limiter``, ``ledger_hooks``,
+    ``job_registry``, ``webhook_secrets``)."""
+    from stratabase.app import Stratabase
+
+    return build_api(Stratabase(settings, database=database, cache=cache, **options), owned=True)
+
+
+def build_api(sb: Stratabase, *, owned: bool) -> FastAPI:
+    """The HTTP surface of ``sb``; ``owned``: its lifespan opens and closes ``sb``.
+
+    Everything is built before the lifespan: in-process clients (httpx.ASGITransport) do
+    not run it, and nothing connects until first use anyway.
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        owned = database is None
-        db = database or Database(settings)
-        app.state.db = db
-        if isinstance(app_cache, SmartCache):
-            app_cache.bind(db)  # CLI changes seen; no invalidation lost to a process death
-        try:
-            if owned:
-                await db.engines.warm()
+        if not owned:
             yield
-        finally:
-            limiter = getattr(app.state, "rate_limiter", None)
-            if limiter is not None:
-                await limiter.close()
-            if cache is None:
-                await app_cache.close()
-            if owned:
-                await db.dispose()
+            return
+        async with sb:
+            yield
 
     app = StratabaseAPI(
         title="Stratabase",
@@ -80,19 +85,13 @@ def create_app(
         redoc_url=None,
         swagger_ui_oauth2_redirect_url=None,
     )
-    app.state.settings = settings
-    app.state.cache = app_cache
-    #: The tasks ``POST /v1/jobs`` accepts; replace before the first request to add yours.
-    app.state.job_registry = builtin_registry(periodic=False)
-    if database is not None:
-        app.state.db = database
-        if isinstance(app_cache, SmartCache):
-            app_cache.bind(database)
+    #: The composition root every dependency reads (``api/deps.py``).
+    app.state.stratabase = sb
     # Added innermost first: routing, HEAD, the body limit, CORS (when on), then the 500
     # catcher (install_error_handlers), outermost of ours so it sees every layer's errors.
     app.add_middleware(HeadAsGet)
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
-    cors = cors_options(settings)
+    app.add_middleware(BodyLimit, limit=sb.settings.max_body_bytes)
+    cors = cors_options(sb.settings)
     if cors is not None:
         app.add_middleware(ProblemCORS, **cors)  # type: ignore[arg-type]
     install_error_handlers(app)

@@ -22,7 +22,7 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 def client_ip(request: Request) -> str | None:
     """The address to count and record for this request (None if the server gave none)."""
     peer = request.client.host if request.client else None
-    settings: Settings = request.app.state.settings
+    settings: Settings = request.app.state.stratabase.settings
     forwarded_for = request.headers.getlist("x-forwarded-for")
     return resolve(peer, forwarded_for, settings.trusted_proxy_networks)
 

@@ -11,32 +11,62 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import HTTPConnection
 
 from stratabase.api.client_ip import client_ip, limit_key
+from stratabase.app import Stratabase
 from stratabase.auth import service as auth_service
 from stratabase.auth.principal import Principal
 from stratabase.cache import Cache
 from stratabase.db.session import Database
 from stratabase.exceptions import InvalidInput, PermissionDenied
+from stratabase.jobs.service import JobService
+from stratabase.ledger.payments import PaymentService
+from stratabase.ledger.service import LedgerService
 from stratabase.pagination import CursorCodec
 from stratabase.ratelimit import RateLimiter, Scope
 from stratabase.settings import Settings
 
 
-def get_database(request: Request) -> Database:
-    return request.app.state.db  # type: ignore[no-any-return]
+def get_stratabase(request: Request) -> Stratabase:
+    """The composition root the app was built on (``create_app`` / ``Stratabase.asgi``)."""
+    return request.app.state.stratabase  # type: ignore[no-any-return]
 
 
-def get_settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+StratabaseDep = Annotated[Stratabase, Depends(get_stratabase)]
 
 
-def get_cache(request: Request) -> Cache:
-    return request.app.state.cache  # type: ignore[no-any-return]
+def get_database(sb: StratabaseDep) -> Database:
+    return sb.db
+
+
+def get_settings(sb: StratabaseDep) -> Settings:
+    return sb.settings
+
+
+def get_cache(sb: StratabaseDep) -> Cache:
+    return sb.cache
+
+
+def get_ledger(sb: StratabaseDep) -> LedgerService:
+    return sb.ledger
+
+
+def get_payments(sb: StratabaseDep) -> PaymentService:
+    return sb.payments
+
+
+def get_jobs(sb: StratabaseDep) -> JobService:
+    return sb.jobs
 
 
 DatabaseDep = Annotated[Database, Depends(get_database)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-#: The app's cache (in-process, or two tiers over Redis), built once by ``create_app``.
+#: The app's cache (in-process, or two tiers over Redis), built once by the root.
 CacheDep = Annotated[Cache, Depends(get_cache)]
+#: The token ledger, with the hooks the root was given.
+LedgerDep = Annotated[LedgerService, Depends(get_ledger)]
+#: Payment intents and webhooks (checked with the root's secrets).
+PaymentsDep = Annotated[PaymentService, Depends(get_payments)]
+#: The job queue's use cases and the tasks the API accepts.
+JobsDep = Annotated[JobService, Depends(get_jobs)]
 
 
 # --- authentication -------------------------------------------------------------------
@@ -131,27 +161,17 @@ AdminUserDep = Annotated[Principal, Depends(get_admin)]
 # --- cursors and rate limits ------------------------------------------------------------
 
 
-def get_cursors(request: Request) -> CursorCodec:
-    """The app's cursor signer, keyed by the settings' secret (built on first use)."""
-    state = request.app.state
-    codec = getattr(state, "cursors", None)
-    if codec is None:
-        codec = CursorCodec(state.settings.secret_key.get_secret_value())
-        state.cursors = codec
-    return codec
+def get_cursors(sb: StratabaseDep) -> CursorCodec:
+    """The app's cursor signer, keyed by the settings' secret."""
+    return sb.cursors
 
 
 CursorsDep = Annotated[CursorCodec, Depends(get_cursors)]
 
 
 def get_rate_limiter(request: Request) -> RateLimiter:
-    """The app's limiter; set ``app.state.rate_limits`` before the first request to tune it."""
-    state = request.app.state
-    limiter = getattr(state, "rate_limiter", None)
-    if limiter is None:
-        limiter = RateLimiter(state.settings, getattr(state, "rate_limits", None))
-        state.rate_limiter = limiter
-    return limiter
+    """The app's limiter (``Stratabase(rate_limits=…)`` or ``limiter=…`` tunes it)."""
+    return get_stratabase(request).limiter
 
 
 async def _enforce(request: Request, scope: Scope, principal: Principal | None) -> None:

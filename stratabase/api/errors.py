@@ -13,17 +13,21 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from stratabase.api.methods import allowed_methods
-from stratabase.cache.errors import CacheUnavailable
+from stratabase.cache.errors import CacheError
 from stratabase.exceptions import (
     AlreadyExists,
+    ConfigError,
     Conflict,
+    ConstraintRefused,
     DatabaseUnavailable,
     InvalidInput,
     InvariantViolation,
+    MigrationError,
     NotFound,
     PermissionDenied,
     StratabaseError,
 )
+from stratabase.jobs.errors import JobError
 
 logger = logging.getLogger("stratabase.api")
 
@@ -35,10 +39,25 @@ _STATUS: list[tuple[type[StratabaseError], int]] = [
     (AlreadyExists, 409),
     (Conflict, 409),
     (InvariantViolation, 409),
+    (ConstraintRefused, 409),
     (InvalidInput, 422),
     (PermissionDenied, 403),
     (DatabaseUnavailable, 503),
-    (CacheUnavailable, 503),
+    # The cache refused or could not answer: a passing fault of a dependency, as for the DB.
+    (CacheError, 503),
+    # The server runs on a schema it does not know: the operator must migrate.
+    (MigrationError, 503),
+    # A job request that cannot be run as asked (unknown task, input a retry cannot fix).
+    (JobError, 422),
+    # A setting is missing or malformed: the server's fault, said as such.
+    (ConfigError, 500),
+]
+
+#: What a client is told for errors whose message is for the operator (it names settings,
+#: revisions or files); the message itself goes to the log.
+_PUBLIC_DETAIL: list[tuple[type[StratabaseError], str]] = [
+    (MigrationError, "the database is not migrated to this version of the server"),
+    (ConfigError, "the server is misconfigured"),
 ]
 
 
@@ -75,6 +94,9 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     status = status_for(exc)
     if status >= 500:
         logger.error("%s on %s: %s", type(exc).__name__, request.url.path, exc.message)
+    public = next((text for cls, text in _PUBLIC_DETAIL if isinstance(exc, cls)), None)
+    if public is not None:
+        return problem(status, code=exc.code, detail=public, instance=request.url.path)
     errors = [{"field": exc.field, "message": exc.message}] if exc.field else None
     return problem(
         status, code=exc.code, detail=exc.message, instance=request.url.path, errors=errors

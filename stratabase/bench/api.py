@@ -70,8 +70,8 @@ async def main():
     settings = load_settings(database_url=sys.argv[1], redis_url="", pool_max_size=20)
     db = Database(settings)
     await db.engines.warm()
-    app = create_app(settings, database=db)
-    app.state.rate_limits = RateLimits(auth=None, read=None, write=None)
+    no_limits = RateLimits(auth=None, read=None, write=None)
+    app = create_app(settings, database=db, rate_limits=no_limits)
     config = uvicorn.Config(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning",
                             access_log=False)
     try:
@@ -261,8 +261,9 @@ def _queries(sql: list[str]) -> int:
 
 
 async def _statements(settings: Settings, db: Database, targets: dict[str, Any]) -> list[Result]:
-    app = create_app(settings, database=db)
-    app.state.rate_limits = RateLimits(auth=None, read=None, write=None)
+    app = create_app(
+        settings, database=db, rate_limits=RateLimits(auth=None, read=None, write=None)
+    )
     headers = {"Authorization": f"Bearer {targets['token']}"}
     transport = httpx.ASGITransport(app=app)
     ours: dict[str, int] = {}

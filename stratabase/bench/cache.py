@@ -435,8 +435,9 @@ async def _time_pages(
     settings: Settings, db: Database, cache: SmartCache, ids: list[int], requests: int
 ) -> tuple[float, float]:
     """(hit req/s, miss req/s): best of three interleaved rounds, only requests timed."""
-    app = create_app(settings, database=db, cache=cache)
-    app.state.rate_limits = RateLimits(auth=None, read=None, write=None)
+    app = create_app(
+        settings, database=db, cache=cache, rate_limits=RateLimits(auth=None, read=None, write=None)
+    )
     transport = httpx.ASGITransport(app=app)
     best = {"hit": 0.0, "miss": 0.0}
     async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import Coroutine
-from typing import Any, NoReturn, TypeVar, cast
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
 import typer
 from rich.console import Console
@@ -14,6 +15,9 @@ from sqlalchemy.exc import DBAPIError
 
 from stratabase.exceptions import ConfigError, StratabaseError
 from stratabase.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from stratabase.app import Stratabase
 
 T = TypeVar("T")
 
@@ -66,3 +70,16 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
         fail(f"database error: {_first_line(exc.orig or exc)}", 1)
     except KeyboardInterrupt:
         fail("interrupted", 130)
+
+
+@asynccontextmanager
+async def root(settings: Settings) -> AsyncIterator[Stratabase]:
+    """A command's composition root, closed when the command is done. Not opened: a
+    command's few statements need no warm pool, and services are built only when used."""
+    from stratabase.app import Stratabase
+
+    sb = Stratabase(settings)
+    try:
+        yield sb
+    finally:
+        await sb.close()

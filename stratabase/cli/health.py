@@ -8,21 +8,14 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from stratabase.cli.common import console, run, settings_from
+from stratabase.cli.common import console, root, run, settings_from
 from stratabase.db.health import check_all
-from stratabase.db.session import Database
-from stratabase.ratelimit import RateLimiter
 from stratabase.settings import Settings
 
 
 async def _report(settings: Settings) -> dict[str, Any]:
-    db = Database(settings)
-    limiter = RateLimiter(settings)
-    try:
-        return await check_all(db, settings.redis_url, limiter=limiter)
-    finally:
-        await limiter.close()
-        await db.dispose()
+    async with root(settings) as sb:
+        return await check_all(sb.db, settings.redis_url, limiter=sb.limiter)
 
 
 def health(

@@ -6,23 +6,25 @@ import asyncio
 import json
 import signal
 from datetime import UTC
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from pydantic import ValidationError
 from rich.table import Table
 
-from stratabase.cache import build_cache
-from stratabase.cli.common import configure_logging, console, fail, run, settings_from
-from stratabase.db.session import Database
+from stratabase.cli.common import configure_logging, console, fail, root, run, settings_from
 from stratabase.enums import JobStatus
 from stratabase.exceptions import InvalidInput
 from stratabase.jobs import queries, service
 from stratabase.jobs.registry import builtin_registry
 from stratabase.jobs.resources import default_resources
+from stratabase.jobs.tasks.episodes import RESERVER, LedgerReserver
 from stratabase.jobs.worker import Worker, WorkerConfig
 from stratabase.schemas.jobs import JobCreate
 from stratabase.settings import Settings
+
+if TYPE_CHECKING:
+    from stratabase.app import Stratabase
 
 app = typer.Typer(help="Inspect and manage the durable job queue.", no_args_is_help=True)
 
@@ -51,41 +53,35 @@ def _statuses(value: str | None) -> list[JobStatus]:
 
 
 async def _with_db(settings: Settings, work: Any) -> Any:
-    db = Database(settings)
-    try:
-        return await work(db)
-    finally:
-        await db.dispose()
+    async with root(settings) as sb:
+        return await work(sb.db)
 
 
 async def _run_worker(settings: Settings, config: WorkerConfig) -> None:
-    db = Database(settings)
+    async with root(settings) as sb:
+        await _work(sb, settings, config)
+
+
+async def _work(sb: Stratabase, settings: Settings, config: WorkerConfig) -> None:
     # With Redis, the worker's invalidations reach every API process; embedded, a separate
     # worker process has no one to tell, so it carries no cache.
-    cache = None if settings.embedded else build_cache(settings)
-    if cache is not None:
-        cache.bind(db)
+    cache = None if settings.embedded else sb.cache
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    try:
-        worker = Worker(
-            db,
-            settings,
-            builtin_registry(periodic=config.run_periodic),
-            config,
-            resources=default_resources(db, cache=cache),
-        )
-        task = asyncio.create_task(worker.run(stop))
-        await worker.ready.wait()
-        console.print(f"worker {worker.owner} ready on queues {','.join(worker.queues)}")
-        await task
-        console.print(f"worker stopped: {worker.completed} succeeded, {worker.failed} failed")
-    finally:
-        if cache is not None:
-            await cache.close()
-        await db.dispose()
+    worker = Worker(
+        sb.db,
+        settings,
+        builtin_registry(periodic=config.run_periodic),
+        config,
+        resources=default_resources(sb.db, cache=cache, **{RESERVER: LedgerReserver(sb.ledger)}),
+    )
+    task = asyncio.create_task(worker.run(stop))
+    await worker.ready.wait()
+    console.print(f"worker {worker.owner} ready on queues {','.join(worker.queues)}")
+    await task
+    console.print(f"worker stopped: {worker.completed} succeeded, {worker.failed} failed")
 
 
 def worker(

@@ -10,8 +10,7 @@ import typer
 
 from stratabase.cache.announce import announced
 from stratabase.cache.keys import tag_user
-from stratabase.cli.common import console, fail, run, settings_from
-from stratabase.db.session import Database
+from stratabase.cli.common import console, fail, root, run, settings_from
 from stratabase.ledger import verify as verification
 from stratabase.ledger.service import LedgerService
 from stratabase.settings import Settings
@@ -24,11 +23,8 @@ ledger_app = typer.Typer(
 
 
 async def _with_ledger(settings: Settings, work: Callable[[LedgerService], Awaitable[T]]) -> T:
-    db = Database(settings)
-    try:
-        return await work(LedgerService(db))
-    finally:
-        await db.dispose()
+    async with root(settings) as sb:
+        return await work(sb.ledger)
 
 
 @ledger_app.command()

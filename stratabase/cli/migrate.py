@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import typer
 
-from stratabase.cli.common import console, run, settings_from
+from stratabase.cli.common import console, root, run, settings_from
 from stratabase.db import migrate as migrations
-from stratabase.db.session import Database
 from stratabase.settings import Settings
 
 
 async def _migrate(settings: Settings, revision: str, check: bool) -> str | None:
-    db = Database(settings)
-    try:
+    async with root(settings) as sb:
         if check:
-            await migrations.current_revision(db)
-            await migrations.check(db)
-            return await migrations.current_revision(db)
-        return await migrations.upgrade(db, revision)
-    finally:
-        await db.dispose()
+            await migrations.current_revision(sb.db)
+            await migrations.check(sb.db)
+            return await migrations.current_revision(sb.db)
+        return await migrations.upgrade(sb.db, revision)
 
 
 def migrate(

@@ -40,6 +40,7 @@ T = TypeVar("T")
 AfterCommitHook = Callable[[], Awaitable[None] | None]
 
 _AFTER_COMMIT = "stratabase_after_commit"
+_DATABASE = "stratabase_database"
 _in_sqlite_write: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "stratabase_in_sqlite_write", default=False
 )
@@ -47,6 +48,30 @@ _in_sqlite_write: contextvars.ContextVar[bool] = contextvars.ContextVar(
 #: Backoff between retried attempts: base * 2**attempt, capped, with full jitter.
 RETRY_BASE_SECONDS = 0.005
 RETRY_CAP_SECONDS = 0.25
+
+
+class Wakeups:
+    """Events to set after a commit that made work for someone in this process (the job
+    workers on this database). Owned by the ``Database``, so there is no process registry."""
+
+    def __init__(self) -> None:
+        self._events: set[asyncio.Event] = set()
+
+    def subscribe(self, event: asyncio.Event) -> None:
+        self._events.add(event)
+
+    def unsubscribe(self, event: asyncio.Event) -> None:
+        self._events.discard(event)
+
+    def wake(self) -> None:
+        for event in list(self._events):
+            event.set()
+
+
+def database_of(session: AsyncSession) -> Database | None:
+    """The ``Database`` that opened ``session`` (None for a session made elsewhere)."""
+    found = session.info.get(_DATABASE)
+    return found if isinstance(found, Database) else None
 
 
 def after_commit(session: AsyncSession, hook: AfterCommitHook) -> None:
@@ -121,6 +146,8 @@ class Database:
         self.backend = self.engines.backend
         self.monitor = self.engines.monitor
         self.translator = self.engines.translator
+        #: Who to wake in this process after a commit that enqueued jobs (see jobs/notify.py).
+        self.wakeups = Wakeups()
 
     @property
     def engine(self):  # type: ignore[no-untyped-def]
@@ -215,6 +242,7 @@ class Database:
 
     async def _connect(self, session: AsyncSession) -> None:
         """Check out the connection now, counting waiters, so pool pressure is visible."""
+        session.info[_DATABASE] = self
         self.engines.waiting += 1
         try:
             await session.connection()

@@ -9,9 +9,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.engine import make_url
-
-from stratabase.db.session import Database
 from stratabase.settings import Settings
 
 
@@ -52,7 +49,3 @@ class WorkerConfig:
 
 def make_owner() -> str:
     return f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def database_key(db: Database) -> str:
-    return make_url(str(db.engine.url)).render_as_string(hide_password=True)

@@ -1,10 +1,10 @@
 """Wake idle workers when jobs arrive: LISTEN/NOTIFY on PostgreSQL, an in-process signal.
 
 Enqueue sends ``pg_notify('stratabase_jobs', queue)`` inside its transaction (delivered only
-on commit) and, after commit, sets the in-process signal of every worker of this process on
-the same database (embedded mode: the API and the worker share a process). Workers also
-poll, so a lost notification (listener reconnecting, SQLite across processes) costs at most
-one poll interval, never a job.
+on commit) and, after commit, wakes the workers subscribed to the same ``Database`` object
+(``Database.wakeups``: embedded mode, where the composition root gives the API and the worker
+one database). No registry is kept per process. Workers also poll, so a lost notification
+(listener reconnecting, SQLite across processes) costs at most one poll interval, never a job.
 """
 
 from __future__ import annotations
@@ -20,35 +20,20 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from stratabase.db.session import after_commit, database_of
+
 logger = logging.getLogger("stratabase.jobs")
 
 CHANNEL = "stratabase_jobs"
 #: Longest wait between two reconnection attempts of the listener, in seconds.
 LISTENER_BACKOFF_CAP = 30.0
 
-#: Per database URL, the wake-up events of the workers running in this process.
-_local: dict[str, set[asyncio.Event]] = {}
 
-
-def database_key(session: AsyncSession) -> str:
-    return make_url(str(session.get_bind().engine.url)).render_as_string(hide_password=True)
-
-
-def subscribe_local(key: str, event: asyncio.Event) -> None:
-    _local.setdefault(key, set()).add(event)
-
-
-def unsubscribe_local(key: str, event: asyncio.Event) -> None:
-    events = _local.get(key)
-    if events is not None:
-        events.discard(event)
-        if not events:
-            del _local[key]
-
-
-def wake_local(key: str) -> None:
-    for event in list(_local.get(key, ())):
-        event.set()
+def wake_after_commit(session: AsyncSession) -> None:
+    """Once ``session`` commits, wake this process's workers on its database."""
+    db = database_of(session)
+    if db is not None:
+        after_commit(session, db.wakeups.wake)
 
 
 async def notify(session: AsyncSession, queues: Iterable[str]) -> None:

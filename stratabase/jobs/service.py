@@ -18,14 +18,16 @@ from typing import Any
 from sqlalchemy import delete, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from stratabase.db.session import Database, after_commit
+from stratabase.auth.principal import Principal
+from stratabase.db.session import Database
 from stratabase.db.types import utcnow
 from stratabase.enums import JobStatus
-from stratabase.exceptions import InvalidInput
-from stratabase.jobs import notify
+from stratabase.exceptions import AlreadyExists, Conflict, InvalidInput, NotFound, PermissionDenied
+from stratabase.jobs import notify, queries
 from stratabase.jobs.queue import enqueue_count, enqueue_many, is_postgres, jobs, rowcount
 from stratabase.jobs.registry import Registry
-from stratabase.schemas.jobs import JobCreate
+from stratabase.models.jobs import Job
+from stratabase.schemas.jobs import JobCreate, JobRead
 
 #: Rows deleted per statement when pruning, so no transaction grows without bound.
 PRUNE_CHUNK = 5_000
@@ -51,8 +53,7 @@ async def _enqueue_counted(session: AsyncSession, *, specs: Sequence[JobCreate])
 async def _wake(session: AsyncSession, queues: set[str]) -> None:
     if is_postgres(session):  # other processes: NOTIFY, which SQLite has no counterpart to
         await notify.notify(session, queues)
-    key = notify.database_key(session)
-    after_commit(session, lambda: notify.wake_local(key))
+    notify.wake_after_commit(session)
 
 
 def resolve(spec: JobCreate, registry: Registry) -> JobCreate:
@@ -112,6 +113,31 @@ def _filtered(
     return statement
 
 
+async def _requeue(
+    session: AsyncSession,
+    *,
+    ids: Sequence[int] | None = None,
+    queue: str | None = None,
+    task: str | None = None,
+    statuses: Sequence[JobStatus] = RETRYABLE,
+) -> list[int]:
+    if any(s not in RETRYABLE for s in statuses):
+        raise InvalidInput("only dead, failed or cancelled jobs can be retried", field="status")
+    now = utcnow()
+    statement = _filtered(update(jobs), ids=ids, queue=queue, task=task, statuses=statuses)
+    statement = statement.values(
+        status=literal_column("'queued'"),
+        attempts=0,
+        run_at=now,
+        finished_at=None,
+        updated_at=now,
+    ).returning(jobs.c.id, jobs.c.queue)
+    rows = (await session.execute(statement)).all()
+    if rows:
+        await _wake(session, {row[1] for row in rows})
+    return sorted(row[0] for row in rows)
+
+
 async def retry(
     db: Database,
     *,
@@ -124,25 +150,31 @@ async def retry(
 
     A job whose unique key is active again in another job is refused (AlreadyExists).
     """
-    if any(s not in RETRYABLE for s in statuses):
-        raise InvalidInput("only dead, failed or cancelled jobs can be retried", field="status")
+    return await db.transaction(
+        functools.partial(_requeue, ids=ids, queue=queue, task=task, statuses=statuses)
+    )
 
-    async def work(session: AsyncSession) -> list[int]:
-        now = utcnow()
-        statement = _filtered(update(jobs), ids=ids, queue=queue, task=task, statuses=statuses)
-        statement = statement.values(
-            status=literal_column("'queued'"),
-            attempts=0,
-            run_at=now,
-            finished_at=None,
-            updated_at=now,
-        ).returning(jobs.c.id, jobs.c.queue)
-        rows = (await session.execute(statement)).all()
-        if rows:
-            await _wake(session, {row[1] for row in rows})
-        return sorted(row[0] for row in rows)
 
-    return await db.transaction(work)
+async def _cancel(
+    session: AsyncSession,
+    *,
+    ids: Sequence[int] | None = None,
+    queue: str | None = None,
+    task: str | None = None,
+    statuses: Sequence[JobStatus] = CANCELLABLE,
+) -> list[int]:
+    if any(s not in CANCELLABLE for s in statuses):
+        raise InvalidInput("only queued or running jobs can be cancelled", field="status")
+    now = utcnow()
+    statement = _filtered(update(jobs), ids=ids, queue=queue, task=task, statuses=statuses)
+    statement = statement.values(
+        status=literal_column("'cancelled'"),
+        finished_at=now,
+        lease_owner=None,
+        lease_expires_at=None,
+        updated_at=now,
+    ).returning(jobs.c.id)
+    return sorted(row[0] for row in await session.execute(statement))
 
 
 async def cancel(
@@ -154,22 +186,9 @@ async def cancel(
     statuses: Sequence[JobStatus] = CANCELLABLE,
 ) -> list[int]:
     """Cancel queued (and running) jobs; a running handler is stopped at its next heartbeat."""
-    if any(s not in CANCELLABLE for s in statuses):
-        raise InvalidInput("only queued or running jobs can be cancelled", field="status")
-
-    async def work(session: AsyncSession) -> list[int]:
-        now = utcnow()
-        statement = _filtered(update(jobs), ids=ids, queue=queue, task=task, statuses=statuses)
-        statement = statement.values(
-            status=literal_column("'cancelled'"),
-            finished_at=now,
-            lease_owner=None,
-            lease_expires_at=None,
-            updated_at=now,
-        ).returning(jobs.c.id)
-        return sorted(row[0] for row in await session.execute(statement))
-
-    return await db.transaction(work)
+    return await db.transaction(
+        functools.partial(_cancel, ids=ids, queue=queue, task=task, statuses=statuses)
+    )
 
 
 async def prune(
@@ -199,3 +218,112 @@ async def prune(
         total += deleted
         if deleted < PRUNE_CHUNK:
             return total
+
+
+async def _read(session: AsyncSession, job_id: int) -> JobRead:
+    statement = select(Job).where(Job.id == job_id).execution_options(populate_existing=True)
+    job = (await session.execute(statement)).scalar_one_or_none()
+    if job is None:
+        raise NotFound(f"job {job_id} does not exist", field="job_id")
+    return JobRead.model_validate(job)
+
+
+def _require_admin(principal: Principal | None) -> None:
+    if principal is not None and not principal.is_admin:
+        raise PermissionDenied("administrators only")
+
+
+class JobService:
+    """The queue as one app sees it: the tasks it accepts, and its operators' use cases.
+
+    Every method is one transaction and states the state machine here, not in its callers:
+    retry takes a dead, failed or cancelled job back to queued; cancel takes a queued or
+    running one to cancelled; anything else is a Conflict. A ``principal`` (HTTP) must be
+    an admin; None is a trusted caller (CLI, library).
+    """
+
+    def __init__(self, db: Database, registry: Registry) -> None:
+        self.db = db
+        self.registry = registry
+
+    async def submit(self, principal: Principal | None, spec: JobCreate) -> JobRead:
+        """Enqueue ``spec`` as the registry defines its task; AlreadyExists when its unique
+        key is already queued or running."""
+        _require_admin(principal)
+        spec = resolve(spec, self.registry)
+
+        async def work(session: AsyncSession) -> JobRead:
+            ids = await enqueue_in(session, [spec])
+            if not ids:
+                raise AlreadyExists("a job with this unique key is already queued or running")
+            return await _read(session, ids[0])
+
+        return await self.db.transaction(work)
+
+    async def get(self, principal: Principal | None, job_id: int) -> JobRead:
+        _require_admin(principal)
+        async with self.db.session() as session:
+            return await _read(session, job_id)
+
+    async def list_jobs(
+        self,
+        principal: Principal | None,
+        *,
+        statuses: Sequence[JobStatus] = (),
+        queue: str | None = None,
+        task: str | None = None,
+        before_id: int | None = None,
+        limit: int = 50,
+    ) -> list[JobRead]:
+        _require_admin(principal)
+        return await queries.list_jobs(
+            self.db, statuses=statuses, queue=queue, task=task, before_id=before_id, limit=limit
+        )
+
+    async def retry_job(self, principal: Principal | None, job_id: int) -> JobRead:
+        """Queue one finished job again; NotFound, or Conflict in any other state."""
+        _require_admin(principal)
+
+        async def work(session: AsyncSession) -> JobRead:
+            if not await _requeue(session, ids=[job_id]):
+                await _read(session, job_id)  # NotFound first
+                raise Conflict("only dead, failed or cancelled jobs can be retried")
+            return await _read(session, job_id)
+
+        return await self.db.transaction(work)
+
+    async def cancel_job(self, principal: Principal | None, job_id: int) -> JobRead:
+        """Cancel one queued or running job; NotFound, or Conflict once it finished."""
+        _require_admin(principal)
+
+        async def work(session: AsyncSession) -> JobRead:
+            if not await _cancel(session, ids=[job_id]):
+                await _read(session, job_id)
+                raise Conflict("only queued or running jobs can be cancelled")
+            return await _read(session, job_id)
+
+        return await self.db.transaction(work)
+
+    async def retry_where(
+        self,
+        principal: Principal | None,
+        *,
+        queue: str | None = None,
+        task: str | None = None,
+        statuses: Sequence[JobStatus] | None = None,
+    ) -> list[int]:
+        """Bulk retry by filter (every retryable status when ``statuses`` is empty)."""
+        _require_admin(principal)
+        return await retry(self.db, queue=queue, task=task, statuses=statuses or RETRYABLE)
+
+    async def cancel_where(
+        self,
+        principal: Principal | None,
+        *,
+        queue: str | None = None,
+        task: str | None = None,
+        statuses: Sequence[JobStatus] | None = None,
+    ) -> list[int]:
+        """Bulk cancel by filter (every cancellable status when ``statuses`` is empty)."""
+        _require_admin(principal)
+        return await cancel(self.db, queue=queue, task=task, statuses=statuses or CANCELLABLE)

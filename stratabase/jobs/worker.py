@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from stratabase.db.session import Database
 from stratabase.db.types import utcnow
 from stratabase.jobs import notify, queue
-from stratabase.jobs.config import WorkerConfig, database_key, make_owner
+from stratabase.jobs.config import WorkerConfig, make_owner
 from stratabase.jobs.errors import PermanentJobError
 from stratabase.jobs.outage import Outage
 from stratabase.jobs.queue import ClaimedJob
@@ -106,8 +106,7 @@ class Worker:
     # -- the main loop -------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        key = database_key(self.db)
-        notify.subscribe_local(key, self._wake)
+        self.db.wakeups.subscribe(self._wake)
         listener = None
         if self.db.backend == "postgres":  # LISTEN for other processes' NOTIFY (PG only)
             listener = notify.PgListener(self.settings.database_url, self.queues, self._wake)
@@ -131,7 +130,7 @@ class Worker:
                     await task
             if listener is not None:
                 await listener.stop()
-            notify.unsubscribe_local(key, self._wake)
+            self.db.wakeups.unsubscribe(self._wake)
 
     async def _loop(self, stop: asyncio.Event) -> None:
         stopping = asyncio.ensure_future(stop.wait())

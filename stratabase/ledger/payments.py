@@ -17,6 +17,7 @@ from typing import Any, cast
 from sqlalchemy import Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from stratabase.auth.principal import Principal
 from stratabase.db import portable
 from stratabase.db.types import utcnow
 from stratabase.enums import PaymentProvider, PaymentStatus
@@ -108,6 +109,14 @@ class PaymentService:
         if row is None:
             raise NotFound(f"payment {payment_id} does not exist", field="payment_id")
         return dict(row._mapping)
+
+    async def get_for(self, principal: Principal, payment_id: int) -> dict[str, Any]:
+        """``payment_id`` if it is the caller's (or the caller is an admin); someone else's
+        payment is NotFound, so ids do not tell which payments exist."""
+        found = await self.get(payment_id)
+        if found["user_id"] != principal.user_id and not principal.is_admin:
+            raise NotFound(f"payment {payment_id} does not exist", field="payment_id")
+        return found
 
     async def handle_webhook(
         self, provider: PaymentProvider | str, headers: Mapping[str, str], body: bytes

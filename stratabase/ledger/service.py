@@ -19,9 +19,10 @@ from typing import Any, TypeVar
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from stratabase.auth.principal import Principal
 from stratabase.db.session import Database, after_commit
 from stratabase.enums import TransferStatus
-from stratabase.exceptions import AlreadyExists, Conflict, InvalidInput
+from stratabase.exceptions import AlreadyExists, Conflict, InvalidInput, PermissionDenied
 from stratabase.ledger import accounts, movements, parties, postgres, queries, refusals
 from stratabase.ledger.holds import HoldOperations
 from stratabase.ledger.movements import Movement, find_by_key, move, replay
@@ -44,6 +45,13 @@ T = TypeVar("T")
 MAX_LINKED = 100
 
 Reference = tuple[str, str]
+#: Longest caller idempotency key: with its ``u<user id>:`` scope it fits the column (128).
+IDEMPOTENCY_KEY_MAX = 100
+
+
+def sender_key(user_id: int, key: str) -> str:
+    """A user's idempotency key as stored: scoped to the user, so keys never collide."""
+    return f"u{user_id}:{key}"
 
 
 def _reference(reference: Reference | None) -> dict[str, str | None]:
@@ -328,6 +336,78 @@ class LedgerService(HoldOperations):
             reference=reference,
             key=key,
             metadata=metadata,
+        )
+
+    async def send(
+        self,
+        principal: Principal,
+        amount: int,
+        *,
+        key: str,
+        to_user_id: int | None = None,
+        to_account_id: int | None = None,
+        reason: str = "",
+        reference: Reference | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Transfer:
+        """A signed-in user's transfer to a user or to a user's wallet (exactly one).
+
+        ``key`` is the caller's idempotency key; it is scoped to the sender
+        (``u<user id>:<key>``), so two users' keys never collide.
+        """
+        principal.require_writer()
+        if (to_user_id is None) == (to_account_id is None):
+            raise InvalidInput(
+                "give exactly one of to_user_id and to_account_id", field="to_user_id"
+            )
+        if not key or len(key) > IDEMPOTENCY_KEY_MAX:
+            raise InvalidInput(
+                f"the idempotency key must have 1 to {IDEMPOTENCY_KEY_MAX} characters",
+                field="Idempotency-Key",
+            )
+        scoped = sender_key(principal.user_id, key)
+        if to_user_id is not None:
+            return await self.transfer(
+                principal.user_id,
+                to_user_id,
+                amount,
+                reason=reason,
+                reference=reference,
+                key=scoped,
+                metadata=metadata,
+            )
+        return await self.transfer_to_account(
+            principal.user_id,
+            int(to_account_id or 0),
+            amount,
+            reason=reason,
+            reference=reference,
+            key=scoped,
+            metadata=metadata,
+        )
+
+    async def mint(
+        self,
+        admin: Principal,
+        user_id: int,
+        amount: int,
+        *,
+        key: str,
+        reason: str,
+        reference: Reference | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Transfer:
+        """An admin mints from the treasury; the key is scoped to mints (``mint:<key>``) and
+        the transfer's metadata records who minted."""
+        if not admin.is_admin:
+            raise PermissionDenied("administrators only")
+        return await self.credit(
+            user_id,
+            amount,
+            reason=reason,
+            reference=reference,
+            key=f"mint:{key}",
+            metadata={**(metadata or {}), "minted_by": admin.user_id},
         )
 
     async def transfer_linked(

@@ -94,8 +94,7 @@ class Api:
 async def make_api(
     settings: Settings, db: Database, limits: RateLimits = NO_LIMITS
 ) -> AsyncIterator[Api]:
-    app = create_app(settings, database=db)
-    app.state.rate_limits = limits
+    app = create_app(settings, database=db, rate_limits=limits)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
         yield Api(http, db)

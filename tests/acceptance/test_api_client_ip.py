@@ -14,7 +14,7 @@ import uvicorn
 from sqlalchemy import select
 
 from stratabase.api.app import create_app
-from stratabase.cli.serve import server_config
+from stratabase.api.server import server_config
 from stratabase.db.session import Database
 from stratabase.models import User, UserSession
 from stratabase.ratelimit import RateLimits
@@ -28,8 +28,7 @@ LIMITS = RateLimits(auth="3/hour", read=None, write=None, login=None)
 @asynccontextmanager
 async def _served(settings: Settings, db: Database) -> AsyncIterator[httpx.AsyncClient]:
     """The app under uvicorn on a free loopback port; a client that connects from 127.0.0.1."""
-    app = create_app(settings, database=db)
-    app.state.rate_limits = LIMITS
+    app = create_app(settings, database=db, rate_limits=LIMITS)
     server = uvicorn.Server(server_config(app, settings, "127.0.0.1", 0))
     task = asyncio.create_task(server.serve())
     try:
@@ -100,8 +99,7 @@ async def test_rotating_ipv6_addresses_within_a_64_share_one_budget(
 ) -> None:
     use_hasher(monkeypatch)
     behind_proxy = load_settings(database_url=settings.database_url, trusted_proxies="127.0.0.1")
-    app = create_app(behind_proxy, database=db)
-    app.state.rate_limits = LIMITS
+    app = create_app(behind_proxy, database=db, rate_limits=LIMITS)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
         statuses = [

@@ -99,8 +99,7 @@ async def test_a_bad_content_length_is_400(api: Api) -> None:
 
 
 async def test_every_response_says_nosniff_even_a_500(settings: Settings, db: Database) -> None:
-    app = create_app(settings, database=db)
-    app.state.rate_limits = NO_LIMITS
+    app = create_app(settings, database=db, rate_limits=NO_LIMITS)
 
     async def boom() -> None:
         raise RuntimeError("boom")

@@ -34,8 +34,7 @@ async def _app(
         trusted_proxies="127.0.0.1",
     )
     cache = build_cache(behind_proxy.model_copy(update={"redis_url": ""}))
-    app = create_app(behind_proxy, database=db, cache=cache)
-    app.state.rate_limits = limits
+    app = create_app(behind_proxy, database=db, cache=cache, rate_limits=limits)
     transport = httpx.ASGITransport(app=app)
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:

@@ -17,8 +17,7 @@ from tests.acceptance.api_support import NO_LIMITS, Api
 @asynccontextmanager
 async def serve(settings: Settings, db: Database, cache: SmartCache) -> AsyncIterator[Api]:
     """One app (one "process") on ``db`` and ``cache``."""
-    app = create_app(settings, database=db, cache=cache)
-    app.state.rate_limits = NO_LIMITS
+    app = create_app(settings, database=db, cache=cache, rate_limits=NO_LIMITS)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
         yield Api(http, db)

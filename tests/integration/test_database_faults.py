@@ -35,8 +35,7 @@ ADA = {"email": "ada@example.com", "username": "ada_ro", "password": "correct ho
 
 
 def _client(settings: Settings, db: Database) -> httpx.AsyncClient:
-    app = create_app(settings, database=db)
-    app.state.rate_limits = NO_LIMITS
+    app = create_app(settings, database=db, rate_limits=NO_LIMITS)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
 
 

@@ -112,10 +112,9 @@ async def app_client(
 ) -> AsyncIterator[tuple[httpx.AsyncClient, RateLimiter]]:
     settings = settings.model_copy(update={"redis_url": server.url, "redis_prefix": "sb-rl:"})
     cache = memory_cache()
-    app = create_app(settings, database=db, cache=cache)
     limits = RateLimits(read="5/minute", write=None, auth=None)
     limiter = RateLimiter(settings, limits, socket_timeout=TIMEOUT)
-    app.state.rate_limiter = limiter
+    app = create_app(settings, database=db, cache=cache, limiter=limiter)
     transport = httpx.ASGITransport(app=app, client=("10.1.2.3", 1234))
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:

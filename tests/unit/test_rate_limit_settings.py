@@ -63,7 +63,7 @@ async def test_the_app_enforces_the_configured_rate(tmp_path: Path) -> None:
     )
     cache = memory_cache()
     db = Database(settings)  # never queried: no token is sent
-    app = create_app(settings, database=db, cache=cache)  # no app.state.rate_limits
+    app = create_app(settings, database=db, cache=cache)  # no rate_limits
     transport = httpx.ASGITransport(app=app)
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:

@@ -4,28 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Query
 from pydantic import BaseModel, Field
 
-from stratabase.api.deps import AdminUserDep, DatabaseDep
+from stratabase.api.deps import AdminUserDep, JobsDep
 from stratabase.api.routes._params import ObjectId
 from stratabase.api.routes._router import api_router
 from stratabase.enums import JobStatus
-from stratabase.exceptions import AlreadyExists, Conflict
-from stratabase.jobs import queries, service
-from stratabase.jobs.registry import Registry
 from stratabase.schemas.common import MAX_ID, InputModel
 from stratabase.schemas.jobs import JobCreate, JobRead, QueueName
 
 router = api_router("/v1/jobs", tag="jobs")
-
-
-def get_job_registry(request: Request) -> Registry:
-    """The tasks this API accepts (``app.state.job_registry``, built by ``create_app``)."""
-    return request.app.state.job_registry  # type: ignore[no-any-return]
-
-
-JobRegistryDep = Annotated[Registry, Depends(get_job_registry)]
 
 
 class JobPage(BaseModel):
@@ -48,8 +37,8 @@ class JobIds(BaseModel):
 
 @router.get("", response_model=JobPage)
 async def list_jobs(
-    _admin: AdminUserDep,
-    db: DatabaseDep,
+    admin: AdminUserDep,
+    jobs: JobsDep,
     status: Annotated[list[JobStatus] | None, Query(max_length=len(JobStatus))] = None,
     queue: Annotated[str | None, Query(max_length=60)] = None,
     task: Annotated[str | None, Query(max_length=120)] = None,
@@ -57,56 +46,45 @@ async def list_jobs(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> JobPage:
     """Jobs newest first, filtered by status (repeatable), queue and task."""
-    items = await queries.list_jobs(
-        db, statuses=status or (), queue=queue, task=task, before_id=before, limit=limit
+    items = await jobs.list_jobs(
+        admin, statuses=status or (), queue=queue, task=task, before_id=before, limit=limit
     )
     return JobPage(items=items, next_before=items[-1].id if len(items) == limit else None)
 
 
 @router.get("/{job_id}", response_model=JobRead)
-async def get_job(_admin: AdminUserDep, db: DatabaseDep, job_id: ObjectId) -> JobRead:
-    return await queries.get_job(db, job_id)
+async def get_job(admin: AdminUserDep, jobs: JobsDep, job_id: ObjectId) -> JobRead:
+    return await jobs.get(admin, job_id)
 
 
 @router.post("", response_model=JobRead, status_code=201)
-async def enqueue(
-    _admin: AdminUserDep, db: DatabaseDep, registry: JobRegistryDep, body: JobCreate
-) -> JobRead:
+async def enqueue(admin: AdminUserDep, jobs: JobsDep, body: JobCreate) -> JobRead:
     """Enqueue a job; 422 for an unknown task, 409 when its unique key is already queued
     or running. Omitted ``queue`` and ``max_attempts`` are the task's own."""
-    job_id = await service.enqueue(db, body, registry=registry)
-    if job_id is None:
-        raise AlreadyExists("a job with this unique key is already queued or running")
-    return await queries.get_job(db, job_id)
+    return await jobs.submit(admin, body)
 
 
 @router.post("/{job_id}/retry", response_model=JobRead)
-async def retry_job(_admin: AdminUserDep, db: DatabaseDep, job_id: ObjectId) -> JobRead:
+async def retry_job(admin: AdminUserDep, jobs: JobsDep, job_id: ObjectId) -> JobRead:
     """Queue a dead, failed or cancelled job again; 409 in any other state."""
-    await queries.get_job(db, job_id)
-    if not await service.retry(db, ids=[job_id]):
-        raise Conflict("only dead, failed or cancelled jobs can be retried")
-    return await queries.get_job(db, job_id)
+    return await jobs.retry_job(admin, job_id)
 
 
 @router.post("/{job_id}/cancel", response_model=JobRead)
-async def cancel_job(_admin: AdminUserDep, db: DatabaseDep, job_id: ObjectId) -> JobRead:
+async def cancel_job(admin: AdminUserDep, jobs: JobsDep, job_id: ObjectId) -> JobRead:
     """Cancel a queued or running job; 409 when it already finished."""
-    await queries.get_job(db, job_id)
-    if not await service.cancel(db, ids=[job_id]):
-        raise Conflict("only queued or running jobs can be cancelled")
-    return await queries.get_job(db, job_id)
+    return await jobs.cancel_job(admin, job_id)
 
 
 @router.post("/retry", response_model=JobIds)
-async def retry_jobs(_admin: AdminUserDep, db: DatabaseDep, body: JobFilter) -> JobIds:
-    statuses = body.status or list(service.RETRYABLE)
-    ids = await service.retry(db, queue=body.queue, task=body.task, statuses=statuses)
+async def retry_jobs(admin: AdminUserDep, jobs: JobsDep, body: JobFilter) -> JobIds:
+    """Retry every job the filter matches (every retryable status unless ``status``)."""
+    ids = await jobs.retry_where(admin, queue=body.queue, task=body.task, statuses=body.status)
     return JobIds(ids=ids)
 
 
 @router.post("/cancel", response_model=JobIds)
-async def cancel_jobs(_admin: AdminUserDep, db: DatabaseDep, body: JobFilter) -> JobIds:
-    statuses = body.status or list(service.CANCELLABLE)
-    ids = await service.cancel(db, queue=body.queue, task=body.task, statuses=statuses)
+async def cancel_jobs(admin: AdminUserDep, jobs: JobsDep, body: JobFilter) -> JobIds:
+    """Cancel every job the filter matches (every cancellable status unless ``status``)."""
+    ids = await jobs.cancel_where(admin, queue=body.queue, task=body.task, statuses=body.status)
     return JobIds(ids=ids)

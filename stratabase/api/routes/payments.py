@@ -4,36 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Path, Request
+from fastapi import Path, Request
 
-from stratabase.api.deps import CurrentUserDep, RateLimited, WriterUserDep
+from stratabase.api.deps import CurrentUserDep, PaymentsDep, RateLimited, WriterUserDep
 from stratabase.api.routes._params import ObjectId
 from stratabase.api.routes._router import api_router
-from stratabase.api.routes.wallet import get_ledger
 from stratabase.api.schemas.ledger import WebhookOut
-from stratabase.exceptions import NotFound
-from stratabase.ledger.payments import PaymentService
-from stratabase.ledger.webhooks import adapters
 from stratabase.schemas.ledger import PaymentCreate, PaymentRead
 
 #: Providers' webhooks are not rate limited (a redelivery must get through); the rest are.
 router = api_router("/v1/payments", tag="payments", rate_limited=False)
-
-
-def get_payments(request: Request) -> PaymentService:
-    """Built on first use; webhooks are checked with ``settings.secret_key`` unless
-    ``app.state.payment_webhook_secrets`` maps a provider to its own secret."""
-    state = request.app.state
-    service = getattr(state, "payments", None)
-    if service is None:
-        secret = state.settings.secret_key.get_secret_value()
-        own = getattr(state, "payment_webhook_secrets", None)
-        service = PaymentService(get_ledger(request), adapters(secret, own))
-        state.payments = service
-    return service
-
-
-PaymentsDep = Annotated[PaymentService, Depends(get_payments)]
 
 
 @router.post("", response_model=PaymentRead, status_code=201, dependencies=[RateLimited])
@@ -56,10 +36,8 @@ async def create_payment(
 async def get_payment(
     payment_id: ObjectId, principal: CurrentUserDep, payments: PaymentsDep
 ) -> PaymentRead:
-    found = await payments.get(payment_id)
-    if found["user_id"] != principal.user_id and not principal.is_admin:
-        raise NotFound(f"payment {payment_id} does not exist", field="payment_id")
-    return PaymentRead.model_validate(found)
+    """The caller's payment (any payment for an admin); someone else's is 404."""
+    return PaymentRead.model_validate(await payments.get_for(principal, payment_id))
 
 
 @router.post("/webhooks/{provider}", response_model=WebhookOut)

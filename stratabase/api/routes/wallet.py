@@ -5,34 +5,26 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request, Response
+from fastapi import Header, Response
 
-from stratabase.api.deps import AdminUserDep, CurrentUserDep, CursorsDep, WriterUserDep
+from stratabase.api.deps import (
+    AdminUserDep,
+    CurrentUserDep,
+    CursorsDep,
+    LedgerDep,
+    WriterUserDep,
+)
 from stratabase.api.routes._params import DEFAULT, Cursor, Limit
 from stratabase.api.routes._router import api_router
 from stratabase.api.schemas.common import PageOut
 from stratabase.api.schemas.ledger import HistoryItemOut
-from stratabase.ledger.service import LedgerService
+from stratabase.ledger.service import IDEMPOTENCY_KEY_MAX
 from stratabase.schemas.ledger import CreditRequest, TransferCreate, TransferRead, WalletRead
 
 router = api_router("/v1/wallet", tag="wallet")
 
 _HISTORY = "wallet-history"
 
-
-def get_ledger(request: Request) -> LedgerService:
-    """The app's ledger, built on first use with the hooks in ``app.state.ledger_hooks``."""
-    state = request.app.state
-    ledger = getattr(state, "ledger", None)
-    if ledger is None:
-        ledger = LedgerService(state.db, getattr(state, "ledger_hooks", ()))
-        state.ledger = ledger
-    return ledger
-
-
-LedgerDep = Annotated[LedgerService, Depends(get_ledger)]
-#: Longest Idempotency-Key accepted: with its ``u<user id>:`` scope it fits the column (128).
-IDEMPOTENCY_KEY_MAX = 100
 #: Required on every request that moves tokens; retries with the same key move them once.
 IdempotencyKey = Annotated[
     str,
@@ -53,6 +45,12 @@ REPLAYED: dict[int | str, dict[str, Any]] = {
         "(header `Idempotent-Replayed: true`)",
     }
 }
+
+
+def _reference(body: TransferCreate | CreditRequest) -> tuple[str, str] | None:
+    if body.reference_type is None:
+        return None
+    return (body.reference_type, str(body.reference_id))
 
 
 def _transfer_out(transfer: Any, response: Response) -> TransferRead:
@@ -106,30 +104,16 @@ async def transfer(
     409 insufficient-funds moves nothing; 409 conflict means the key was used for another
     request; a retry with the same key and body answers 200 with the original transfer.
     """
-    reference = (
-        None if body.reference_type is None else (body.reference_type, str(body.reference_id))
+    result = await ledger.send(
+        principal,
+        body.amount,
+        key=key,
+        to_user_id=body.to_user_id,
+        to_account_id=body.to_account_id,
+        reason=body.reason,
+        reference=_reference(body),
+        metadata=body.metadata,
     )
-    scoped_key = f"u{principal.user_id}:{key}"
-    if body.to_user_id is not None:
-        result = await ledger.transfer(
-            principal.user_id,
-            body.to_user_id,
-            body.amount,
-            reason=body.reason,
-            reference=reference,
-            key=scoped_key,
-            metadata=body.metadata,
-        )
-    else:
-        result = await ledger.transfer_to_account(
-            principal.user_id,
-            int(body.to_account_id or 0),
-            body.amount,
-            reason=body.reason,
-            reference=reference,
-            key=scoped_key,
-            metadata=body.metadata,
-        )
     return _transfer_out(result, response)
 
 
@@ -142,15 +126,13 @@ async def mint(
     response: Response,
 ) -> TransferRead:
     """Admins only: mint tokens from the treasury into a user's wallet."""
-    reference = (
-        None if body.reference_type is None else (body.reference_type, str(body.reference_id))
-    )
-    result = await ledger.credit(
+    result = await ledger.mint(
+        admin,
         body.user_id,
         body.amount,
+        key=key,
         reason=body.reason,
-        reference=reference,
-        key=f"mint:{key}",
-        metadata={**body.metadata, "minted_by": admin.user_id},
+        reference=_reference(body),
+        metadata=body.metadata,
     )
     return _transfer_out(result, response)
