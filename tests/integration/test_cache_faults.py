@@ -1,0 +1,205 @@
+"""A hung or dead Redis costs the API one short cache timeout, then nothing; answers stay right.
+
+Two apps ("processes") share a database and a private redis-server that the test hangs
+(SIGSTOP: connections accepted, nothing answered) or kills; the shared server is never
+touched. Every request and ``/health`` must answer, without a 5xx, well within a bound the
+old 2 s timeouts could not meet (a first request took 3-6 s, ``/health`` 4.3 s). Beyond wall
+time, the test counts what the cache did: once its circuit is open it sends Redis nothing
+(its trial is a background PING, and the breakers' clocks are the test's). A read after a
+committed write shows the write, in the writer and in the other process, during the
+outage and after it (when Redis comes back still holding the page from before the write).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy import func, select
+
+from stratabase.api.app import create_app
+from stratabase.cache import SmartCache, two_tier_cache
+from stratabase.cache.breaker import CircuitBreaker
+from stratabase.cache.two_tier import TwoTierStore
+from stratabase.db.session import Database
+from stratabase.models import CacheInvalidation
+from stratabase.ratelimit import RateLimiter, RateLimits
+from stratabase.settings import Settings
+from tests.acceptance.api_support import Api
+from tests.faults_support import RedisServer
+
+#: Seconds any one request may take while Redis is away: the request's own database work
+#: plus at most one cache timeout (0.5 s) and one limiter timeout (0.25 s), with room for a
+#: loaded machine. The old timeouts (2 s per call, several calls) took 2-6 s.
+BOUND = 1.5
+#: Deadline for conditions that take a moment (reconnects, replays).
+DEADLINE = 60.0
+#: High enough never to refuse a request here, low enough to be counted in Redis.
+LIMITS = RateLimits(auth=None, write="100000/minute", read="100000/minute", login=None)
+
+
+class Clock:
+    """The breakers' clock: their cooldowns pass only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Process:
+    api: Api
+    cache: SmartCache
+    store: TwoTierStore
+    limiter: RateLimiter
+
+
+@pytest.fixture
+def server(redis_url: str) -> Iterator[RedisServer]:
+    started = RedisServer()
+    started.start()
+    yield started
+    started.stop()
+
+
+@asynccontextmanager
+async def process(settings: Settings, db: Database, clock: Clock) -> AsyncIterator[Process]:
+    """One app with the production cache (default timeouts), bound to ``db``."""
+    cache = two_tier_cache(
+        settings.redis_url, settings.redis_prefix, breaker=CircuitBreaker(clock=clock)
+    )
+    store = cache.store
+    assert isinstance(store, TwoTierStore)
+    cache.bind(db)  # what the app's lifespan does (httpx.ASGITransport runs none)
+    limiter = RateLimiter(
+        settings, LIMITS, breaker=CircuitBreaker(name="rate limiter", clock=clock)
+    )
+    app = create_app(settings, database=db, cache=cache)
+    app.state.rate_limiter = limiter
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://test"
+        ) as http:
+            assert await store.wait_subscribed()
+            yield Process(Api(http, db), cache, store, limiter)
+    finally:
+        await limiter.close()
+        await cache.close()
+
+
+async def timed(p: Process, method: str, url: str, **options: Any) -> httpx.Response:
+    started = time.monotonic()
+    response = await p.api.http.request(method, url, **options)
+    elapsed = time.monotonic() - started
+    assert response.status_code < 500, response.text
+    assert elapsed < BOUND, f"{method} {url} took {elapsed:.2f} s"
+    return response
+
+
+async def title(p: Process, url: str) -> str:
+    response = await timed(p, "GET", url)
+    assert response.status_code == 200, response.text
+    return str(response.json()["title"])
+
+
+async def eventually(check: Callable[[], Awaitable[bool]]) -> None:
+    deadline = time.monotonic() + DEADLINE
+    while not await check():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.05)
+
+
+async def outbox_rows(db: Database) -> int:
+    async with db.session() as session:
+        return int(await session.scalar(select(func.count()).select_from(CacheInvalidation)) or 0)
+
+
+@pytest.mark.parametrize("fault", ["hung", "killed"])
+async def test_requests_stay_fast_and_right_while_redis_is_away(
+    settings: Settings, db: Database, server: RedisServer, redis_prefix: str, fault: str
+) -> None:
+    shared = settings.model_copy(update={"redis_url": server.url, "redis_prefix": redis_prefix})
+    clock = Clock()
+    async with process(shared, db, clock) as a, process(shared, db, clock) as b:
+        author = await a.api.user()
+        post = await a.api.post(author, title="v0")
+        url, profile = f"/v1/posts/{post['id']}", f"/v1/users/{author.id}"
+        for p in (a, b):
+            for path in (url, profile, "/v1/categories"):
+                assert (await timed(p, "GET", path)).status_code == 200
+            assert await title(p, url) == "v0"  # a local copy, and the page in Redis
+            assert (await timed(p, "GET", "/health")).json()["status"] == "ok"
+
+        server.pause() if fault == "hung" else server.stop()
+
+        calls = errors = 0
+        for version in range(1, 4):
+            for path in (url, profile, "/v1/categories"):
+                await timed(a, "GET", path)
+            edit = {"title": f"v{version}"}
+            assert (await timed(a, "PATCH", url, json=edit, headers=author.headers)).is_success
+            assert await title(a, url) == f"v{version}"
+            report = (await timed(a, "GET", "/health")).json()
+            checks = report["checks"]
+            assert report["status"] == "degraded"
+            assert checks["redis"]["status"] == "down"
+            assert checks["cache"]["status"] == "degraded"
+            assert checks["rate_limiter"]["status"] == "degraded"
+            if version == 1:
+                # Open after one timeout (hung) or three refusals (dead): from here on no
+                # cache call is sent to Redis, so none can wait on it.
+                assert a.store.remote.breaker.state == "open"
+                calls, errors = a.store.remote.calls, a.store.remote.connection_errors
+                assert errors <= (1 if fault == "hung" else a.store.remote.breaker.threshold)
+        assert (a.store.remote.calls, a.store.remote.connection_errors) == (calls, errors)
+        assert a.store.remote.trials == 0  # the cooldown has not passed on the test's clock
+        assert await outbox_rows(db) >= 3  # the writes' invalidations, kept for Redis
+
+        # B cached v0 before the outage. It drops its copies as soon as it sees Redis fail
+        # (a dead server drops its channel at once; a hung one misses the channel's PING),
+        # and from then on reads from the database.
+        async def b_out_of_touch() -> bool:
+            return not b.store.coherent
+
+        await eventually(b_out_of_touch)
+        assert await title(b, url) == "v3"
+        assert await title(b, url) == "v3"
+
+        if fault == "hung":
+            server.resume()  # Redis still holds the page cached at v0
+        else:
+            server.start()  # a new, empty server on the same port
+        clock.now += 60.0  # the cooldowns are over: the next call starts a background trial
+
+        async def back(p: Process) -> bool:
+            assert await title(p, url) == "v3"  # never v0 from Redis, at any moment
+            return p.store.remote.breaker.closed and p.store.channel_ok and p.store.synced
+
+        await eventually(lambda: back(a))
+        await eventually(lambda: back(b))
+        assert a.store.remote.trials <= 1
+
+        edit = {"title": "v4"}
+        assert (await timed(a, "PATCH", url, json=edit, headers=author.headers)).is_success
+        for p in (a, b):
+            assert await title(p, url) == "v4"
+            assert (await timed(p, "GET", "/health")).json()["status"] == "ok"
+        raw = Redis.from_url(server.url)
+        try:  # the shared tier is in use again
+            assert await raw.exists(a.store.remote.keys.data(f"post:{post['id']}"))
+        finally:
+            await raw.aclose()
+
+        async def outbox_empty() -> bool:
+            return await outbox_rows(db) == 0
+
+        await eventually(outbox_empty)  # replayed to Redis, then deleted
