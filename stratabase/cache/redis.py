@@ -45,7 +45,7 @@ from stratabase.cache.codec import Entry
 from stratabase.cache.errors import CacheError, CacheUnavailable
 from stratabase.cache.keys import GENERATION_TTL, TAG_TTL, RedisKeys, check_key
 from stratabase.cache.lock import RedisLock, backoff
-from stratabase.cache.pool import FairConnectionPool
+from stratabase.cache.pool import CircuitOpen, FairConnectionPool
 from stratabase.cache.scripts import DELETE, EXPIRE, FILL, INCR, INVALIDATE, SNAPSHOT, WRITE
 
 INFINITY = float("inf")
@@ -139,6 +139,9 @@ class RedisStore:
         self.calls = 0
         self.trials = 0
         self._trial: asyncio.Task[None] | None = None
+        pool = client.connection_pool
+        if isinstance(pool, FairConnectionPool):  # queued callers recheck the circuit
+            pool.admit = lambda: self.breaker.closed
 
     def _token(self) -> str:
         """A version token never used before by any process (random base + counter)."""
@@ -183,6 +186,8 @@ class RedisStore:
             raise CacheUnavailable("Redis is unreachable (cache circuit open)")
 
     def _failed(self, exc: BaseException) -> CacheError:
+        if isinstance(exc, CircuitOpen):
+            return CacheUnavailable(str(exc))
         if _pool_exhausted(exc):
             self.pool_timeouts += 1
             return CacheUnavailable(

@@ -238,3 +238,43 @@ async def test_a_burst_of_reads_on_a_hung_redis_costs_one_timeout_not_one_per_ca
         assert burst < 1.5 and time.monotonic() - started < 1.0
     finally:
         await cache.close()
+
+
+async def test_a_read_queued_for_a_connection_does_not_use_it_once_the_circuit_opened(
+    server: RedisServer, redis_prefix: str
+) -> None:
+    """One connection: the first read hangs on it; the second queues. When the first times
+    out and opens the circuit, the second is handed the connection and gives it up at once
+    (before, it reconnected to the hung server and waited a whole timeout more)."""
+    cache = two_tier_cache(
+        server.url,
+        redis_prefix,
+        max_connections=1,
+        pool_timeout=60.0,  # the queued read is served by the hand-over, never times out
+        breaker=CircuitBreaker(clock=Clock()),
+    )
+    store = cache.store
+    assert isinstance(store, TwoTierStore)
+    pool: Any = store.remote.client.connection_pool
+    try:
+        assert await store.wait_subscribed()
+        assert await cache.get_or_load("post:0", lambda: "warm", tags=["post:0"]) == "warm"
+        server.pause()
+        first = asyncio.create_task(cache.get_or_load("post:1", lambda: "one", tags=["post:1"]))
+
+        async def holding() -> bool:
+            return len(pool._in_use_connections) == 1
+
+        await eventually(holding)
+        second = asyncio.create_task(cache.get_or_load("post:2", lambda: "two", tags=["post:2"]))
+
+        async def queued() -> bool:
+            return pool.waiting == 1
+
+        await eventually(queued)
+        assert await first == "one" and await second == "two"
+        assert store.remote.breaker.state == "open"
+        assert store.remote.connection_errors == 1  # the second never reached the server
+        assert pool.timeouts == 0
+    finally:
+        await cache.close()
