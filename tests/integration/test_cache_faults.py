@@ -269,7 +269,7 @@ async def test_a_read_queued_for_a_connection_does_not_use_it_once_the_circuit_o
         second = asyncio.create_task(cache.get_or_load("post:2", lambda: "two", tags=["post:2"]))
 
         async def queued() -> bool:
-            return pool.waiting == 1
+            return bool(pool.waiting == 1)
 
         await eventually(queued)
         assert await first == "one" and await second == "two"
