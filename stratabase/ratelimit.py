@@ -10,18 +10,20 @@ IPs they come from. The rates are settings (``STRATABASE_RATE_LIMIT_<SCOPE>``).
 **Redis down.** A limiter must never take the API down with it. Calls to Redis go through
 a :class:`~stratabase.cache.breaker.CircuitBreaker` of the limiter's own, over a pool with
 short socket timeouts and no hidden retries: a failed or slow call counts against the
-breaker and the request is limited in process memory instead; once the circuit is open no
-Redis call is attempted at all (one trial per cooldown) until Redis answers again, and the
-shared windows resume. While the circuit is open each process enforces the limits on its
-own (with N processes a client may get up to N times the rate): we chose degraded limits
-over none (which would open the door to password guessing) and over refusing every request
-(which is what an outage of a *helper* must not do). Health reports the limiter as degraded
-meanwhile.
+breaker (a timeout opens it at once) and the request is limited in process memory
+instead; once the circuit is open no request calls Redis at all (one background PING per
+cooldown is the trial) until Redis answers again, and the shared windows resume. While
+the circuit is open each process enforces the limits on its own (with N processes a client
+may get up to N times the rate): we chose degraded limits over none (which would open the
+door to password guessing) and over refusing every request (which is what an outage of a
+*helper* must not do). Health reports the limiter as degraded meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import time
 from dataclasses import dataclass, fields
 from typing import Any, Literal
@@ -32,6 +34,7 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from stratabase.cache.breaker import CircuitBreaker
 from stratabase.cache.redis import connect
@@ -123,23 +126,49 @@ class RateLimiter:
         #: Calls sent to Redis, and requests limited in memory because Redis was away.
         self.redis_calls = 0
         self.fallbacks = 0
+        self._trial: asyncio.Task[None] | None = None
 
     @property
     def mode(self) -> str:
         return "memory" if self._shared is None else "redis"
+
+    def _admit(self) -> bool:
+        """May a request call Redis now? Not while the circuit is not closed: then the
+        trial is a background PING (once per cooldown), which no request waits for."""
+        if self.breaker.closed:
+            return True
+        if self.breaker.allow() and (self._trial is None or self._trial.done()):
+            with contextlib.suppress(RuntimeError):
+                self._trial = asyncio.get_running_loop().create_task(
+                    self._run_trial(), context=contextvars.Context()
+                )
+        return False
+
+    async def _run_trial(self) -> None:
+        assert self._client is not None
+        try:
+            await self._client.ping()
+        except (RedisError, OSError, TimeoutError) as exc:
+            self._failed(exc)
+        else:
+            self.breaker.success()
+
+    def _failed(self, exc: BaseException) -> None:
+        if not _pool_exhausted(exc):  # a busy pool is not a dead Redis
+            # a timeout cost its caller the whole timeout: one opens the circuit
+            self.breaker.failure(trip=isinstance(exc, RedisTimeoutError | TimeoutError))
 
     async def hit(self, scope: Scope, identity: str) -> Verdict:
         """Count one request of ``identity`` (``user:42`` or ``ip:1.2.3.4``) in ``scope``."""
         item = self._items[scope]
         if item is None:
             return Verdict(True, 0, 0, 0)
-        if self._shared is not None and self.breaker.allow():
+        if self._shared is not None and self._admit():
             self.redis_calls += 1
             try:
                 verdict = await self._hit(self._shared, item, scope, identity)
             except (RedisError, OSError, TimeoutError) as exc:
-                if not _pool_exhausted(exc):  # a busy pool is not a dead Redis
-                    self.breaker.failure()
+                self._failed(exc)
             else:
                 self.breaker.success()
                 return verdict
@@ -165,12 +194,11 @@ class RateLimiter:
         if item is None:
             return
         await self._memory.clear(item, scope, identity)
-        if self._shared is not None and self.breaker.allow():
+        if self._shared is not None and self._admit():
             try:
                 await self._shared.clear(item, scope, identity)
             except (RedisError, OSError, TimeoutError) as exc:
-                if not _pool_exhausted(exc):
-                    self.breaker.failure()
+                self._failed(exc)
             else:
                 self.breaker.success()
 
@@ -179,11 +207,11 @@ class RateLimiter:
         if self._client is None:
             return {"status": "ok", "mode": "memory"}
         reachable = False
-        if self.breaker.allow():
+        if self._admit():
             try:
                 await self._client.ping()
-            except (RedisError, OSError, TimeoutError):
-                self.breaker.failure()
+            except (RedisError, OSError, TimeoutError) as exc:
+                self._failed(exc)
             else:
                 self.breaker.success()
                 reachable = True
@@ -199,6 +227,10 @@ class RateLimiter:
         return report
 
     async def close(self) -> None:
+        if self._trial is not None and not self._trial.done():
+            self._trial.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._trial
         if self._client is not None:
             await self._client.aclose()
             await self._client.connection_pool.disconnect()

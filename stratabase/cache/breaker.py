@@ -1,9 +1,12 @@
 """A circuit breaker for the Redis connection: fail fast while it is down, recover alone.
 
-Closed: calls go through; ``threshold`` consecutive connection failures open it. Open: calls
-fail at once (the two-tier cache then answers from its local tier or the loader, and health
-says *degraded*). After ``cooldown`` seconds one trial call is let through (half-open): its
-success closes the circuit and runs the recovery callbacks; its failure opens it again.
+Closed: calls go through; ``threshold`` consecutive connection failures open it, and so does
+one failure reported with ``trip=True`` (a timeout: each one cost the caller the whole
+timeout, while a refused connection costs nothing). Open: calls fail at once (the two-tier
+cache then answers from its loaders, and health says *degraded*). After ``cooldown``
+seconds one trial call is let through (half-open): its success closes the circuit and runs
+the recovery callbacks; its failure opens it again. The cache makes that trial a
+background PING, so no request waits on it.
 """
 
 from __future__ import annotations
@@ -89,7 +92,13 @@ class CircuitBreaker:
             except Exception:
                 logger.exception("%s recovery callback failed", self.name)
 
-    def failure(self) -> None:
+    @property
+    def failures(self) -> int:
+        """Consecutive failures so far (0 after a success)."""
+        return self._failures
+
+    def failure(self, *, trip: bool = False) -> None:
+        """Count a connection failure; ``trip`` opens the circuit at once (a timeout)."""
         self._failures += 1
         for callback in self._on_failure:
             try:
@@ -97,7 +106,7 @@ class CircuitBreaker:
             except Exception:
                 logger.exception("cache failure callback failed")
         if self._state == "half-open" or (
-            self._state == "closed" and self._failures >= self.threshold
+            self._state == "closed" and (trip or self._failures >= self.threshold)
         ):
             if self._state == "closed":
                 logger.error("Redis is unreachable: %s circuit open, serving degraded", self.name)

@@ -24,7 +24,8 @@ What ``get_or_load`` does, in order:
 5. the fill is *guarded*: if a write, delete or tag invalidation touched the key while the
    loader ran, the value is returned but not stored;
 6. if the load fails and an entry inside its ``error_ttl`` exists, that is served instead
-   (serve-stale-on-error); if Redis fails, the value comes from the loader.
+   (serve-stale-on-error); if Redis fails, the value comes from the loader, and Redis is
+   not asked again for that read (no guard, lock or fill there: one timeout per read).
 
 Reads made inside an open transaction (``session=`` given and in a transaction) are
 returned but never stored: they may see uncommitted data.
@@ -334,12 +335,13 @@ class SmartCache:
         found_locally = entry is not None
         if found_locally:
             self._counters(key)[0].observe(time.perf_counter() - started)  # type: ignore[union-attr]
+        remote = True
         if entry is None:
             check_key(key)
             try:
                 entry, found_locally = await self._lookup(key, tags)
             except CacheError:
-                entry = None
+                entry, remote = None, False
         now = self._now()
         fallback: Entry | None = None
         if entry is not None:
@@ -361,7 +363,9 @@ class SmartCache:
             if _fills_allowed(session):
                 payload, _ = await self._flight.do(
                     key,
-                    lambda: self._load(key, loader, ttl, tags, stale_ttl, error_ttl, True, True),
+                    lambda: self._load(
+                        key, loader, ttl, tags, stale_ttl, error_ttl, True, True, remote
+                    ),
                 )
             else:  # the loader reads through the caller's open transaction: not shared
                 payload = await self._load(
@@ -407,11 +411,15 @@ class SmartCache:
         error_ttl: float | None,
         fill: bool,
         wait: bool,
+        remote: bool = True,
     ) -> bytes:
         counters = self._any(key)
         guard: Any = None
         token: Any = None
-        if fill:
+        local_guard = getattr(self.store, "local_guard", None)
+        if fill and not remote:  # Redis just failed for this read: a local fill at most
+            guard = local_guard(tags) if local_guard is not None else None
+        elif fill:
             try:
                 guard = await self.store.guard(key, tags)
                 if self.store.distributed:

@@ -117,6 +117,7 @@ class CacheSync:
         self.flushes = 0
         self._next_orphans = clock() + orphan_interval
         self._check: asyncio.Task[None] | None = None
+        self._orphans: asyncio.Task[None] | None = None
         self._failing = False
         self._acks: set[str] = set()
         self._ack_task: asyncio.Task[None] | None = None
@@ -159,10 +160,16 @@ class CacheSync:
         synced = getattr(store, "synced", False)
         if replay is not None and synced and self.clock() >= self._next_orphans:
             self._next_orphans = self.clock() + self.orphan_interval
-            try:
-                await replay(older_than=self.orphan_age)
-            except Exception as exc:
-                logger.warning("replaying old cache invalidations failed: %s", exc)
+            # Its own task: the read that triggered the check never waits on Redis here.
+            self._orphans = asyncio.get_running_loop().create_task(
+                self._replay_orphans(replay), context=contextvars.Context()
+            )
+
+    async def _replay_orphans(self, replay: Any) -> None:
+        try:
+            await replay(older_than=self.orphan_age)
+        except Exception as exc:
+            logger.warning("replaying old cache invalidations failed: %s", exc)
 
     # -- the outbox -------------------------------------------------------------------
 
@@ -218,7 +225,7 @@ class CacheSync:
         await self.db.transaction(work)
 
     async def close(self) -> None:
-        for task in (self._check,):
+        for task in (self._check, self._orphans):
             if task is not None and not task.done():
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -15,7 +15,7 @@ from stratabase.cache.breaker import CircuitBreaker
 from stratabase.cache.core import SmartCache
 from stratabase.cache.memory import MemoryStore
 from stratabase.cache.protocol import Cache
-from stratabase.cache.redis import RedisStore, connect
+from stratabase.cache.redis import CONNECT_TIMEOUT, SOCKET_TIMEOUT, RedisStore, connect
 from stratabase.cache.two_tier import TwoTierStore
 from stratabase.settings import Settings
 
@@ -25,8 +25,9 @@ MEMORY_BYTES = 128 * 1024 * 1024
 #: Local tier bounds in front of Redis (each API process has one).
 LOCAL_ENTRIES = 10_000
 LOCAL_BYTES = 64 * 1024 * 1024
-#: A cache call waits at most this long for a pooled Redis connection, then raises.
-POOL_TIMEOUT = 2.0
+#: A cache call waits at most this long for a pooled Redis connection, then raises (as
+#: long as a command may take: a queue that long means Redis is not keeping up).
+POOL_TIMEOUT = SOCKET_TIMEOUT
 
 
 def pool_size(settings: Settings) -> int:
@@ -44,7 +45,8 @@ def redis_store(
     *,
     max_connections: int = 50,
     pool_timeout: float = POOL_TIMEOUT,
-    socket_timeout: float = 2.0,
+    socket_timeout: float = SOCKET_TIMEOUT,
+    connect_timeout: float = CONNECT_TIMEOUT,
     breaker: CircuitBreaker | None = None,
 ) -> RedisStore:
     client = connect(
@@ -52,7 +54,7 @@ def redis_store(
         max_connections=max_connections,
         pool_timeout=pool_timeout,
         socket_timeout=socket_timeout,
-        connect_timeout=socket_timeout,
+        connect_timeout=max(connect_timeout, socket_timeout),
     )
     return RedisStore(client, prefix, breaker=breaker, pool_timeout=pool_timeout)
 
@@ -68,7 +70,7 @@ def two_tier_cache(
     *,
     max_entries: int = LOCAL_ENTRIES,
     max_bytes: int = LOCAL_BYTES,
-    degraded_ttl: float = 5.0,
+    degraded_ttl: float = 0.0,
     **options: Any,
 ) -> SmartCache:
     local = MemoryStore(max_entries=max_entries, max_bytes=max_bytes, tier="local")

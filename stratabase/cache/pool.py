@@ -5,17 +5,25 @@ every checkout, which costs a fifth of a GET's throughput. This pool checks out 
 while a connection is free and nobody is queued; otherwise the caller joins a FIFO queue and
 a released connection is handed straight to the oldest waiter (no barging). A waiter that
 is not served within ``timeout`` seconds gets ``ConnectionError("No connection
-available.")`` — which the store raises as ``CacheUnavailable``, never as a miss.
+available.")`` — which the store raises as ``CacheUnavailable``, never as a miss. A waiter
+that is handed a connection after the circuit opened (``admit`` says no) gives it on at
+once and raises :class:`CircuitOpen`: it must not send a command to a server that just
+timed out.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from redis.asyncio.connection import AbstractConnection, ConnectionPool
 from redis.exceptions import ConnectionError as RedisConnectionError
+
+
+class CircuitOpen(RedisConnectionError):
+    """The circuit opened while this caller queued for a connection."""
 
 
 class FairConnectionPool(ConnectionPool):
@@ -26,6 +34,8 @@ class FairConnectionPool(ConnectionPool):
         #: Checkouts that had to queue, and those that gave up.
         self.waits = 0
         self.timeouts = 0
+        #: May a queued caller use the connection it is handed? (the store's breaker)
+        self.admit: Callable[[], bool] = lambda: True
 
     @property
     def waiting(self) -> int:
@@ -40,6 +50,9 @@ class FairConnectionPool(ConnectionPool):
             connection: AbstractConnection = self.get_available_connection()  # type: ignore[no-untyped-call]
         else:
             connection = await self._wait()
+            if not self.admit():
+                await self.release(connection)
+                raise CircuitOpen("Redis is unreachable (circuit opened while queued)")
         try:
             await self.ensure_connection(connection)
         except BaseException:

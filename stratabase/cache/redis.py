@@ -6,8 +6,14 @@
   :class:`CacheUnavailable` — an error, never a silent miss. Socket timeouts bound each
   command; there is no per-call ``asyncio.wait_for`` on the hot path, and redis-py's own
   retries are off (the circuit breaker decides what a failure means).
-- **Breaker.** Connection failures and socket timeouts count; after a few in a row the
-  circuit opens and every call fails at once until a trial call succeeds.
+- **Timeouts.** A healthy Redis answers in well under a millisecond, and a cache call that
+  fails costs one database read (the loader), so commands and pool waits give up after
+  :data:`SOCKET_TIMEOUT` (0.5 s), connects after :data:`CONNECT_TIMEOUT` (1 s): a hung
+  server costs a request that much once, not seconds per call.
+- **Breaker.** Connection failures count; three in a row, or one timeout (each one cost the
+  caller the whole timeout), open the circuit and every call fails at once, with no I/O.
+  The trial call that may close it again is a ``PING`` run in the background once per
+  cooldown, never a request's own call: no request waits on a Redis that is known away.
 - **Atomic multi-key writes** are Lua scripts over keys of one hash slot (value, generation,
   lock) or of the tag slot, so they stay valid on Redis Cluster.
 """
@@ -15,6 +21,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import inspect
 import itertools
 import secrets
@@ -29,6 +37,7 @@ from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from stratabase.cache import codec
 from stratabase.cache.breaker import CircuitBreaker
@@ -36,10 +45,18 @@ from stratabase.cache.codec import Entry
 from stratabase.cache.errors import CacheError, CacheUnavailable
 from stratabase.cache.keys import GENERATION_TTL, TAG_TTL, RedisKeys, check_key
 from stratabase.cache.lock import RedisLock, backoff
-from stratabase.cache.pool import FairConnectionPool
+from stratabase.cache.pool import CircuitOpen, FairConnectionPool
 from stratabase.cache.scripts import DELETE, EXPIRE, FILL, INCR, INVALIDATE, SNAPSHOT, WRITE
 
 INFINITY = float("inf")
+#: Seconds a command or a pool checkout may take before the call fails (and the caller
+#: reads the database instead). Hundreds of times a healthy round trip, so a busy event
+#: loop (a burst of a thousand concurrent calls, a loaded machine) is not taken for a dead
+#: server; short enough that a hung server costs a request little.
+SOCKET_TIMEOUT = 0.5
+#: Seconds a TCP connect may take. A dead server refuses at once and a hung one is accepted
+#: by its kernel, so only a partition or a congested loop waits this long: more margin.
+CONNECT_TIMEOUT = 1.0
 
 
 def _evalsha(pipe: Pipeline, script: AsyncScript, keys: list[str], args: list[Any]) -> None:
@@ -63,9 +80,9 @@ def connect(
     url: str,
     *,
     max_connections: int = 50,
-    pool_timeout: float = 5.0,
-    socket_timeout: float | None = 2.0,
-    connect_timeout: float = 2.0,
+    pool_timeout: float = SOCKET_TIMEOUT,
+    socket_timeout: float | None = SOCKET_TIMEOUT,
+    connect_timeout: float = CONNECT_TIMEOUT,
 ) -> Redis:
     """A client over a fair, bounded pool, with socket timeouts and no hidden retries."""
     pool = FairConnectionPool.from_url(
@@ -97,7 +114,7 @@ class RedisStore:
         prefix: str,
         *,
         breaker: CircuitBreaker | None = None,
-        pool_timeout: float = 5.0,
+        pool_timeout: float = SOCKET_TIMEOUT,
     ) -> None:
         self.client = client
         self.keys = RedisKeys(prefix)
@@ -117,6 +134,14 @@ class RedisStore:
         #: Errors by kind, for the health report.
         self.pool_timeouts = 0
         self.connection_errors = 0
+        #: Calls that reached Redis (commands and pipelines; background trials apart), and
+        #: trials run while the circuit was open.
+        self.calls = 0
+        self.trials = 0
+        self._trial: asyncio.Task[None] | None = None
+        pool = client.connection_pool
+        if isinstance(pool, FairConnectionPool):  # queued callers recheck the circuit
+            pool.admit = lambda: self.breaker.closed
 
     def _token(self) -> str:
         """A version token never used before by any process (random base + counter)."""
@@ -124,11 +149,45 @@ class RedisStore:
 
     # -- error handling -------------------------------------------------------------
 
+    def available(self) -> bool:
+        """May a call go to Redis now? Never while the circuit is not closed: then the
+        trial is a background PING (once per cooldown), so no caller waits on it."""
+        if self.breaker.closed:
+            return True
+        if self.breaker.allow():
+            self._start_trial()
+        return False
+
+    def _admit(self) -> bool:
+        if self.available():
+            self.calls += 1
+            return True
+        return False
+
+    def _start_trial(self) -> None:
+        if self._trial is not None and not self._trial.done():
+            return
+        with contextlib.suppress(RuntimeError):  # no running loop: the next call starts it
+            self._trial = asyncio.get_running_loop().create_task(
+                self._run_trial(), context=contextvars.Context()
+            )
+
+    async def _run_trial(self) -> None:
+        self.trials += 1
+        try:
+            await self.client.ping()
+        except (RedisError, OSError, TimeoutError) as exc:
+            self._failed(exc)
+        else:
+            self.breaker.success()
+
     def _enter(self) -> None:
-        if not self.breaker.allow():
+        if not self._admit():
             raise CacheUnavailable("Redis is unreachable (cache circuit open)")
 
     def _failed(self, exc: BaseException) -> CacheError:
+        if isinstance(exc, CircuitOpen):
+            return CacheUnavailable(str(exc))
         if _pool_exhausted(exc):
             self.pool_timeouts += 1
             return CacheUnavailable(
@@ -138,7 +197,7 @@ class RedisStore:
             self.breaker.success()
             return CacheError(f"Redis refused the command: {exc}")
         self.connection_errors += 1
-        self.breaker.failure()
+        self.breaker.failure(trip=isinstance(exc, RedisTimeoutError | TimeoutError))
         return CacheUnavailable(f"Redis is unreachable: {type(exc).__name__}: {exc}")
 
     async def _pipeline(self, build: Callable[[Pipeline], None]) -> list[Any]:
@@ -179,7 +238,7 @@ class RedisStore:
             await pool.release(connection)
 
     async def _run(self, awaitable: Any) -> Any:
-        if not self.breaker.allow():
+        if not self._admit():
             if inspect.iscoroutine(awaitable):
                 awaitable.close()
             raise CacheUnavailable("Redis is unreachable (cache circuit open)")
@@ -428,9 +487,12 @@ class RedisStore:
             "pool_waiting": getattr(pool, "waiting", 0),
             "pool_timeouts": self.pool_timeouts,
             "connection_errors": self.connection_errors,
+            "calls": self.calls,
+            "trials": self.trials,
         }
 
     async def probe(self) -> dict[str, Any]:
+        """A PING for the health report, bounded by the socket timeout (none while open)."""
         started = time.perf_counter()
         try:
             await self._run(self.client.ping())
@@ -439,5 +501,9 @@ class RedisStore:
         return {"status": "ok", "latency_ms": round((time.perf_counter() - started) * 1000, 3)}
 
     async def close(self) -> None:
+        if self._trial is not None and not self._trial.done():
+            self._trial.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._trial
         await self.client.aclose()
         await self.client.connection_pool.disconnect()

@@ -6,11 +6,15 @@
   invalidation channel in the same round trip; every other process drops its local copies
   when the message arrives (its own messages are ignored: it applied them already).
 - **A dropped channel flushes the local tier**, and so does every (re)subscription: messages
-  lost while it was down cannot leave old copies behind. Until the channel is confirmed,
-  local copies live at most ``degraded_ttl`` seconds.
-- **Redis down** (circuit open): reads answer from the local tier, ``get_or_load`` from the
-  loader (filling the local tier for ``degraded_ttl``); invalidations are applied locally at
-  once and replayed to Redis when the circuit closes.
+  lost while it was down cannot leave old copies behind. A hung server keeps its sockets
+  open, so the channel PINGs after ``heartbeat`` seconds of silence and counts a PING not
+  answered within ``heartbeat_timeout`` as a drop.
+- **Redis failing** (any failed call, or the circuit open): the local tier is flushed —
+  other processes cannot reach Redis either, so their invalidations would not reach us —
+  and until Redis and the channel answer again local copies live at most ``degraded_ttl``
+  seconds (default 0: none, every read goes to its loader, so no process serves a value
+  another one changed meanwhile). Invalidations are applied locally at once and replayed
+  to Redis when the circuit closes.
 - A local fill is refused if an invalidation for the key or one of its tags arrived while
   the Redis read was in flight (the memory store's sequence guard).
 """
@@ -46,7 +50,11 @@ logger = logging.getLogger("stratabase.cache")
 #: Invalidations kept while Redis is down, replayed on recovery; beyond this, clear all.
 MAX_PENDING = 10_000
 #: A read waits at most this long for the outbox replay, then answers from its loader.
-SYNC_WAIT = 1.0
+SYNC_WAIT = 0.5
+#: Seconds of silence after which the invalidation channel PINGs, and how long the answer
+#: may take before the channel is counted as dropped (a hung server).
+HEARTBEAT = 1.0
+HEARTBEAT_TIMEOUT = 1.0
 
 TwoTierGuard = tuple[tuple[int, int], Any, tuple[str, ...]]
 
@@ -62,14 +70,18 @@ class TwoTierStore:
         remote: RedisStore,
         redis_url: str,
         *,
-        degraded_ttl: float = 5.0,
+        degraded_ttl: float = 0.0,
         reconnect_max: float = 2.0,
+        heartbeat: float = HEARTBEAT,
+        heartbeat_timeout: float = HEARTBEAT_TIMEOUT,
     ) -> None:
         self.local = local
         self.remote = remote
         self.redis_url = redis_url
         self.degraded_ttl = degraded_ttl
         self.reconnect_max = reconnect_max
+        self.heartbeat = heartbeat
+        self.heartbeat_timeout = heartbeat_timeout
         self.sender = secrets.token_hex(6)
         self.channel_ok = False
         self.channel_drops = 0
@@ -111,20 +123,31 @@ class TwoTierStore:
     async def _listen(self) -> None:
         delay = 0.05
         while not self._closing:
+            # Timeouts bound the connect and its handshake (a hung server accepts the TCP
+            # connection and never answers); reads wait per get_message call below.
             client = Redis.from_url(
                 self.redis_url,
-                socket_connect_timeout=2.0,
-                socket_timeout=None,
+                socket_connect_timeout=self.heartbeat_timeout,
+                socket_timeout=self.heartbeat_timeout,
                 socket_keepalive=True,
                 retry=Retry(NoBackoff(), 0),
             )
             pubsub = client.pubsub()
             try:
                 await pubsub.subscribe(self.remote.keys.channel)
+                heard = time.monotonic()
+                pinged: float | None = None
                 while not self._closing:
-                    message = await pubsub.get_message(timeout=None)
+                    message = await pubsub.get_message(timeout=self.heartbeat_timeout / 2)
+                    now = time.monotonic()
                     if message is None:
+                        if pinged is not None and now - pinged > self.heartbeat_timeout:
+                            raise ConnectionError("no answer to PING: Redis hangs")
+                        if pinged is None and now - heard >= self.heartbeat:
+                            await pubsub.ping()
+                            pinged = now
                         continue
+                    heard, pinged = now, None
                     if message["type"] == "subscribe":
                         self.local.flush()  # anything sent while we were away is lost
                         self.channel_ok = True
@@ -227,13 +250,21 @@ class TwoTierStore:
         return self._synced
 
     def _lost(self) -> None:
-        """Redis failed or the channel dropped: writers may have missed Redis meanwhile."""
+        """Redis failed or the channel dropped: writers may have missed Redis meanwhile,
+        and their invalidations cannot reach this process: drop the local copies."""
         self._outages += 1
+        self.local.flush()
         if self.outbox is not None:
             self._synced = False
 
+    @property
+    def coherent(self) -> bool:
+        """Do other processes' invalidations reach the local tier now?"""
+        breaker = self.remote.breaker
+        return self.channel_ok and breaker.closed and breaker.failures == 0
+
     async def _ensure_synced(self) -> None:
-        if self.remote.breaker.state == "open":
+        if not self.remote.available():
             raise CacheUnavailable("Redis is unreachable (cache circuit open)")
         if self._syncing is None or self._syncing.done():
             # A context of its own: the caller may be inside a transaction (SQLite's write
@@ -293,7 +324,7 @@ class TwoTierStore:
     def _local_copy(self, key: str, entry: Entry, since: int, epoch: int) -> None:
         if entry.fresh_until == float("inf"):
             return  # bare counters are shared state: never copied
-        limit = namespace_of(key).local_ttl if self.channel_ok else self.degraded_ttl
+        limit = namespace_of(key).local_ttl if self.coherent else self.degraded_ttl
         if limit <= 0:
             return
         hard = min(entry.hard_until, time.time() + limit)
@@ -324,6 +355,10 @@ class TwoTierStore:
             if entry is not None:
                 self._local_copy(key, entry, since, epoch)
         return entries
+
+    def local_guard(self, tags: Sequence[str]) -> TwoTierGuard:
+        """A guard for a local-only fill (Redis just failed for this read: not asked again)."""
+        return self.local.mark(), None, tuple(tags)
 
     async def guard(self, key: str, tags: Sequence[str]) -> TwoTierGuard:
         mark = self.local.mark()

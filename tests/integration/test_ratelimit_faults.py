@@ -8,6 +8,7 @@ windows resume.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -81,11 +82,13 @@ async def test_limiter_falls_back_to_memory_and_resumes(server: RedisServer, fau
         assert (await limiter.health())["status"] == "ok"
 
         server.pause() if fault == "hung" else server.stop()
-        # a few calls fail (each bounded by the socket timeout), then the circuit opens
+        before = limiter.redis_calls
+        # refusals open the circuit after three, a timeout (hung) at once
         outcomes = [await _timed_hit(limiter, "ip:2") for _ in range(3)]
         assert outcomes == [True] * 3
         assert breaker.state == "open"
         calls = limiter.redis_calls
+        assert calls - before == (1 if fault == "hung" else 3)
         # while open: no Redis call at all, limits enforced in this process's memory
         outcomes = [await _timed_hit(limiter, "ip:3") for _ in range(4)]
         assert outcomes == [True] * 3 + [False]
@@ -96,9 +99,14 @@ async def test_limiter_falls_back_to_memory_and_resumes(server: RedisServer, fau
 
         server.stop()
         server.start()  # a new, empty server on the same port
-        clock.now += breaker.cooldown  # the next call is the trial
+        clock.now += breaker.cooldown  # the next call starts the trial: a background PING
+        assert await _timed_hit(limiter, "ip:4")  # limited in memory, waits on nothing
+        assert limiter.redis_calls == calls
+        deadline = time.monotonic() + 60
+        while not breaker.closed:
+            assert time.monotonic() < deadline, "the trial did not close the circuit"
+            await asyncio.sleep(0.02)
         assert await _timed_hit(limiter, "ip:4")
-        assert breaker.state == "closed"
         assert limiter.redis_calls == calls + 1
         assert await _keys(server.url), "shared windows resumed"
         assert (await limiter.health())["status"] == "ok"
