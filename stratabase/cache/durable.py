@@ -74,14 +74,13 @@ async def bump_generation_in(session: AsyncSession) -> int:
     # A missing row (new or reset database) starts at a random value, never at one a
     # running process may have seen before the reset.
     start = secrets.randbelow(2**62) + 1
+    # Core columns: an ORM RETURNING configures every mapper, 50 ms of a CLI command.
+    column = CacheGeneration.__table__.c.generation
     statement = _upsert(session).values(id=1, generation=start, updated_at=utcnow())
     statement = statement.on_conflict_do_update(
         index_elements=["id"],
-        set_={
-            "generation": CacheGeneration.generation + 1,
-            "updated_at": statement.excluded.updated_at,
-        },
-    ).returning(CacheGeneration.generation)
+        set_={"generation": column + 1, "updated_at": statement.excluded.updated_at},
+    ).returning(column)
     return int((await session.execute(statement)).scalar_one())
 
 
