@@ -32,7 +32,7 @@ UNUSED = (
 )
 
 HARNESS = """
-import json, sys
+import gc, json, sys
 from stratabase.cli.main import run
 sys.argv = ["stratabase", *sys.argv[1:]]
 code = 0
@@ -40,7 +40,8 @@ try:
     run()
 except SystemExit as exc:
     code = exc.code or 0
-print(json.dumps({"code": code, "modules": sorted(sys.modules)}), file=sys.stderr)
+report = {"code": code, "modules": sorted(sys.modules), "gc": gc.isenabled()}
+print(json.dumps(report), file=sys.stderr)
 """
 
 
@@ -67,6 +68,7 @@ def test_switch_theme_imports_only_what_it_uses(database_url: str) -> None:
 
     report = json.loads(switched.stderr.strip().splitlines()[-1])
     assert report["code"] == 0, switched.stderr
+    assert report["gc"]  # paused for the command's imports (cli/main.py), then back on
     modules = set(report["modules"])
     assert {"stratabase.seed.orchestrator", "stratabase.search.rebuild"} <= modules
     heavy = sorted(m for m in modules if any(m == u or m.startswith(u + ".") for u in UNUSED))
