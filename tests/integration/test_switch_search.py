@@ -85,3 +85,21 @@ async def test_a_failed_switch_keeps_the_old_documents(
         await orchestrator.switch_theme(db, "science")
     assert await _stored(db) == before  # one transaction: the posts did not change either
     assert (await orchestrator.stats(db))["theme"] == "politics"
+
+
+async def test_a_big_postgres_switch_rebuilds_the_whole_index_after_commit(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(rebuild, "PG_REINDEX_MIN_DOCS", 1)  # every switch counts as big
+    await orchestrator.seed(db, theme="politics", size=SIZES["tiny"], seed=3)
+    calls: list[str] = []
+    full = rebuild.rebuild
+
+    async def counted(database: Database) -> dict[str, int]:
+        calls.append("rebuild")
+        return await full(database)
+
+    monkeypatch.setattr(rebuild, "rebuild", counted)
+    await orchestrator.switch_theme(db, "tech")
+    assert calls == (["rebuild"] if db.backend == "postgres" else [])
+    assert await _stored(db) == await _expected(db)
