@@ -49,8 +49,9 @@ def _import_quickly(name: str) -> Any:
     """Import a command's module with the cycle collector paused, then freeze what it made.
 
     An import allocates hundreds of thousands of objects and no garbage cycles: the
-    collector would walk them again and again (5-8% of a command's start-up). Frozen, they
-    are left out of the collections the command's own work triggers."""
+    collector would walk them again and again, and again in every full collection the
+    command's own work triggers. Paused and then frozen: a fifth less CPU for
+    ``switch-theme`` (docs/benchmarks.md)."""
     paused = gc.isenabled()
     gc.disable()
     try:

@@ -5,7 +5,8 @@ FTS5 triggers follow every ``search_documents`` row). PostgreSQL: one set-based 
 (:func:`_rebuild_postgres`) — documents are normalised in Python chunk by chunk, ``COPY``-ed
 into a temporary table and turned into tsvectors in SQL by ``INSERT … SELECT``, while Python
 prepares the next chunk; row-by-row inserts with per-row GIN updates took minutes on a
-million posts.
+million posts. :func:`reindex_posts` replaces only the post documents, inside the caller's
+transaction (``switch-theme``, where the users do not change).
 """
 
 from __future__ import annotations
@@ -125,8 +126,8 @@ def _post_documents(rows: Sequence[Any], now: datetime) -> list[dict[str, Any]]:
             title_terms = titles[title] = fast_terms(title)
         key = (summary, blocks) if isinstance(blocks, str | bytes) else None
         if key is None or (body := bodies.get(key)) is None:
-            text = _post_body(summary, blocks)
-            body = (text, fast_terms(text))
+            joined = _post_body(summary, blocks)
+            body = (joined, fast_terms(joined))
             if key is not None:
                 bodies[key] = body
         documents.append(
