@@ -9,7 +9,6 @@ from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
 import typer
-from rich.table import Table
 from sqlalchemy.engine import make_url
 
 from stratabase.cache.announce import announced
@@ -196,6 +195,8 @@ def stats(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     if as_json:
         typer.echo(json.dumps(report, indent=2))
         return
+    from rich.table import Table  # only here: every other command would pay for it
+
     table = Table(title=f"stratabase stats ({report['backend']})")
     table.add_column("table")
     table.add_column("rows", justify="right")

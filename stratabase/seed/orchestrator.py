@@ -19,17 +19,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-from sqlalchemy import delete, func, insert, inspect, select, text, update
+from sqlalchemy import delete, func, insert, inspect, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from stratabase.db import inuse, migrate
+from stratabase.db import inuse, revision
 from stratabase.db.base import metadata
 from stratabase.db.monitor import bulk_work
 from stratabase.db.session import Database
 from stratabase.db.types import utcnow
 from stratabase.exceptions import Conflict, MigrationError, PermissionDenied
-from stratabase.models import Category, LedgerAccount, Organization, Post, SystemState, Tag, User
+from stratabase.models import Category, LedgerAccount, SystemState, Tag
+from stratabase.search import rebuild as search_rebuild
 from stratabase.secret_key import STATE_KEY as SECRET_KEY_STATE
 from stratabase.seed import loader, stepped
 from stratabase.seed.context import Clock, PostgresClock, SQLiteClock, Start, start_of_today
@@ -107,7 +108,8 @@ def clock_for(db: Database, epoch: datetime | None = None) -> Clock:
 
 
 async def _state(conn: AsyncConnection, key: str) -> dict[str, Any] | None:
-    row = await conn.execute(select(SystemState.value).where(SystemState.key == key))
+    state = metadata.tables["system_state"]  # Core, not ORM: no mapper configuration (40 ms)
+    row = await conn.execute(select(state.c.value).where(state.c.key == key))
     value = row.scalar_one_or_none()
     return dict(value) if value is not None else None
 
@@ -120,10 +122,10 @@ async def _set_state(conn: AsyncConnection, key: str, value: dict[str, Any] | No
 
 async def ensure_ready(db: Database) -> None:
     """Refuse to work on an unmigrated database or after an interrupted seed."""
-    revision = await migrate.current_revision(db)
-    if revision != migrate.head_revision():
+    current, head = await revision.current_revision(db), revision.head_revision()
+    if current != head:
         raise MigrationError(
-            f"the database is at revision {revision or 'none'}, not {migrate.head_revision()}: "
+            f"the database is at revision {current or 'none'}, not {head}: "
             "run `stratabase migrate` (or `stratabase reset`) first"
         )
     async with db.engine.connect() as conn:
@@ -277,10 +279,8 @@ async def _index_for_search(db: Database) -> float:
     """Bulk loads bypass the services' per-write indexing: index the loaded rows once.
 
     Returns the seconds it took (reported apart from the data load)."""
-    from stratabase.search.rebuild import rebuild
-
     began = time.perf_counter()
-    await rebuild(db)
+    await search_rebuild.rebuild(db)
     return time.perf_counter() - began
 
 
@@ -310,9 +310,8 @@ async def switch_theme(
     started = time.perf_counter()
     async with db.engine.connect() as conn:
         state = await _state(conn, THEME_KEY) or {}
-        users, top_user = (await conn.execute(select(func.count(), func.max(User.id)))).one()
-        orgs, top_org = (await conn.execute(select(func.count(), func.max(Organization.id)))).one()
-        posts = int((await conn.execute(select(func.count()).select_from(Post))).scalar_one())
+        users, top_user, orgs, top_org, posts = (await conn.execute(_PEOPLE_AND_POSTS)).one()
+        posts = int(posts)
         start = Start(offsets=await _high_water(conn, CONTENT_TABLES))
     if users == 0:
         raise Conflict("the database has no users: run `stratabase seed` first")
@@ -325,15 +324,24 @@ async def switch_theme(
     size = Size("custom", users=users, posts=posts or named.posts)
     seed_value = int(state.get("seed", DEFAULT_SEED))
     generator = Generator(chosen, size, seed_value, clock_for(db, epoch), start)
+    # Only the posts change: their documents are replaced in the same transaction, unless
+    # there are so many that PostgreSQL's set-based full rebuild (after commit) wins.
+    in_step = db.backend != "postgres" or size.posts < search_rebuild.PG_REINDEX_MIN_DOCS
+    search_seconds = 0.0
     async with db.begin() as session:
         conn = await session.connection()
         await _clear_content(conn, posts)
         # The themed tables are empty now: big ones take the drop-and-rebuild path.
         loaded = await loader.load(conn, generator.tables(content_only=True), reporter, fresh=True)
         await _set_state(conn, THEME_KEY, {**state, "name": theme, "seed": seed_value})
+        if in_step:
+            began = time.perf_counter()
+            await search_rebuild.reindex_posts(conn)
+            search_seconds = time.perf_counter() - began
     reporter.finish()
     await loader.validate_foreign_keys(db.engine, loaded.unvalidated)
-    search_seconds = await _index_for_search(db)
+    if not in_step:
+        search_seconds = await _index_for_search(db)
     return SeedResult(
         theme,
         state.get("size", size.name),
@@ -348,24 +356,41 @@ async def switch_theme(
     )
 
 
+#: What switch-theme finds: users, organizations (count, top id each) and posts, in Core (an
+#: ORM statement would configure all mappers, 40 ms of a sub-second command).
+_PEOPLE_AND_POSTS = select(
+    *(
+        aggregate
+        for name in ("users", "organizations")
+        for aggregate in (
+            select(func.count()).select_from(metadata.tables[name]).scalar_subquery(),
+            select(func.max(metadata.tables[name].c.id)).scalar_subquery(),
+        )
+    ),
+    select(func.count()).select_from(metadata.tables["posts"]).scalar_subquery(),
+)
+
+
 async def _high_water(conn: AsyncConnection, names: tuple[str, ...]) -> dict[str, int]:
     """The largest id each table has ever handed out (deleted rows included).
 
     New content starts above it, so no id of the old theme's rows (or of rows users made)
-    comes back naming another thing."""
-    marks = {}
-    for name in names:
-        table = metadata.tables[name]
-        if "id" not in table.c:
-            continue
-        if conn.dialect.name == "sqlite":
-            issued = text("SELECT seq FROM sqlite_sequence WHERE name = :name")
+    comes back naming another thing. One statement for all the tables."""
+    named = [name for name in names if "id" in metadata.tables[name].c]
+    sqlite = conn.dialect.name == "sqlite"
+    parts = []
+    for name in named:  # names of our own tables, not input
+        if sqlite:
+            parts.append(f"(SELECT seq FROM sqlite_sequence WHERE name = '{name}')")
         else:
-            issued = text("SELECT pg_sequence_last_value(pg_get_serial_sequence(:name, 'id'))")
-        used = (await conn.execute(issued, {"name": name})).scalar()
-        top = (await conn.execute(select(func.max(table.c.id)))).scalar()
-        marks[name] = max(int(used or 0), int(top or 0))
-    return marks
+            parts.append(f"pg_sequence_last_value(pg_get_serial_sequence('{name}', 'id'))")
+        parts.append(f'(SELECT max(id) FROM "{name}")')
+    if not parts:
+        return {}
+    row = (await conn.exec_driver_sql("SELECT " + ", ".join(parts))).one()
+    return {
+        name: max(int(row[2 * i] or 0), int(row[2 * i + 1] or 0)) for i, name in enumerate(named)
+    }
 
 
 async def _clear_content(conn: AsyncConnection, posts: int) -> None:
@@ -405,6 +430,8 @@ async def reset(
         raise PermissionDenied(
             f"{where} is not a local database: pass --yes (confirm=True) to drop everything in it"
         )
+    from stratabase.db import migrate  # Alembic: only the commands that migrate import it
+
     with inuse.exclusive(db.settings):
         kept = await _kept_state(db)
         await drop_everything(db)
@@ -446,6 +473,8 @@ async def drop_everything(db: Database) -> None:
         for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
             candidate.unlink(missing_ok=True)
         return
+    from stratabase.db import migrate
+
     try:
         await migrate.downgrade(db, "base")
         return
