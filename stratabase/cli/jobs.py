@@ -58,8 +58,12 @@ async def _with_db(settings: Settings, work: Any) -> Any:
 
 
 async def _run_worker(settings: Settings, config: WorkerConfig) -> None:
-    async with root(settings) as sb:
-        await _work(sb, settings, config)
+    from stratabase.db import inuse
+
+    # Held like a server's: `reset` must not delete an embedded database a worker writes to.
+    with inuse.serving(settings):
+        async with root(settings) as sb:
+            await _work(sb, settings, config)
 
 
 async def _work(sb: Stratabase, settings: Settings, config: WorkerConfig) -> None:

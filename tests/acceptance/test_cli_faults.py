@@ -233,6 +233,38 @@ def test_reset_is_refused_while_a_server_uses_the_database(
     assert reset.returncode == 0, reset.stderr  # the server's lock went with it
 
 
+def test_reset_is_refused_while_a_worker_uses_the_database(
+    migrated_sqlite: Path, tmp_path: Path
+) -> None:
+    """A separate embedded worker writes to the file too: reset waits for it to stop."""
+    url = f"sqlite:///{migrated_sqlite}"
+    out = tmp_path / "worker.out"
+    with out.open("w") as sink:
+        worker = subprocess.Popen(
+            [*STRATABASE, "worker", "--no-periodic"],
+            env=clean_env(STRATABASE_DATABASE_URL=url),
+            cwd=tmp_path,
+            stdin=subprocess.DEVNULL,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while " ready on queues " not in out.read_text():
+            assert worker.poll() is None, out.read_text()
+            assert time.monotonic() < deadline, "the worker did not start within 120 s"
+            time.sleep(0.2)
+        _one_line(
+            _run("reset", "--yes", "--size", "tiny", url=url, cwd=tmp_path),
+            says=f"a stratabase server is using {migrated_sqlite}",
+        )
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+    reset = _run("reset", "--yes", "--size", "tiny", "--quiet", url=url, cwd=tmp_path)
+    assert reset.returncode == 0, reset.stderr  # the worker's lock went with it
+
+
 def test_reset_without_a_terminal_needs_yes(migrated_sqlite: Path, tmp_path: Path) -> None:
     url = f"sqlite:///{migrated_sqlite}"
     _one_line(_run("reset", url=url, cwd=tmp_path, stdin="n\n"), says="pass --yes")
