@@ -1,1 +1,12 @@
 """Posts, comments, likes and views: use cases (service) and batch-loading reads (queries)."""
+
+#: The package's public modules (it re-exports no names of its own).
+__all__ = [
+    "comments",
+    "platform",
+    "queries",
+    "reads",
+    "service",
+    "slugs",
+    "warming",
+]

@@ -1,0 +1,1 @@
+"""Alembic revisions, numbered; each runs on SQLite and PostgreSQL."""
