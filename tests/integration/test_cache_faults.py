@@ -122,11 +122,25 @@ async def title(p: Process, url: str) -> str:
     return str(response.json()["title"])
 
 
-async def eventually(check: Callable[[], Awaitable[bool]]) -> None:
+async def eventually(
+    check: Callable[[], Awaitable[bool]], state: Callable[[], object] = lambda: ""
+) -> None:
     deadline = time.monotonic() + DEADLINE
     while not await check():
-        assert time.monotonic() < deadline, "condition not reached in time"
+        assert time.monotonic() < deadline, f"condition not reached in time {state()}"
         await asyncio.sleep(0.05)
+
+
+def recovery_state(p: Process) -> dict[str, object]:
+    """What a process still waits for after an outage (shown when recovery times out)."""
+    store = p.store
+    return {
+        "breaker": store.remote.breaker.state,
+        "channel_ok": store.channel_ok,
+        "synced": store.synced,
+        "channel_drops": store.channel_drops,
+        "pending": store.pending,
+    }
 
 
 async def outbox_rows(db: Database) -> int:
@@ -203,8 +217,8 @@ async def test_requests_stay_fast_and_right_while_redis_is_away(
             assert await title(p, url) == "v3"  # never v0 from Redis, at any moment
             return p.store.remote.breaker.closed and p.store.channel_ok and p.store.synced
 
-        await eventually(lambda: back(a))
-        await eventually(lambda: back(b))
+        await eventually(lambda: back(a), lambda: recovery_state(a))
+        await eventually(lambda: back(b), lambda: recovery_state(b))
 
         edit = {"title": "v4"}
         assert (await timed(a, "PATCH", url, json=edit, headers=author.headers)).is_success
