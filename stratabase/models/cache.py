@@ -21,6 +21,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 from stratabase.db.base import Base
 from stratabase.db.types import utcnow
 
+#: The cache's own tables: its generation check and outbox replays run at most every 0.5 s
+#: per process, not per request, so statement counts per request leave them out.
+BOOKKEEPING_TABLES = ("cache_generation", "cache_invalidations")
+
 
 class CacheInvalidation(Base):
     """Tags and keys to invalidate, written with the change that makes them stale."""

@@ -15,6 +15,7 @@ from stratabase.auth import service as auth
 from stratabase.db.session import Database
 from stratabase.enums import Role, UserStatus
 from stratabase.models import Category, User
+from stratabase.models.cache import BOOKKEEPING_TABLES
 from stratabase.ratelimit import RateLimits
 from stratabase.search import index
 from stratabase.settings import Settings
@@ -108,9 +109,7 @@ def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
     return body
 
 
-#: The cache's own tables: its generation check and outbox replays run at most every
-#: 0.5 s per process, not per request (docs/cache.md states their cost).
-_CACHE_BOOKKEEPING = ("cache_generation", "cache_invalidations")
+_CACHE_BOOKKEEPING = BOOKKEEPING_TABLES  # docs/cache.md states their cost
 
 
 def count_queries(sql: list[str]) -> int:
