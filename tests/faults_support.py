@@ -15,8 +15,9 @@ import signal
 import socket
 import subprocess
 import time
+from pathlib import Path
 
-import pytest
+from tests.conftest import unavailable
 
 
 def free_port() -> int:
@@ -26,10 +27,12 @@ def free_port() -> int:
 
 
 class RedisServer:
-    """A redis-server of this test's own, on a free port, without persistence."""
+    """A redis-server of this test's own, on a free port. Without ``persist_dir`` it keeps
+    nothing; with it, its data survives ``kill -9`` (append-only file, fsync always)."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, *, persist_dir: Path | None = None) -> None:
         self.port = port or free_port()
+        self.persist_dir = persist_dir
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -37,23 +40,33 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
+        """Start (or start again on the same port) and wait until it answers PING."""
         binary = shutil.which("redis-server")
         if binary is None:
-            pytest.skip("redis-server is not installed")
+            unavailable("redis-server", "the binary is not on PATH")
+        persistence = ["--appendonly", "no"]
+        if self.persist_dir is not None:
+            persistence = ["--appendonly", "yes", "--appendfsync", "always",
+                           "--dir", str(self.persist_dir)]  # fmt: skip
         self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--save", "", "--appendonly", "no"],
+            [binary, "--port", str(self.port), "--save", "", *persistence],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02)
+        deadline = time.monotonic() + 60  # generous: a busy two-core machine
+        while not self._answers_ping():
+            assert self.process.poll() is None, "the private redis-server exited"
+            assert time.monotonic() < deadline, "the private redis-server did not start"
+            time.sleep(0.02)
+
+    def _answers_ping(self) -> bool:
+        """PONG, not just an open port: a server still loading its data answers -LOADING."""
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(64).startswith(b"+PONG")
+        except OSError:
+            return False
 
     def pause(self) -> None:
         """Hang the server: connections are accepted by the kernel, nothing answers."""

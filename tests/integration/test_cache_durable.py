@@ -8,8 +8,6 @@ production Redis with persistence (or one behind a network partition) does.
 from __future__ import annotations
 
 import asyncio
-import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -28,58 +26,18 @@ from stratabase.db.session import Database
 from stratabase.db.types import utcnow
 from stratabase.models import CacheInvalidation, Post
 from stratabase.settings import Settings
+from tests.faults_support import RedisServer
 from tests.integration.cache_wiring_support import serve
-from tests.integration.test_cache_breaker import _free_port
 
 DEADLINE = 20.0
 
 
-class PersistentRedis:
-    """A redis-server of this test's own whose data survives ``kill -9`` (AOF, fsync always)."""
-
-    def __init__(self, port: int, directory: Path) -> None:
-        self.port = port
-        self.directory = directory
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.skip("redis-server is not installed")
-        self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--save", "", "--appendonly", "yes",
-             "--appendfsync", "always", "--dir", str(self.directory)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        deadline = time.monotonic() + 10
-        while True:
-            result = subprocess.run(
-                ["redis-cli", "-p", str(self.port), "ping"], capture_output=True, check=False
-            )
-            if result.stdout.strip() == b"PONG":
-                return
-            assert time.monotonic() < deadline, "private redis-server did not start"
-            time.sleep(0.05)
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
-
-
 @pytest.fixture
-def persistent_redis(redis_url: str, tmp_path: Path) -> Iterator[PersistentRedis]:
-    if shutil.which("redis-cli") is None:
-        pytest.skip("redis-cli is not installed")
-    server = PersistentRedis(_free_port(), tmp_path)
+def persistent_redis(redis_url: str, tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(persist_dir=tmp_path)
     server.start()
     yield server
-    server.kill()
+    server.stop()
 
 
 async def abandon(cache: SmartCache) -> None:
@@ -121,7 +79,7 @@ async def _outbox_empties(db: Database) -> None:
 
 
 async def test_invalidations_of_a_writer_killed_during_a_redis_outage_are_not_lost(
-    settings: Settings, db: Database, persistent_redis: PersistentRedis
+    settings: Settings, db: Database, persistent_redis: RedisServer
 ) -> None:
     shared = settings.model_copy(
         update={"redis_url": persistent_redis.url, "redis_prefix": "sb-durable:"}
@@ -140,7 +98,7 @@ async def test_invalidations_of_a_writer_killed_during_a_redis_outage_are_not_lo
                 assert await _title(b, url) == "Old title"
                 assert await _title(a, url) == "Old title"
 
-            persistent_redis.kill()  # the outage
+            persistent_redis.stop()  # the outage (kill -9)
             response = await a.http.patch(url, json={"title": "New title"}, headers=author.headers)
             assert response.status_code == 200, response.text
             assert first.store.pending >= 1  # type: ignore[attr-defined]
