@@ -51,6 +51,8 @@ logger = logging.getLogger("stratabase.cache")
 MAX_PENDING = 10_000
 #: A read waits at most this long for the outbox replay, then answers from its loader.
 SYNC_WAIT = 0.5
+#: Longest a replay of missed invalidations may take before it is abandoned and retried.
+REPLAY_TIMEOUT = 5.0
 #: Seconds of silence after which the invalidation channel PINGs, and how long the answer
 #: may take before the channel is counted as dropped (a hung server).
 HEARTBEAT = 1.0
@@ -280,10 +282,17 @@ class TwoTierStore:
     async def _sync(self) -> None:
         outages = self._outages
         try:
-            await self.replay_outbox()
-            if self.pending or self._pending_overflow:
-                await self._replay_pending()
+            # Bounded: a replay stuck on a call that never returns (a connection handed out
+            # while Redis hung) would otherwise keep this process unsynced for good, since
+            # a new replay starts only once this one is done.
+            async with asyncio.timeout(REPLAY_TIMEOUT):
+                await self.replay_outbox()
+                if self.pending or self._pending_overflow:
+                    await self._replay_pending()
         except CacheUnavailable:
+            return
+        except TimeoutError:
+            logger.warning("cache replay took over %.0f s: abandoned, retried", REPLAY_TIMEOUT)
             return
         except Exception as exc:  # the database: stay unsynced, Redis unread
             logger.warning("cannot replay cache invalidations from the database: %s", exc)
