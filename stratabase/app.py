@@ -59,6 +59,7 @@ class Stratabase:
         ledger_hooks: Iterable[WalletHook] = (),
         job_registry: Registry | None = None,
         webhook_secrets: Mapping[str, str] | None = None,
+        bind_cache: bool = True,
     ) -> None:
         self.settings = settings
         self._owns_db = database is None
@@ -70,6 +71,9 @@ class Stratabase:
         self._ledger_hooks = list(ledger_hooks)
         self._job_registry = job_registry
         self._webhook_secrets = dict(webhook_secrets or {})
+        #: False for a tool that inspects the shared cache from outside (``stratabase
+        #: cache``): it must not read or create the database to do so.
+        self._bind_cache = bind_cache
         self._opened = False
 
     # --- the services, each built once --------------------------------------------------
@@ -81,7 +85,7 @@ class Stratabase:
         from stratabase.cache import SmartCache, build_cache
 
         cache: Cache = self._given["cache"] or build_cache(self.settings)
-        if isinstance(cache, SmartCache):
+        if isinstance(cache, SmartCache) and self._bind_cache:
             cache.bind(self.db)
         return cache
 

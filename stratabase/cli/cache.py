@@ -9,18 +9,22 @@ there is nothing shared to inspect or clear from another process.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from redis.exceptions import RedisError
 from rich.table import Table
 
-from stratabase.cache import CacheUnavailable, SmartCache, build_cache, cache_health
+from stratabase.cache import Cache, CacheUnavailable, SmartCache, cache_health
 from stratabase.cache.keys import NAMESPACES
 from stratabase.cache.redis import RedisStore
 from stratabase.cache.two_tier import TwoTierStore
-from stratabase.cli.common import console, fail, run, settings_from
+from stratabase.cli.common import console, fail, root, run, settings_from
 from stratabase.settings import Settings
+
+if TYPE_CHECKING:
+    from stratabase.app import Stratabase
 
 app = typer.Typer(help="Inspect or clear the cache.", no_args_is_help=True)
 
@@ -36,8 +40,15 @@ COUNTERS_NOTE = (
 SERVER_NOTE = "whole Redis server: every tenant's keys and traffic, not only ours"
 
 
-def _redis(cache: SmartCache) -> RedisStore | None:
-    store = cache.store
+def _root(settings: Settings) -> AbstractAsyncContextManager[Stratabase]:
+    """The composition root, with its cache left unbound: these commands look at the shared
+    cache from outside and must neither read nor create the database to do so."""
+    return root(settings, bind_cache=False)
+
+
+def _redis(cache: Cache) -> RedisStore | None:
+    """The shared Redis tier of ``cache``, or None in embedded mode."""
+    store = cache.store if isinstance(cache, SmartCache) else None
     if isinstance(store, TwoTierStore):
         return store.remote
     return store if isinstance(store, RedisStore) else None
@@ -73,8 +84,8 @@ async def _our_usage(redis: RedisStore, prefix: str) -> dict[str, Any]:
 
 
 async def _stats(settings: Settings) -> dict[str, Any]:
-    cache = build_cache(settings)
-    try:
+    async with _root(settings) as sb:
+        cache = sb.cache
         report: dict[str, Any] = {"mode": cache.mode, "prefix": settings.redis_prefix}
         redis = _redis(cache)
         if redis is None:
@@ -88,8 +99,6 @@ async def _stats(settings: Settings) -> dict[str, Any]:
         report["counters"] = COUNTERS_NOTE
         report["server"] = {"scope": SERVER_NOTE, **await redis.server_info()}
         return report
-    finally:
-        await cache.close()
 
 
 @app.command()
@@ -147,8 +156,8 @@ def _size(count: int) -> str:
 
 
 async def _clear(settings: Settings, namespace: str | None, tags: list[str]) -> str:
-    cache = build_cache(settings)
-    try:
+    async with _root(settings) as sb:
+        cache = sb.cache
         if _redis(cache) is None:
             return EMBEDDED
         if tags:
@@ -156,8 +165,6 @@ async def _clear(settings: Settings, namespace: str | None, tags: list[str]) -> 
             return f"invalidated tag{'s' if len(tags) > 1 else ''} {', '.join(tags)}"
         removed = await cache.clear(namespace)
         return f"removed {removed:,} entries from {namespace or 'every namespace'}"
-    finally:
-        await cache.close()
 
 
 @app.command()

@@ -37,6 +37,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 def settings_from(ctx: typer.Context) -> Settings:
+    """The settings the ``stratabase`` callback loaded, or the environment's (exit 2 if bad)."""
     if not isinstance(ctx.obj, Settings):
         try:
             ctx.obj = load_settings()
@@ -46,6 +47,7 @@ def settings_from(ctx: typer.Context) -> Settings:
 
 
 def configure_logging(settings: Settings) -> None:
+    """Log lines to stderr at the settings' level, for the long-running commands."""
     logging.basicConfig(
         level=settings.log_level_number,
         stream=sys.stderr,
@@ -73,12 +75,13 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 
 @asynccontextmanager
-async def root(settings: Settings) -> AsyncIterator[Stratabase]:
+async def root(settings: Settings, **options: Any) -> AsyncIterator[Stratabase]:
     """A command's composition root, closed when the command is done. Not opened: a
-    command's few statements need no warm pool, and services are built only when used."""
+    command's few statements need no warm pool, and services are built only when used.
+    ``options`` go to :class:`~stratabase.app.Stratabase` (e.g. ``bind_cache=False``)."""
     from stratabase.app import Stratabase
 
-    sb = Stratabase(settings)
+    sb = Stratabase(settings, **options)
     try:
         yield sb
     finally:

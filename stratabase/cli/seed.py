@@ -12,7 +12,7 @@ import typer
 from sqlalchemy.engine import make_url
 
 from stratabase.cache.announce import announced
-from stratabase.cli.common import console, fail, run, settings_from
+from stratabase.cli.common import console, fail, root, run, settings_from
 from stratabase.db.session import Database
 from stratabase.exceptions import InvalidInput
 from stratabase.seed import orchestrator
@@ -49,12 +49,11 @@ def _epoch(value: str | None) -> datetime | None:
 
 
 def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
+    """Run ``work`` on the database of the command's composition root, then close it."""
+
     async def main() -> T:
-        db = Database(settings)
-        try:
-            return await work(db)
-        finally:
-            await db.dispose()
+        async with root(settings) as sb:
+            return await work(sb.db)
 
     return run(main())
 
