@@ -110,7 +110,8 @@ class Stratabase:
         from stratabase.jobs.registry import builtin_registry
         from stratabase.jobs.service import JobService
 
-        return JobService(self.db, self._job_registry or builtin_registry(periodic=False))
+        registry = self._job_registry or builtin_registry(periodic=False)
+        return JobService(self.db, registry, cursors=self.cursors)
 
     @functools.cached_property
     def cursors(self) -> CursorCodec:
@@ -131,8 +132,17 @@ class Stratabase:
     def _use_settings(self, settings: Settings) -> None:
         """New settings (a resolved secret key): what is signed with it is built anew."""
         self.settings = settings
-        for name in ("cursors", "payments"):
+        for name in ("cursors", "payments", "jobs"):
             self.__dict__.pop(name, None)
+
+    async def share_secret_key(self) -> None:
+        """Sign with the key every process on this database shares (``secret_key.py``), so
+        a cursor made here is good in the next command and in the server."""
+        from stratabase.secret_key import ensure_secret_key
+
+        settings = await ensure_secret_key(self.db, self.settings)
+        if settings is not self.settings:
+            self._use_settings(settings)
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Stratabase:

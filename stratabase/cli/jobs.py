@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+from collections.abc import Awaitable, Callable
 from datetime import UTC
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -20,11 +21,14 @@ from stratabase.jobs.registry import builtin_registry
 from stratabase.jobs.resources import default_resources
 from stratabase.jobs.tasks.episodes import RESERVER, LedgerReserver
 from stratabase.jobs.worker import Worker, WorkerConfig
-from stratabase.schemas.jobs import JobCreate
+from stratabase.pagination import Page
+from stratabase.schemas.jobs import JobCreate, JobRead
 from stratabase.settings import Settings
 
 if TYPE_CHECKING:
     from stratabase.app import Stratabase
+
+T = TypeVar("T")
 
 app = typer.Typer(help="Inspect and manage the durable job queue.", no_args_is_help=True)
 
@@ -55,6 +59,11 @@ def _statuses(value: str | None) -> list[JobStatus]:
 async def _with_db(settings: Settings, work: Any) -> Any:
     async with root(settings) as sb:
         return await work(sb.db)
+
+
+async def _with_root(settings: Settings, work: Callable[[Stratabase], Awaitable[T]]) -> T:
+    async with root(settings) as sb:
+        return await work(sb)
 
 
 async def _run_worker(settings: Settings, config: WorkerConfig) -> None:
@@ -173,25 +182,30 @@ def list_command(
     status: str | None = typer.Option(None, help="Comma-separated statuses."),
     queue: str | None = typer.Option(None),
     task: str | None = typer.Option(None),
-    before: int | None = typer.Option(None, help="Only ids below this (next page)."),
+    cursor: str | None = typer.Option(
+        None, help="The next_cursor a previous page printed (the API's cursors are good too)."
+    ),
     limit: int = typer.Option(50, min=1, max=1000),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = typer.Option(False, "--json", help='{"items": [...], "next_cursor": …}'),
 ) -> None:
     """Jobs, newest first."""
     settings = settings_from(ctx)
     statuses = _statuses(status)
-    rows = run(
-        _with_db(
-            settings,
-            lambda db: queries.list_jobs(
-                db, statuses=statuses, queue=queue, task=task, before_id=before, limit=limit
-            ),
+
+    async def page(sb: Stratabase) -> Page[JobRead]:
+        await sb.share_secret_key()  # the next command (or the API) must accept the cursor
+        return await sb.jobs.list_jobs(
+            None, statuses=statuses, queue=queue, task=task, cursor=cursor, limit=limit
         )
-    )
+
+    found = run(_with_root(settings, page))
     if as_json:
-        typer.echo(json.dumps([job.model_dump(mode="json") for job in rows]))
-    else:
-        _print_jobs(rows)
+        items = [job.model_dump(mode="json") for job in found.items]
+        typer.echo(json.dumps({"items": items, "next_cursor": found.next_cursor}))
+        return
+    _print_jobs(found.items)
+    if found.next_cursor is not None:
+        console.print(f"next page: --cursor {found.next_cursor}", highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -13,6 +13,10 @@ from stratabase.exceptions import NotFound
 from stratabase.models.jobs import Job
 from stratabase.schemas.jobs import JobRead
 
+#: Most jobs one read returns (a page of ``MAX_PAGE`` asks for one more, to know if more
+#: follow).
+MAX_PAGE = 1000
+
 
 async def list_jobs(
     db: Database,
@@ -23,8 +27,11 @@ async def list_jobs(
     before_id: int | None = None,
     limit: int = 50,
 ) -> list[JobRead]:
-    """Newest first; pass the last id as ``before_id`` for the next page."""
-    statement = select(Job).order_by(Job.id.desc()).limit(max(1, min(limit, 1000)))
+    """Newest first, ids below ``before_id`` (keyset: a deep page costs what the first does).
+
+    ``JobService.list_jobs`` wraps this in opaque cursors; this is the raw read.
+    """
+    statement = select(Job).order_by(Job.id.desc()).limit(max(1, min(limit, MAX_PAGE + 1)))
     if statuses:
         statement = statement.where(Job.status.in_(list(statuses)))
     if queue is not None:
@@ -39,10 +46,11 @@ async def list_jobs(
 
 
 async def get_job(db: Database, job_id: int) -> JobRead:
+    """One job by id; NotFound (naming ``job_id``) when there is none."""
     async with db.session() as session:
         job = await session.get(Job, job_id)
     if job is None:
-        raise NotFound(f"job {job_id} does not exist")
+        raise NotFound(f"job {job_id} does not exist", field="job_id")
     return JobRead.model_validate(job)
 
 

@@ -27,8 +27,11 @@ from stratabase.jobs import notify, queries
 from stratabase.jobs.queue import enqueue_count, enqueue_many, is_postgres, jobs, rowcount
 from stratabase.jobs.registry import Registry
 from stratabase.models.jobs import Job
+from stratabase.pagination import CursorCodec, Page
 from stratabase.schemas.jobs import JobCreate, JobRead
 
+#: The kind signed into job list cursors: a cursor of another list is refused.
+JOBS_CURSOR = "jobs"
 #: Rows deleted per statement when pruning, so no transaction grows without bound.
 PRUNE_CHUNK = 5_000
 RETRYABLE = (JobStatus.DEAD, JobStatus.FAILED, JobStatus.CANCELLED)
@@ -239,12 +242,16 @@ class JobService:
     Every method is one transaction and states the state machine here, not in its callers:
     retry takes a dead, failed or cancelled job back to queued; cancel takes a queued or
     running one to cancelled; anything else is a Conflict. A ``principal`` (HTTP) must be
-    an admin; None is a trusted caller (CLI, library).
+    an admin; None is a trusted caller (CLI, library). Lists are paged by opaque cursors
+    signed with ``cursors`` (by default with the database settings' secret key).
     """
 
-    def __init__(self, db: Database, registry: Registry) -> None:
+    def __init__(
+        self, db: Database, registry: Registry, *, cursors: CursorCodec | None = None
+    ) -> None:
         self.db = db
         self.registry = registry
+        self.cursors = cursors or CursorCodec(db.settings.secret_key.get_secret_value())
 
     async def submit(self, principal: Principal | None, spec: JobCreate) -> JobRead:
         """Enqueue ``spec`` as the registry defines its task; AlreadyExists when its unique
@@ -261,6 +268,7 @@ class JobService:
         return await self.db.transaction(work)
 
     async def get(self, principal: Principal | None, job_id: int) -> JobRead:
+        """One job, with its payload, result and last error; NotFound when there is none."""
         _require_admin(principal)
         async with self.db.session() as session:
             return await _read(session, job_id)
@@ -272,13 +280,26 @@ class JobService:
         statuses: Sequence[JobStatus] = (),
         queue: str | None = None,
         task: str | None = None,
-        before_id: int | None = None,
+        cursor: str | None = None,
         limit: int = 50,
-    ) -> list[JobRead]:
+    ) -> Page[JobRead]:
+        """Jobs newest first, filtered; pass ``next_cursor`` back as ``cursor`` for the next
+        (older) page. A cursor from another list, or altered, is InvalidInput on ``cursor``."""
         _require_admin(principal)
-        return await queries.list_jobs(
-            self.db, statuses=statuses, queue=queue, task=task, before_id=before_id, limit=limit
+        if not 1 <= limit <= queries.MAX_PAGE:
+            raise InvalidInput(f"limit must be between 1 and {queries.MAX_PAGE}", field="limit")
+        before_id = None
+        if cursor is not None:
+            (value,) = self.cursors.decode(JOBS_CURSOR, cursor, 1)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise InvalidInput("the cursor does not belong to this list", field="cursor")
+            before_id = value
+        rows = await queries.list_jobs(
+            self.db, statuses=statuses, queue=queue, task=task, before_id=before_id, limit=limit + 1
         )
+        items = rows[:limit]
+        more = len(rows) > limit
+        return Page(items, self.cursors.encode(JOBS_CURSOR, [items[-1].id]) if more else None)
 
     async def retry_job(self, principal: Principal | None, job_id: int) -> JobRead:
         """Queue one finished job again; NotFound, or Conflict in any other state."""

@@ -65,6 +65,28 @@ def test_enqueue_list_show_cancel_retry_stats(database_url: str) -> None:
     assert json.loads(stats.stdout)["queues"]["default"]["queued"] == 1
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_list_pages_with_a_cursor_the_next_command_accepts(
+    db: Database, database_url: str
+) -> None:
+    ids = [await service.enqueue(db, JobCreate(task="noop")) for _ in range(3)]
+    first = _run(database_url, "jobs", "list", "--limit", "2", "--json")
+    assert first.returncode == 0, first.stderr
+    page = json.loads(first.stdout)
+    assert [job["id"] for job in page["items"]] == ids[:0:-1]
+    table = _run(database_url, "jobs", "list", "--limit", "2")
+    assert f"next page: --cursor {page['next_cursor']}" in table.stdout
+    rest = _run(
+        database_url, "jobs", "list", "--limit", "2", "--cursor", page["next_cursor"], "--json"
+    )
+    assert rest.returncode == 0, rest.stderr
+    last = json.loads(rest.stdout)
+    assert [job["id"] for job in last["items"]] == ids[:1] and last["next_cursor"] is None
+    forged = _run(database_url, "jobs", "list", "--cursor", page["next_cursor"][:-2] + "xx")
+    assert forged.returncode == 1 and "cursor" in forged.stderr
+    assert len(forged.stderr.strip().splitlines()) == 1
+
+
 async def test_worker_runs_jobs_and_stops_cleanly_on_sigterm(
     db: Database, database_url: str
 ) -> None:

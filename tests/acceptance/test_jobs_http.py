@@ -46,7 +46,19 @@ async def test_admin_job_endpoints(api: Api) -> None:
     by_status = await http.get(
         "/v1/jobs", params={"status": ["queued"], "limit": 1}, headers=headers
     )
-    assert by_status.json()["next_before"] == other.json()["id"]
+    first = by_status.json()
+    assert [item["id"] for item in first["items"]] == [other.json()["id"]]
+    assert first["has_more"] is True and "next_before" not in first
+    older = await http.get(
+        "/v1/jobs",
+        params={"status": ["queued"], "limit": 1, "cursor": first["next_cursor"]},
+        headers=headers,
+    )
+    assert [item["id"] for item in older.json()["items"]] == [job["id"]]
+    assert older.json()["next_cursor"] is None and older.json()["has_more"] is False
+    forged = await http.get("/v1/jobs", params={"cursor": "1.abc"}, headers=headers)
+    assert_problem(forged, 422)
+    assert forged.json()["errors"][0]["field"] == "cursor"
     assert (await http.get(f"/v1/jobs/{job['id']}", headers=headers)).json()["unique_key"] == "once"
     assert_problem(await http.get("/v1/jobs/999999", headers=headers), 404)
 

@@ -8,19 +8,14 @@ from fastapi import Query
 from pydantic import BaseModel, Field
 
 from stratabase.api.deps import AdminUserDep, JobsDep
-from stratabase.api.routes._params import ObjectId
+from stratabase.api.routes._params import Cursor, ObjectId
 from stratabase.api.routes._router import api_router
+from stratabase.api.schemas.common import PageOut
 from stratabase.enums import JobStatus
-from stratabase.schemas.common import MAX_ID, InputModel
+from stratabase.schemas.common import InputModel
 from stratabase.schemas.jobs import JobCreate, JobRead, QueueName
 
 router = api_router("/v1/jobs", tag="jobs")
-
-
-class JobPage(BaseModel):
-    items: list[JobRead]
-    #: Pass as ``before`` for the next (older) page; None on the last page.
-    next_before: int | None = None
 
 
 class JobFilter(InputModel):
@@ -32,28 +27,32 @@ class JobFilter(InputModel):
 
 
 class JobIds(BaseModel):
+    """The ids a bulk retry or cancel changed, ascending."""
+
     ids: list[int]
 
 
-@router.get("", response_model=JobPage)
+@router.get("", response_model=PageOut[JobRead])
 async def list_jobs(
     admin: AdminUserDep,
     jobs: JobsDep,
     status: Annotated[list[JobStatus] | None, Query(max_length=len(JobStatus))] = None,
     queue: Annotated[str | None, Query(max_length=60)] = None,
     task: Annotated[str | None, Query(max_length=120)] = None,
-    before: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> JobPage:
-    """Jobs newest first, filtered by status (repeatable), queue and task."""
-    items = await jobs.list_jobs(
-        admin, statuses=status or (), queue=queue, task=task, before_id=before, limit=limit
+) -> PageOut[JobRead]:
+    """Jobs newest first, filtered by status (repeatable), queue and task; pass
+    ``next_cursor`` back as ``cursor`` for the next (older) page."""
+    page = await jobs.list_jobs(
+        admin, statuses=status or (), queue=queue, task=task, cursor=cursor, limit=limit
     )
-    return JobPage(items=items, next_before=items[-1].id if len(items) == limit else None)
+    return PageOut[JobRead](items=page.items, next_cursor=page.next_cursor, has_more=page.has_more)
 
 
 @router.get("/{job_id}", response_model=JobRead)
 async def get_job(admin: AdminUserDep, jobs: JobsDep, job_id: ObjectId) -> JobRead:
+    """One job, with its payload, result and last error (traceback)."""
     return await jobs.get(admin, job_id)
 
 
