@@ -314,7 +314,7 @@ def _unserved(queues: list[str]) -> dict[str, str]:
 @app.command()
 def stats(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
     """Jobs per queue and status."""
-    data = run(_with_db(settings_from(ctx), queries.stats))
+    data = run(_with_db(settings_from(ctx), queries.stats)).as_dict()
     unserved = _unserved(list(data["queues"]))
     if as_json:
         typer.echo(json.dumps({**data, "unserved_queues": unserved}))

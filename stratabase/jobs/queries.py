@@ -1,8 +1,13 @@
-"""Reads of the queue for operators: list (keyset pages), one job, counts by queue/status."""
+"""Reads of the queue for operators: list (keyset pages), one job, counts by queue/status.
+
+Each opens its own read session; the results are typed (``JobRead``, :class:`JobStats`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -54,7 +59,34 @@ async def get_job(db: Database, job_id: int) -> JobRead:
     return JobRead.model_validate(job)
 
 
-async def stats(db: Database) -> dict[str, Any]:
+@dataclass(frozen=True)
+class QueueStats:
+    """One queue: jobs per status (every status present, zero or not), and when its oldest
+    queued job became (or becomes) runnable: how far behind its workers are."""
+
+    counts: dict[JobStatus, int]
+    oldest_queued_run_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class JobStats:
+    """Counts per queue and status, and their totals over every queue."""
+
+    queues: dict[str, QueueStats]
+    totals: dict[JobStatus, int]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON ``stratabase jobs stats --json`` prints: statuses as keys, times ISO."""
+        queues: dict[str, dict[str, Any]] = {}
+        for name, queue in self.queues.items():
+            entry: dict[str, Any] = {status.value: count for status, count in queue.counts.items()}
+            if queue.oldest_queued_run_at is not None:
+                entry["oldest_queued_run_at"] = queue.oldest_queued_run_at.isoformat()
+            queues[name] = entry
+        return {"queues": queues, "totals": {s.value: n for s, n in self.totals.items()}}
+
+
+async def stats(db: Database) -> JobStats:
     """Counts per queue and status, and the age of the oldest ready job per queue."""
     statement = select(Job.queue, Job.status, func.count()).group_by(Job.queue, Job.status)
     oldest = (
@@ -65,13 +97,14 @@ async def stats(db: Database) -> dict[str, Any]:
     async with db.session() as session:
         counts = (await session.execute(statement)).all()
         ready = {queue: run_at for queue, run_at in (await session.execute(oldest)).all()}
-    queues: dict[str, dict[str, Any]] = {}
+    per_queue: dict[str, dict[JobStatus, int]] = {}
     for queue, status, count in counts:
-        entry = queues.setdefault(queue, {s.value: 0 for s in JobStatus})
-        entry[JobStatus(status).value] = int(count)
-    for queue, run_at in ready.items():
-        queues.setdefault(queue, {s.value: 0 for s in JobStatus})["oldest_queued_run_at"] = (
-            run_at.isoformat() if run_at is not None else None
-        )
-    totals = {s.value: sum(int(q.get(s.value, 0)) for q in queues.values()) for s in JobStatus}
-    return {"queues": dict(sorted(queues.items())), "totals": totals}
+        per_queue.setdefault(queue, dict.fromkeys(JobStatus, 0))[JobStatus(status)] = int(count)
+    for queue in ready:
+        per_queue.setdefault(queue, dict.fromkeys(JobStatus, 0))
+    queues = {
+        name: QueueStats(counts=per_queue[name], oldest_queued_run_at=ready.get(name))
+        for name in sorted(per_queue)
+    }
+    totals = {s: sum(q.counts[s] for q in queues.values()) for s in JobStatus}
+    return JobStats(queues=queues, totals=totals)

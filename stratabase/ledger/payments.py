@@ -24,11 +24,12 @@ from stratabase.enums import PaymentProvider, PaymentStatus
 from stratabase.exceptions import InvalidInput, NotFound
 from stratabase.ledger import accounts, movements
 from stratabase.ledger.service import LedgerService
-from stratabase.ledger.values import DEFAULT_CURRENCY, SystemAccount, request_hash
+from stratabase.ledger.values import DEFAULT_CURRENCY, Payment, SystemAccount, request_hash
 from stratabase.ledger.webhooks import Outcome, ProviderEvent, WebhookAdapter
-from stratabase.models.ledger import Payment, PaymentEvent
+from stratabase.models.ledger import Payment as PaymentRow
+from stratabase.models.ledger import PaymentEvent
 
-payments = cast(Table, Payment.__table__)
+payments = cast(Table, PaymentRow.__table__)
 events = cast(Table, PaymentEvent.__table__)
 
 _ID_PREFIX = {
@@ -40,6 +41,8 @@ _ID_PREFIX = {
 
 @dataclass(frozen=True)
 class WebhookResult:
+    """What one provider notification did (the webhook's answer)."""
+
     #: processed: it changed the payment; duplicate: seen before; ignored: nothing to do.
     status: str
     payment_id: int | None = None
@@ -59,18 +62,21 @@ class PaymentService:
 
     async def create_intent(
         self,
-        user_id: int,
-        provider: PaymentProvider,
+        principal: Principal,
+        provider: PaymentProvider | str,
         amount: int,
         *,
         currency: str = "USD",
         tokens: int | None = None,
         metadata: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        """Record a pending payment; its ``external_id`` is the reference the checkout uses.
+    ) -> Payment:
+        """Record a pending payment of the caller's; its ``external_id`` is the reference
+        the checkout uses. Suspended accounts may not buy (PermissionDenied).
 
         ``tokens`` (default: one per minor unit of ``amount``) is what success will credit.
         """
+        principal.require_writer()
+        user_id = principal.user_id
         if isinstance(amount, bool) or amount <= 0:
             raise InvalidInput("amount must be a positive integer (minor units)", field="amount")
         credited = amount if tokens is None else tokens
@@ -79,7 +85,7 @@ class PaymentService:
         provider = PaymentProvider(provider)
         external_id = _ID_PREFIX[provider] + secrets.token_hex(12)
 
-        async def work(session: AsyncSession) -> dict[str, Any]:
+        async def work(session: AsyncSession) -> Payment:
             await accounts.wallet_id(session, user_id)  # refuses an unknown user early
             now = utcnow()
             row = await session.execute(
@@ -97,24 +103,25 @@ class PaymentService:
                 )
                 .returning(payments)
             )
-            return dict(row.one()._mapping)
+            return Payment.from_row(row.one())
 
         return await self.db.transaction(work)
 
-    async def get(self, payment_id: int) -> dict[str, Any]:
+    async def get(self, payment_id: int) -> Payment:
+        """Any payment by id (a trusted caller: CLI, jobs, library); NotFound if none."""
         async with self.db.session() as session:
             row = (
                 await session.execute(select(payments).where(payments.c.id == payment_id))
             ).first()
         if row is None:
             raise NotFound(f"payment {payment_id} does not exist", field="payment_id")
-        return dict(row._mapping)
+        return Payment.from_row(row)
 
-    async def get_for(self, principal: Principal, payment_id: int) -> dict[str, Any]:
+    async def get_for(self, principal: Principal, payment_id: int) -> Payment:
         """``payment_id`` if it is the caller's (or the caller is an admin); someone else's
         payment is NotFound, so ids do not tell which payments exist."""
         found = await self.get(payment_id)
-        if found["user_id"] != principal.user_id and not principal.is_admin:
+        if found.user_id != principal.user_id and not principal.is_admin:
             raise NotFound(f"payment {payment_id} does not exist", field="payment_id")
         return found
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from stratabase.enums import TransferStatus
+from stratabase.enums import PaymentProvider, PaymentStatus, TransferStatus
 
 #: The token currency wallets hold unless told otherwise.
 DEFAULT_CURRENCY = "TOK"
@@ -52,6 +52,7 @@ class Transfer:
 
     @classmethod
     def from_row(cls, row: Any, *, replayed: bool = False) -> Transfer:
+        """From a ``ledger_transfers`` row (or its mapping), as every ledger read builds it."""
         data = row._mapping if hasattr(row, "_mapping") else row
         return cls(
             id=data["id"],
@@ -89,10 +90,12 @@ class Wallet:
 
     @property
     def available(self) -> int:
+        """What may be spent now: the balance less what open holds reserve."""
         return self.balance - self.pending
 
     @classmethod
     def from_row(cls, row: Any) -> Wallet:
+        """From a ``ledger_accounts`` row."""
         data = row._mapping
         return cls(
             id=data["id"],
@@ -124,9 +127,50 @@ class HistoryItem:
 
 @dataclass(frozen=True)
 class HistoryPage:
+    """One page of an account's history, newest first."""
+
     items: list[HistoryItem]
     #: Pass as ``before`` to get the next (older) page; None on the last page.
     next_before: int | None
+
+
+@dataclass(frozen=True)
+class Payment:
+    """A purchase of tokens with money, as stored: ``pending`` until the provider's webhook
+    settles it; ``metadata["tokens"]`` is what success credits."""
+
+    id: int
+    user_id: int
+    provider: PaymentProvider
+    #: The reference the provider's checkout uses (``pi_…``, ``PAYID-…``, ``FWRY-…``).
+    external_id: str
+    #: Minor units of ``currency``.
+    amount: int
+    currency: str
+    status: PaymentStatus
+    created_at: datetime
+    updated_at: datetime
+    #: The credit a success made (reversed, not cleared, by a refund).
+    credit_transfer_id: int | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_row(cls, row: Any) -> Payment:
+        """From a ``payments`` row."""
+        data = row._mapping
+        return cls(
+            id=data["id"],
+            user_id=data["user_id"],
+            provider=PaymentProvider(data["provider"]),
+            external_id=data["external_id"],
+            amount=data["amount"],
+            currency=data["currency"],
+            status=PaymentStatus(data["status"]),
+            created_at=data["created_at"],
+            updated_at=data["updated_at"],
+            credit_transfer_id=data["credit_transfer_id"],
+            metadata=dict(data["metadata"] or {}),
+        )
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import pytest
 import stratabase
 from stratabase.app import Stratabase
 from stratabase.auth.principal import Principal
-from stratabase.enums import JobStatus, Role, UserStatus
+from stratabase.enums import JobStatus, PaymentStatus, Role, UserStatus
 from stratabase.exceptions import Conflict, InvalidInput, NotFound, PermissionDenied
 from stratabase.jobs.registry import Registry, TaskContext, TaskSpec
 from stratabase.jobs.worker import Worker, WorkerConfig
@@ -67,12 +67,12 @@ async def test_idempotency_keys_are_scoped_per_sender(settings: Settings) -> Non
 async def test_payments_are_read_by_their_owner_or_an_admin(settings: Settings) -> None:
     async with Stratabase(settings) as sb:
         owner, stranger = await make_users(sb.db, 2)
-        created = await sb.payments.create_intent(owner, "stripe", 500)
-        found = await sb.payments.get_for(_user(owner), created["id"])
-        assert found["external_id"] == created["external_id"]
-        assert (await sb.payments.get_for(_user(stranger, Role.ADMIN), created["id"]))["id"]
+        created = await sb.payments.create_intent(_user(owner), "stripe", 500)
+        found = await sb.payments.get_for(_user(owner), created.id)
+        assert found == created and found.status is PaymentStatus.PENDING
+        assert (await sb.payments.get_for(_user(stranger, Role.ADMIN), created.id)) == created
         with pytest.raises(NotFound):
-            await sb.payments.get_for(_user(stranger), created["id"])
+            await sb.payments.get_for(_user(stranger), created.id)
 
 
 async def test_job_state_machine_lives_in_the_service(settings: Settings) -> None:

@@ -371,4 +371,5 @@ async def test_prune_deletes_old_finished_jobs_only(db: Database) -> None:
     with pytest.raises(InvalidInput):
         await service.prune(db, older_than=timedelta(days=1), statuses=[JobStatus.QUEUED])
     stats = await queries.stats(db)
-    assert stats["totals"]["queued"] == 1 and stats["totals"]["succeeded"] == 1
+    assert stats.totals[JobStatus.QUEUED] == 1 and stats.totals[JobStatus.SUCCEEDED] == 1
+    assert stats.as_dict()["totals"]["queued"] == 1

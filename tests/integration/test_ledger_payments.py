@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
+from stratabase.auth.principal import Principal
 from stratabase.db.session import Database
-from stratabase.enums import PaymentProvider, PaymentStatus
+from stratabase.enums import PaymentProvider, PaymentStatus, Role, UserStatus
 from stratabase.exceptions import InsufficientFunds, InvalidInput, NotFound, PermissionDenied
 from stratabase.ledger.payments import PaymentService
 from stratabase.ledger.service import LedgerService
@@ -23,6 +24,10 @@ SECRET = "whsec-test"
 @pytest.fixture
 def payments(db: Database) -> PaymentService:
     return PaymentService(LedgerService(db), adapters(SECRET, {"fawry": "fawry-own-secret"}))
+
+
+def _buyer(user_id: int) -> Principal:
+    return Principal(user_id=user_id, role=Role.USER, status=UserStatus.ACTIVE)
 
 
 def _event(provider: PaymentProvider, external_id: str, outcome: str, n: int = 1) -> bytes:
@@ -55,19 +60,19 @@ async def test_success_credits_once_and_refund_reverses(
     db: Database, payments: PaymentService, provider: PaymentProvider
 ) -> None:
     (buyer,) = await make_users(db, 1)
-    intent = await payments.create_intent(buyer, provider, 499, tokens=500)
-    assert intent["status"] == PaymentStatus.PENDING
-    paid = _event(provider, intent["external_id"], "succeeded")
+    intent = await payments.create_intent(_buyer(buyer), provider, 499, tokens=500)
+    assert intent.status == PaymentStatus.PENDING
+    paid = _event(provider, intent.external_id, "succeeded")
 
     first = await _post(payments, provider, paid)
     assert (first.status, first.payment_status) == ("processed", PaymentStatus.SUCCEEDED)
     replay = await _post(payments, provider, paid)
     assert replay.status == "duplicate"
     assert await payments.ledger.balance(buyer) == 500
-    stored = await payments.get(intent["id"])
-    assert stored["credit_transfer_id"] == first.transfer_id
+    stored = await payments.get(intent.id)
+    assert stored.credit_transfer_id == first.transfer_id
 
-    refunded = await _post(payments, provider, _event(provider, intent["external_id"], "refunded"))
+    refunded = await _post(payments, provider, _event(provider, intent.external_id, "refunded"))
     assert refunded.payment_status == PaymentStatus.REFUNDED
     assert await payments.ledger.balance(buyer) == 0
     assert (
@@ -80,10 +85,10 @@ async def test_concurrent_duplicate_deliveries_credit_once(
     db: Database, payments: PaymentService
 ) -> None:
     (buyer,) = await make_users(db, 1)
-    intent = await payments.create_intent(buyer, PaymentProvider.STRIPE, 1000)
-    paid = _event(PaymentProvider.STRIPE, intent["external_id"], "succeeded")
+    intent = await payments.create_intent(_buyer(buyer), PaymentProvider.STRIPE, 1000)
+    paid = _event(PaymentProvider.STRIPE, intent.external_id, "succeeded")
     # the same event delivered five times at once, and a second event id for the same success
-    again = _event(PaymentProvider.STRIPE, intent["external_id"], "succeeded", n=2)
+    again = _event(PaymentProvider.STRIPE, intent.external_id, "succeeded", n=2)
     results = await asyncio.gather(
         *[_post(payments, PaymentProvider.STRIPE, paid) for _ in range(5)],
         _post(payments, PaymentProvider.STRIPE, again),
@@ -97,8 +102,8 @@ async def test_forged_tampered_and_stale_webhooks_are_refused(
     db: Database, payments: PaymentService
 ) -> None:
     (buyer,) = await make_users(db, 1)
-    intent = await payments.create_intent(buyer, PaymentProvider.STRIPE, 300)
-    paid = _event(PaymentProvider.STRIPE, intent["external_id"], "succeeded")
+    intent = await payments.create_intent(_buyer(buyer), PaymentProvider.STRIPE, 300)
+    paid = _event(PaymentProvider.STRIPE, intent.external_id, "succeeded")
     adapter = payments.adapters[PaymentProvider.STRIPE]
     headers = adapter.sign(paid)
     tampered = paid.replace(b"evt_", b"evx_")
@@ -121,7 +126,7 @@ async def test_forged_tampered_and_stale_webhooks_are_refused(
     with pytest.raises(NotFound):
         await payments.handle_webhook("venmo", headers, paid)
     assert await payments.ledger.balance(buyer) == 0
-    assert (await payments.get(intent["id"]))["status"] == PaymentStatus.PENDING
+    assert (await payments.get(intent.id)).status == PaymentStatus.PENDING
 
 
 async def test_malformed_and_unknown_events(db: Database, payments: PaymentService) -> None:
@@ -137,17 +142,17 @@ async def test_refund_of_spent_tokens_waits_for_funds(
 ) -> None:
     (buyer,) = await make_users(db, 1)
     ledger = payments.ledger
-    intent = await payments.create_intent(buyer, PaymentProvider.PAYPAL, 200)
+    intent = await payments.create_intent(_buyer(buyer), PaymentProvider.PAYPAL, 200)
     await _post(
         payments,
         PaymentProvider.PAYPAL,
-        _event(PaymentProvider.PAYPAL, intent["external_id"], "succeeded"),
+        _event(PaymentProvider.PAYPAL, intent.external_id, "succeeded"),
     )
     await ledger.deduct(buyer, 150, reason="generation")
-    refund = _event(PaymentProvider.PAYPAL, intent["external_id"], "refunded")
+    refund = _event(PaymentProvider.PAYPAL, intent.external_id, "refunded")
     with pytest.raises(InsufficientFunds):
         await _post(payments, PaymentProvider.PAYPAL, refund)
-    assert (await payments.get(intent["id"]))["status"] == PaymentStatus.SUCCEEDED
+    assert (await payments.get(intent.id)).status == PaymentStatus.SUCCEEDED
     await ledger.credit(buyer, 150, reason="goodwill")
     retried = await _post(payments, PaymentProvider.PAYPAL, refund)
     assert retried.status == "processed"

@@ -23,7 +23,7 @@ async def create_payment(
     """Start a checkout; pass ``external_id`` to the provider as the payment's reference.
     The wallet is credited when the provider's webhook reports success."""
     created = await payments.create_intent(
-        principal.user_id,
+        principal,
         body.provider,
         body.amount,
         currency=body.currency,
