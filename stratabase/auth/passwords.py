@@ -26,6 +26,7 @@ def _hasher() -> PasswordHasher:
 
 
 def hash_password_sync(password: str) -> str:
+    """The argon2id hash, on this thread (seeding, tools); servers use ``hash_password``."""
     return _hasher().hash(password)
 
 
@@ -36,6 +37,8 @@ async def hash_password(password: str) -> str:
 
 @dataclass(frozen=True)
 class PasswordCheck:
+    """Whether a password matched, and a fresh hash when the stored one is outdated."""
+
     matches: bool
     #: A hash of the same password with the current parameters, to store in place of an
     #: outdated one (only on a match).

@@ -10,6 +10,8 @@ from stratabase.exceptions import PermissionDenied
 
 @dataclass(frozen=True)
 class Principal:
+    """Who is calling, as services need it: id, role, status, and the session used."""
+
     user_id: int
     role: Role
     status: UserStatus
@@ -17,14 +19,17 @@ class Principal:
 
     @property
     def is_moderator(self) -> bool:
+        """Moderators and admins moderate."""
         return self.role in (Role.MODERATOR, Role.ADMIN)
 
     @property
     def is_admin(self) -> bool:
+        """Admins run the platform (jobs, mints, any payment)."""
         return self.role == Role.ADMIN
 
     @property
     def can_write(self) -> bool:
+        """Only active accounts write; suspended ones still read."""
         return self.status == UserStatus.ACTIVE
 
     def require_writer(self) -> None:

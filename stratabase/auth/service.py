@@ -56,8 +56,46 @@ class ClientInfo:
 
 
 @dataclass(frozen=True)
+class Account:
+    """A user's account as its owner (or an admin) sees it; never the password hash."""
+
+    id: int
+    email: str
+    username: str
+    name: str
+    timezone: str
+    role: Role
+    status: UserStatus
+    created_at: datetime
+    updated_at: datetime
+    avatar_url: str | None = None
+    bio: str | None = None
+    organization_id: int | None = None
+
+    @classmethod
+    def from_user(cls, user: User) -> Account:
+        """From the ORM row (loaded in the session that read it)."""
+        return cls(
+            id=user.id,
+            email=user.email,
+            username=user.username,
+            name=user.name,
+            timezone=user.timezone,
+            role=Role(user.role),
+            status=UserStatus(user.status),
+            created_at=user.created_at,
+            updated_at=user.updated_at,
+            avatar_url=user.avatar_url,
+            bio=user.bio,
+            organization_id=user.organization_id,
+        )
+
+
+@dataclass(frozen=True)
 class IssuedSession:
-    user: User
+    """A sign-in: the bearer token (shown once: only its hash is stored) and its account."""
+
+    user: Account
     token: str
     session_id: int
     expires_at: datetime
@@ -78,11 +116,13 @@ async def _issue(session: AsyncSession, user: User, client: ClientInfo) -> Issue
     )
     session.add(row)
     await session.flush()
-    return IssuedSession(user=user, token=token, session_id=row.id, expires_at=row.expires_at)
+    return IssuedSession(
+        user=Account.from_user(user), token=token, session_id=row.id, expires_at=row.expires_at
+    )
 
 
 async def register(
-    db: Database, data: UserCreate, client: ClientInfo, cache: Cache | None = None
+    db: Database, cache: Cache | None, data: UserCreate, client: ClientInfo
 ) -> IssuedSession:
     """Create an account and sign it in; a taken email or username is AlreadyExists. With
     ``cache``, the new user shows in cached user searches and platform stats at once."""
@@ -235,8 +275,11 @@ async def _touch(
     await db.transaction(work)
 
 
-async def logout(db: Database, cache: Cache, session_id: int) -> None:
-    """Revoke one session now."""
+async def logout(db: Database, cache: Cache, principal: Principal) -> None:
+    """Revoke the caller's session (the one its token opened) now; nothing without one."""
+    session_id = principal.session_id
+    if session_id is None:
+        return
 
     async def work(session: AsyncSession) -> None:
         result = await session.execute(
@@ -250,8 +293,9 @@ async def logout(db: Database, cache: Cache, session_id: int) -> None:
     await db.transaction(work)
 
 
-async def logout_all(db: Database, cache: Cache, user_id: int) -> int:
-    """Revoke every live session of the user ("log out everywhere"); returns how many."""
+async def logout_all(db: Database, cache: Cache, principal: Principal) -> int:
+    """Revoke every live session of the caller ("log out everywhere"); returns how many."""
+    user_id = principal.user_id
 
     async def work(session: AsyncSession) -> int:
         result = await session.execute(
@@ -291,6 +335,10 @@ async def set_user_status(db: Database, cache: Cache, user_id: int, status: User
     await db.transaction(work)
 
 
-async def get_user(db: Database, user_id: int) -> User | None:
+async def account(db: Database, principal: Principal) -> Account:
+    """The caller's own account; NotFound when it no longer exists."""
     async with db.session() as session:
-        return await session.get(User, user_id)
+        user = await session.get(User, principal.user_id)
+        if user is None:
+            raise NotFound("your account no longer exists")
+        return Account.from_user(user)

@@ -7,6 +7,7 @@ import secrets
 
 
 def new_token() -> str:
+    """A fresh bearer token: 256 random bits, URL-safe."""
     return secrets.token_urlsafe(32)
 
 

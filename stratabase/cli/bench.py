@@ -18,6 +18,7 @@ _NOT_SUITES = {"report"}
 
 
 def available_suites() -> list[str]:
+    """The bench suites: every module of ``stratabase.bench`` but the helpers."""
     return sorted(
         module.name
         for module in pkgutil.iter_modules(stratabase.bench.__path__)

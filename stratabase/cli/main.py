@@ -122,9 +122,11 @@ class LazyGroup(TyperGroup):
     _listing = False
 
     def list_commands(self, ctx: click.Context) -> list[str]:
+        """Loaded commands and the lazy ones, without importing the lazy ones."""
         return [*super().list_commands(ctx), *(n for n in COMMANDS if n not in self.commands)]
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """A command, imported on first use (while listing, only its summary)."""
         if cmd_name in self.commands or cmd_name not in COMMANDS:
             return super().get_command(ctx, cmd_name)
         lazy = COMMANDS[cmd_name]
@@ -135,6 +137,7 @@ class LazyGroup(TyperGroup):
         return command
 
     def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Help that lists every command from its summary, importing none."""
         self._listing = True
         try:
             super().format_help(ctx, formatter)
@@ -172,4 +175,5 @@ def main(
 
 
 def run() -> None:
+    """The ``stratabase`` console script."""
     app()

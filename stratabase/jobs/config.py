@@ -38,6 +38,7 @@ class WorkerConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> WorkerConfig:
+        """The settings' worker values, with the options given (None: the setting's)."""
         values: dict[str, Any] = {
             "concurrency": settings.worker_concurrency,
             "lease_seconds": settings.job_lease_seconds,
@@ -48,4 +49,5 @@ class WorkerConfig:
 
 
 def make_owner() -> str:
+    """A worker's lease owner: host, pid and a random part, unique per process."""
     return f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"

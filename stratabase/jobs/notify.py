@@ -62,6 +62,7 @@ class PgListener:
             self._event.set()
 
     async def start(self) -> None:
+        """Listen in the background; reconnects with backoff, polling covers the gaps."""
         self._task = asyncio.create_task(self._run(), name="stratabase-jobs-listener")
 
     async def _run(self) -> None:
@@ -94,6 +95,7 @@ class PgListener:
             await asyncio.sleep(step / 2 + random.uniform(0, step / 2))
 
     async def stop(self) -> None:
+        """Stop listening and close the connection."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

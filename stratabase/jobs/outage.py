@@ -86,6 +86,7 @@ class Outage:
         return step / 2 + self._rand(0, step / 2)
 
     def failed(self, exc: BaseException, action: str) -> float:
+        """Count a failure (logged once per outage); returns seconds to wait."""
         self.failures += 1
         reason = unavailable_reason(exc)
         if reason is None:
@@ -97,6 +98,7 @@ class Outage:
         return self.delay()
 
     def succeeded(self) -> None:
+        """The database answered: end the outage, say so once."""
         if self.down:
             self.logger.warning(
                 "%s: database back after %d failed attempts", self.name, self.failures

@@ -89,6 +89,7 @@ def rowcount(result: Any) -> int:
 
 
 def clip_error(error: str) -> str:
+    """An error text cut to the column's budget, keeping its end (the raise)."""
     return error if len(error) <= MAX_ERROR_CHARS else "…" + error[-MAX_ERROR_CHARS:]
 
 

@@ -53,6 +53,8 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class TaskSpec:
+    """A registered task: its handler, queue, attempts, retry policy and timeout."""
+
     name: str
     handler: Handler
     queue: str = "default"
@@ -70,6 +72,7 @@ class Registry:
         self._periodic: dict[str, Periodic] = {}
 
     def add(self, spec: TaskSpec) -> None:
+        """Register a task; a name registered twice is a ValueError."""
         if spec.name in self._tasks:
             raise ValueError(f"task {spec.name!r} is already registered")
         self._tasks[spec.name] = spec
@@ -92,6 +95,7 @@ class Registry:
         return register
 
     def get(self, name: str) -> TaskSpec:
+        """A task by name; UnknownTask when there is none."""
         try:
             return self._tasks[name]
         except KeyError:
@@ -101,12 +105,15 @@ class Registry:
         return name in self._tasks
 
     def names(self) -> list[str]:
+        """The registered task names, sorted."""
         return sorted(self._tasks)
 
     def queues(self) -> list[str]:
+        """The queues the registered tasks use, sorted."""
         return sorted({spec.queue for spec in self._tasks.values()})
 
     def add_periodic(self, periodic: Periodic) -> None:
+        """Schedule a registered task periodically; an unknown task is refused."""
         if periodic.name in self._periodic:
             raise ValueError(f"periodic job {periodic.name!r} is already registered")
         if periodic.task not in self._tasks:
@@ -114,9 +121,11 @@ class Registry:
         self._periodic[periodic.name] = periodic
 
     def periodic(self) -> Iterable[Periodic]:
+        """The periodic schedules, in registration order."""
         return list(self._periodic.values())
 
     def queue_of(self, task: str) -> str:
+        """The queue a task's jobs go to."""
         return self.get(task).queue
 
 

@@ -19,6 +19,7 @@ from stratabase.ledger.service import LedgerService
 def default_resources(
     db: Database, *, cache: Cache | None = None, **overrides: Any
 ) -> dict[str, Any]:
+    """What built-in tasks find in ``ctx.resources``: the ledger reserver, the cache."""
     resources: dict[str, Any] = {RESERVER: LedgerReserver(LedgerService(db))}
     if cache is not None:
         resources[CACHE] = cache

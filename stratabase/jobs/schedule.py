@@ -68,6 +68,7 @@ class Cron:
 
     @classmethod
     def parse(cls, line: str) -> Cron:
+        """A five-field cron line; ValueError naming the field at fault."""
         parts = line.split()
         if len(parts) != 5:
             raise ValueError(f"cron line needs 5 fields, got {len(parts)}: {line!r}")
@@ -134,4 +135,5 @@ class Periodic:
         return datetime.fromtimestamp(slot, UTC)
 
     def unique_key(self, slot: datetime) -> str:
+        """One key per slot: several schedulers enqueue a slot once."""
         return f"periodic:{self.name}:{slot.astimezone(UTC).isoformat()}"

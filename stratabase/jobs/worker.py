@@ -106,6 +106,7 @@ class Worker:
     # -- the main loop -------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Claim and run jobs until ``stop`` is set; running jobs finish or are released."""
         self.db.wakeups.subscribe(self._wake)
         listener = None
         if self.db.backend == "postgres":  # LISTEN for other processes' NOTIFY (PG only)

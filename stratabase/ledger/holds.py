@@ -45,11 +45,13 @@ class HoldOperations:
         account_ids: Iterable[int],
         user_ids: Iterable[int | None],
     ) -> Awaitable[None] | None:
+        """Provided by LedgerService: tell the hooks about a committed change."""
         raise NotImplementedError
 
     async def idempotent(
         self, work: Callable[[AsyncSession], Awaitable[T]], key: str | None, digest: str | None
     ) -> T | Transfer:
+        """Provided by LedgerService: run ``work``, answering a twin's key as a replay."""
         raise NotImplementedError
 
     async def hold(

@@ -93,6 +93,7 @@ async def refuse(session: AsyncSession, account_id: int, currency: str, amount: 
 
 
 async def find_by_key(session: AsyncSession, key: str) -> Any:
+    """The transfer row stored under an idempotency key, or None."""
     return (
         await session.execute(select(transfers).where(transfers.c.idempotency_key == key))
     ).first()
@@ -153,6 +154,7 @@ async def debit(
 async def credit(
     session: AsyncSession, account_id: int, amount: int, currency: str, now: datetime
 ) -> Any:
+    """Add ``amount`` to an account of that currency (refused otherwise)."""
     query = (
         update(accounts)
         .where(accounts.c.id == account_id, accounts.c.currency == currency)
@@ -190,6 +192,7 @@ async def reserve(
 
 
 async def release(session: AsyncSession, account_id: int, amount: int, now: datetime) -> Any:
+    """Give back ``amount`` of held funds (a void, an expiry or a post)."""
     query = (
         update(accounts)
         .where(accounts.c.id == account_id)
@@ -200,6 +203,7 @@ async def release(session: AsyncSession, account_id: int, amount: int, now: date
 
 
 async def insert_transfer(session: AsyncSession, values: dict[str, Any]) -> Transfer:
+    """Insert a transfer row (posted unless told otherwise) and return it."""
     row = {
         "status": TransferStatus.POSTED.value,
         "reason": "",
@@ -294,6 +298,7 @@ async def lock_transfer(session: AsyncSession, transfer_id: int) -> Any:
 
 
 async def set_status(session: AsyncSession, transfer_id: int, status: TransferStatus) -> None:
+    """Mark a hold posted, voided or expired."""
     await session.execute(
         update(transfers).where(transfers.c.id == transfer_id).values(status=status.value)
     )

@@ -145,6 +145,7 @@ class TransferBatcher:
         self._flights: set[_Flight] = set()
 
     async def transfer(self, movement: Movement, *, key: str | None, digest: str | None) -> Outcome:
+        """Queue one transfer for the next batch call; its result and the owners."""
         movement.check()
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._queue.append(_Request(movement, key, digest, future))

@@ -20,6 +20,7 @@ MAX_PAGE = 200
 
 
 async def wallet(session: AsyncSession, account_id: int) -> Wallet:
+    """An account's balances; NotFound naming ``account_id``."""
     row = (await session.execute(select(accounts).where(accounts.c.id == account_id))).first()
     if row is None:
         raise NotFound(f"ledger account {account_id} does not exist", field="account_id")
@@ -27,10 +28,12 @@ async def wallet(session: AsyncSession, account_id: int) -> Wallet:
 
 
 async def balance(session: AsyncSession, account_id: int) -> int:
+    """An account's balance."""
     return (await wallet(session, account_id)).balance
 
 
 async def transfer(session: AsyncSession, transfer_id: int) -> Transfer:
+    """One transfer; NotFound naming ``transfer_id``."""
     row = (await session.execute(select(transfers).where(transfers.c.id == transfer_id))).first()
     if row is None:
         raise NotFound(f"transfer {transfer_id} does not exist", field="transfer_id")
@@ -38,6 +41,7 @@ async def transfer(session: AsyncSession, transfer_id: int) -> Transfer:
 
 
 async def linked(session: AsyncSession, linked_id: int) -> list[Transfer]:
+    """The transfers of a linked batch, in order."""
     query = select(transfers).where(transfers.c.linked_id == linked_id).order_by(transfers.c.id)
     return [Transfer.from_row(row) for row in await session.execute(query)]
 
@@ -96,6 +100,7 @@ async def history(
 
 
 async def open_holds(session: AsyncSession, account_id: int) -> list[Transfer]:
+    """An account's pending holds, oldest first."""
     query = (
         select(transfers)
         .where(

@@ -555,9 +555,11 @@ class LedgerService(HoldOperations):
             return await queries.wallet(session, account_id)
 
     async def balance(self, user_id: int, currency: str = DEFAULT_CURRENCY) -> int:
+        """A user's wallet balance (held funds included: see ``wallet().available``)."""
         return (await self.wallet(user_id, currency)).balance
 
     async def account(self, account_id: int) -> Wallet:
+        """Any account's balances by id (system accounts too): operators' read."""
         async with self.db.session() as session:
             return await queries.wallet(session, account_id)
 
@@ -569,10 +571,12 @@ class LedgerService(HoldOperations):
         before: int | None = None,
         currency: str = DEFAULT_CURRENCY,
     ) -> HistoryPage:
+        """A user's statement, newest first, keyset-paged by ``next_before``."""
         account_id = await self.wallet_account(user_id, currency)
         async with self.db.session() as session:
             return await queries.history(session, account_id, limit=limit, before=before)
 
     async def get_transfer(self, transfer_id: int) -> Transfer:
+        """One transfer or hold by id; NotFound naming ``transfer_id``."""
         async with self.db.session() as session:
             return await queries.transfer(session, transfer_id)

@@ -20,11 +20,14 @@ from stratabase.db.session import Database
 
 @dataclass(frozen=True)
 class Report:
+    """What ``verify`` found: counts of what it checked, and every violation."""
+
     violations: list[str]
     counts: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
+        """True when no invariant is violated."""
         return not self.violations
 
 

@@ -33,6 +33,8 @@ TOLERANCE_SECONDS = 300
 
 
 class Outcome(StrEnum):
+    """What a provider event means for its payment."""
+
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELED = "canceled"
@@ -43,6 +45,8 @@ class Outcome(StrEnum):
 
 @dataclass(frozen=True)
 class ProviderEvent:
+    """A verified, parsed provider notification."""
+
     provider: PaymentProvider
     event_id: str
     event_type: str
@@ -123,6 +127,7 @@ class WebhookAdapter:
         return self._headers(self.secret, body, time.time() if now is None else now)
 
     def parse(self, body: bytes) -> ProviderEvent:
+        """The event in ``body``; InvalidInput if it is not the provider's format."""
         try:
             payload = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:

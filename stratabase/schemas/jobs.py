@@ -68,6 +68,8 @@ class JobCreate(InputModel):
 
 
 class JobRead(ReadModel):
+    """A job as the API and ``jobs show`` print it: state, attempts, lease, result."""
+
     id: int
     queue: str
     task: str

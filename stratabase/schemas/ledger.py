@@ -20,9 +20,6 @@ from pydantic import (
 from stratabase.enums import PaymentProvider, PaymentStatus, TransferStatus
 from stratabase.schemas.common import Amount, Id, InputModel, Metadata, ReadModel, field_error
 
-#: Read models accept the ORM attribute ``meta`` as well as ``metadata``.
-_META = AliasChoices("meta", "metadata")
-
 #: ISO 4217 code; ``usd`` is accepted and stored as ``USD``.
 CurrencyCode = Annotated[
     str, StringConstraints(min_length=3, max_length=3, to_upper=True, pattern=r"^[A-Za-z]{3}$")
@@ -117,10 +114,14 @@ class WalletRead(ReadModel):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def available(self) -> int:
+        """Balance less what open holds reserve."""
         return self.balance - self.pending
 
 
 class TransferRead(ReadModel):
+    """A transfer (or hold) as the API shows it: rendered from the ledger's one result type,
+    ``stratabase.ledger.Transfer``, field for field (``replayed`` travels as a header)."""
+
     id: int
     debit_account_id: int
     credit_account_id: int
@@ -134,11 +135,13 @@ class TransferRead(ReadModel):
     reverses_id: int | None = None
     linked_id: int | None = None
     expires_at: AwareDatetime | None = None
-    metadata: dict[str, Any] = Field(default_factory=dict, validation_alias=_META)
+    metadata: dict[str, Any] = Field(default_factory=dict)
     created_at: AwareDatetime
 
 
 class PaymentRead(ReadModel):
+    """A payment as the API shows it: rendered from ``stratabase.ledger.Payment``."""
+
     id: int
     user_id: int
     provider: PaymentProvider
@@ -147,6 +150,6 @@ class PaymentRead(ReadModel):
     currency: str
     status: PaymentStatus
     credit_transfer_id: int | None = None
-    metadata: dict[str, Any] = Field(default_factory=dict, validation_alias=_META)
+    metadata: dict[str, Any] = Field(default_factory=dict)
     created_at: AwareDatetime
     updated_at: AwareDatetime

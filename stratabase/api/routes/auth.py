@@ -17,7 +17,6 @@ from stratabase.api.deps import (
 from stratabase.api.routes._router import api_router
 from stratabase.api.schemas.auth import LogoutAllOut, RegisterIn, TokenOut
 from stratabase.auth import service
-from stratabase.exceptions import NotFound
 from stratabase.schemas.accounts import LoginRequest, UserCreate, UserRead
 
 #: Each route picks its own budget: sign-up and sign-in per IP, the rest per user.
@@ -36,7 +35,7 @@ def _token(issued: service.IssuedSession) -> TokenOut:
     return TokenOut(
         token=issued.token,
         expires_at=issued.expires_at,
-        user=UserRead.model_validate(issued.user),
+        user=UserRead.model_validate(issued.user, from_attributes=True),
     )
 
 
@@ -51,7 +50,7 @@ async def register(
 ) -> TokenOut:
     """Create an account and return a bearer token for it."""
     data = UserCreate.model_validate(body.model_dump(exclude={"device"}))
-    return _token(await service.register(db, data, _client(request, body.device), cache))
+    return _token(await service.register(db, cache, data, _client(request, body.device)))
 
 
 @router.post("/auth/login", response_model=TokenOut, dependencies=[AuthRateLimited])
@@ -78,8 +77,7 @@ async def login(body: LoginRequest, request: Request, db: DatabaseDep) -> TokenO
 )
 async def logout(principal: CurrentUserDep, db: DatabaseDep, cache: CacheDep) -> None:
     """Revoke the token of this request, effective immediately."""
-    if principal.session_id is not None:
-        await service.logout(db, cache, principal.session_id)
+    await service.logout(db, cache, principal)
 
 
 @router.post(
@@ -89,13 +87,10 @@ async def logout(principal: CurrentUserDep, db: DatabaseDep, cache: CacheDep) ->
 )
 async def logout_all(principal: CurrentUserDep, db: DatabaseDep, cache: CacheDep) -> LogoutAllOut:
     """Revoke every session of the caller ("log out everywhere")."""
-    return LogoutAllOut(revoked=await service.logout_all(db, cache, principal.user_id))
+    return LogoutAllOut(revoked=await service.logout_all(db, cache, principal))
 
 
 @router.get("/me", response_model=UserRead, dependencies=[RateLimited])
 async def me(principal: CurrentUserDep, db: DatabaseDep) -> UserRead:
     """The caller's own account, with email, role and status."""
-    user = await service.get_user(db, principal.user_id)
-    if user is None:
-        raise NotFound("your account no longer exists")
-    return UserRead.model_validate(user)
+    return UserRead.model_validate(await service.account(db, principal), from_attributes=True)

@@ -33,11 +33,15 @@ SUMMARY_KEYS = frozenset({"status", "backend", "mode", "latency_ms"})
 
 
 class HealthResponse(BaseModel):
+    """The overall report: each check's summary (details when allowed)."""
+
     status: Literal["ok", "degraded", "down"]
     checks: dict[str, dict[str, Any]]
 
 
 class DatabaseHealth(BaseModel):
+    """The database check; pool and query figures are details."""
+
     status: Literal["ok", "down"]
     backend: str
     latency_ms: float | None = None

@@ -48,9 +48,4 @@ async def webhook(
     Idempotent on the provider's event id: a redelivery answers ``duplicate``."""
     body = await request.body()
     result = await payments.handle_webhook(provider, dict(request.headers), body)
-    return WebhookOut(
-        status=result.status,
-        payment_id=result.payment_id,
-        payment_status=result.payment_status,
-        transfer_id=result.transfer_id,
-    )
+    return WebhookOut.model_validate(result)

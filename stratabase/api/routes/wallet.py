@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import Header, Response
@@ -19,6 +18,7 @@ from stratabase.api.routes._router import api_router
 from stratabase.api.schemas.common import PageOut
 from stratabase.api.schemas.ledger import HistoryItemOut
 from stratabase.ledger.service import IDEMPOTENCY_KEY_MAX
+from stratabase.ledger.values import Transfer
 from stratabase.schemas.ledger import CreditRequest, TransferCreate, TransferRead, WalletRead
 
 router = api_router("/v1/wallet", tag="wallet")
@@ -48,12 +48,14 @@ REPLAYED: dict[int | str, dict[str, Any]] = {
 
 
 def _reference(body: TransferCreate | CreditRequest) -> tuple[str, str] | None:
+    """What the movement pays for, as the service takes it."""
     if body.reference_type is None:
         return None
     return (body.reference_type, str(body.reference_id))
 
 
-def _transfer_out(transfer: Any, response: Response) -> TransferRead:
+def _transfer_out(transfer: Transfer, response: Response) -> TransferRead:
+    """The transfer; a replay answers 200 (not 201) and says so in a header."""
     if transfer.replayed:
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"
@@ -82,7 +84,7 @@ async def transactions(
     page = await ledger.history(principal.user_id, limit=limit, before=before)
     next_cursor = None if page.next_before is None else codec.encode(_HISTORY, [page.next_before])
     return PageOut[HistoryItemOut](
-        items=[HistoryItemOut(**asdict(item)) for item in page.items],
+        items=[HistoryItemOut.model_validate(item) for item in page.items],
         next_cursor=next_cursor,
         has_more=next_cursor is not None,
     )

@@ -23,4 +23,6 @@ class TokenOut(BaseModel):
 
 
 class LogoutAllOut(BaseModel):
+    """How many sessions "log out everywhere" revoked."""
+
     revoked: int

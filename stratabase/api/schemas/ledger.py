@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from pydantic import AwareDatetime, BaseModel
+from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from stratabase.enums import PaymentStatus
 
 
 class HistoryItemOut(BaseModel):
-    """One line of a wallet statement: signed amount, balance after, what it was for."""
+    """One line of a wallet statement: signed amount, balance after, what it was for.
+    Rendered from ``stratabase.ledger.values.HistoryItem``, field for field."""
+
+    model_config = ConfigDict(from_attributes=True)
 
     entry_id: int
     transfer_id: int
@@ -23,6 +26,10 @@ class HistoryItemOut(BaseModel):
 
 
 class WebhookOut(BaseModel):
+    """A provider webhook's answer: rendered from ``ledger.payments.WebhookResult``."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     #: processed (the payment changed), duplicate (seen before) or ignored.
     status: str
     payment_id: int | None = None

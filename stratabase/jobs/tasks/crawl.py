@@ -53,6 +53,8 @@ _TEXT_LIMIT = 500
 
 @dataclass(frozen=True)
 class CrawlLimits:
+    """Bounds of one fetch: time, bytes and redirects."""
+
     #: Deadline for the whole fetch, redirects included.
     timeout: float = 10.0
     max_bytes: int = 1_000_000
@@ -102,6 +104,7 @@ class _GuardedBackend:
 
 
 def guarded_transport(allow_private: bool) -> httpx.AsyncHTTPTransport:
+    """An HTTP transport that refuses private addresses (SSRF) unless allowed."""
     transport = httpx.AsyncHTTPTransport(trust_env=False, retries=0)
     pool = transport._pool  # httpx keeps its httpcore pool here; the hook is its backend
     guarded = _GuardedBackend(pool._network_backend, allow_private)
@@ -161,6 +164,7 @@ def extract_preview(html: str, base_url: str) -> dict[str, Any]:
 
 
 def check_url(url: str) -> str:
+    """The URL if it may be crawled (http/https, a host); else PermanentJobError."""
     parts = urlsplit(url)
     if parts.scheme.lower() not in ("http", "https"):
         raise PermanentJobError(f"only http and https URLs are crawled, not {parts.scheme!r}")
@@ -237,6 +241,7 @@ async def store_preview(session: AsyncSession, post_id: int, preview: dict[str, 
 
 
 async def crawl(ctx: TaskContext, payload: dict[str, Any]) -> TaskResult:
+    """Task ``crawl``: fetch a post's link and store its preview."""
     try:
         post_id = int(payload["post_id"])
         url = str(payload["url"])
@@ -313,6 +318,7 @@ async def enqueue_crawls(session: AsyncSession, post: Post) -> int:
 
 
 def register(registry: Registry, *, periodic: bool = True) -> None:
+    """Add the crawl tasks (and their schedule) to ``registry``."""
     registry.add(
         TaskSpec(
             "crawl",

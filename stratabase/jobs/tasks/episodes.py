@@ -116,6 +116,7 @@ class _Prepared:
 
 
 async def used_today(session: AsyncSession, organization_id: int, now: datetime) -> int:
+    """Tokens an organization used today (UTC): the daily quota's count."""
     row = await session.execute(
         select(TokenUsageDaily.tokens_in + TokenUsageDaily.tokens_out).where(
             TokenUsageDaily.organization_id == organization_id,
@@ -334,6 +335,7 @@ def _payload(payload: dict[str, Any]) -> tuple[int, datetime, int]:
 
 
 async def generate(ctx: TaskContext, payload: dict[str, Any]) -> TaskResult:
+    """Task ``episode.generate``: draft one episode, charge its tokens, publish it."""
     project_id, slot, estimate = _payload(payload)
     generator: EpisodeGenerator = ctx.resources.get(GENERATOR) or OfflineGenerator()
     reserver: TokenReserver = ctx.resources.get(RESERVER) or NoReserver()
@@ -406,6 +408,7 @@ async def schedule(ctx: TaskContext, payload: dict[str, Any]) -> TaskResult:
 
 
 def register(registry: Registry, *, periodic: bool = True) -> None:
+    """Add the episode tasks (and their schedule) to ``registry``."""
     registry.add(TaskSpec("episode.schedule", schedule, queue="episodes", max_attempts=3))
     registry.add(
         TaskSpec(

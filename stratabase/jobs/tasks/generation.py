@@ -33,6 +33,8 @@ class EpisodeBrief:
 
 @dataclass(frozen=True)
 class EpisodeDraft:
+    """What a generator returns: the episode and what it cost."""
+
     title: str
     summary: str
     blocks: list[dict[str, Any]]
@@ -42,13 +44,17 @@ class EpisodeDraft:
 
 
 class EpisodeGenerator(Protocol):
-    async def generate(self, brief: EpisodeBrief) -> EpisodeDraft: ...
+    """Writes an episode from its brief (offline by default, a model if configured)."""
+
+    async def generate(self, brief: EpisodeBrief) -> EpisodeDraft:
+        """Draft the episode ``brief`` describes."""
 
 
 class OfflineGenerator:
     """The default generator: assembles an episode from notes and memories, no network."""
 
     async def generate(self, brief: EpisodeBrief) -> EpisodeDraft:
+        """Headings, notes and memories as blocks; token counts by words."""
         blocks: list[dict[str, Any]] = [
             {"type": "heading", "text": f"{brief.project_name}: episode {brief.number}"}
         ]
@@ -74,23 +80,29 @@ class OfflineGenerator:
 class TokenReserver(Protocol):
     """Holds tokens while a generation runs, then charges what was spent."""
 
-    async def hold(self, *, user_id: int, amount: int, reference: str) -> str | None: ...
+    async def hold(self, *, user_id: int, amount: int, reference: str) -> str | None:
+        """Reserve ``amount`` for the user; an opaque hold id (None: nothing held)."""
 
-    async def settle(self, hold: str | None, *, amount: int) -> None: ...
+    async def settle(self, hold: str | None, *, amount: int) -> None:
+        """Charge ``amount`` of the hold (at most what was held), release the rest."""
 
-    async def release(self, hold: str | None) -> None: ...
+    async def release(self, hold: str | None) -> None:
+        """Give the whole hold back (the generation failed)."""
 
 
 class NoReserver:
     """No wallet charge: the daily quota in ``token_usage_daily`` is the only limit."""
 
     async def hold(self, *, user_id: int, amount: int, reference: str) -> str | None:
+        """Nothing is held."""
         return None
 
     async def settle(self, hold: str | None, *, amount: int) -> None:
+        """Nothing to charge."""
         return None
 
     async def release(self, hold: str | None) -> None:
+        """Nothing to release."""
         return None
 
 
@@ -101,6 +113,7 @@ class LedgerReserver:
         self.ledger = ledger
 
     async def hold(self, *, user_id: int, amount: int, reference: str) -> str | None:
+        """A ledger hold on the user's wallet toward ``fees`` (idempotent per reference)."""
         debit = await self.ledger.wallet_account(user_id)
         credit = await self.ledger.system_account(SystemAccount.FEES)
         hold = await self.ledger.hold(
@@ -114,6 +127,7 @@ class LedgerReserver:
         return str(hold.id)
 
     async def settle(self, hold: str | None, *, amount: int) -> None:
+        """Post what was spent (capped at the hold), or void the hold if nothing was."""
         if hold is None:
             return
         held = (await self.ledger.get_transfer(int(hold))).amount
@@ -124,5 +138,6 @@ class LedgerReserver:
             await self.ledger.post(int(hold), amount=min(amount, held), key=f"{hold}:post")
 
     async def release(self, hold: str | None) -> None:
+        """Void the hold: the tokens are available again."""
         if hold is not None:
             await self.ledger.void(int(hold))

@@ -36,6 +36,7 @@ async def prune(ctx: TaskContext, payload: dict[str, Any]) -> TaskResult:
 
 
 def register(registry: Registry, *, periodic: bool = True) -> None:
+    """Add the maintenance tasks (and their schedule) to ``registry``."""
     registry.add(TaskSpec("noop", noop, queue="default", max_attempts=1))
     registry.add(TaskSpec("maintenance.prune", prune, queue="maintenance", max_attempts=3))
     if periodic:

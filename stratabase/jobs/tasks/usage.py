@@ -123,6 +123,7 @@ async def aggregate(ctx: TaskContext, payload: dict[str, Any]) -> TaskResult:
 
 
 def register(registry: Registry, *, periodic: bool = True) -> None:
+    """Add the usage roll-up task (and its schedule) to ``registry``."""
     registry.add(TaskSpec("usage.aggregate", aggregate, queue="maintenance", max_attempts=3))
     if periodic:
         registry.add_periodic(Periodic("usage.aggregate", "usage.aggregate", every=300))
