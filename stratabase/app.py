@@ -91,6 +91,7 @@ class Stratabase:
 
     @functools.cached_property
     def limiter(self) -> RateLimiter:
+        """Request budgets per client, shared through Redis when configured."""
         from stratabase.ratelimit import RateLimiter
 
         given: RateLimiter | None = self._given["limiter"]

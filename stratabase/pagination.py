@@ -35,11 +35,14 @@ CursorValue = int | float | str | datetime | None
 
 @dataclass(frozen=True)
 class Page(Generic[T]):
+    """One keyset page of a list, and the cursor of the next one (None: the last)."""
+
     items: list[T]
     next_cursor: str | None
 
     @property
     def has_more(self) -> bool:
+        """True when another page follows."""
         return self.next_cursor is not None
 
 
@@ -79,6 +82,7 @@ class CursorCodec:
         return _b64(mac[:_SIGNATURE_BYTES])
 
     def encode(self, kind: str, values: Sequence[CursorValue]) -> str:
+        """A signed cursor holding the last row's sort ``values``, for list ``kind``."""
         payload = _b64(
             json.dumps([_encode_value(v) for v in values], separators=(",", ":")).encode()
         )
@@ -119,6 +123,7 @@ def after(columns: Sequence[Any], values: Sequence[Any], *, descending: bool) ->
 
 
 def clamp_limit(limit: int | None) -> int:
+    """A page size inside 1..MAX_LIMIT (DEFAULT_LIMIT when not given)."""
     if limit is None:
         return DEFAULT_LIMIT
     return max(1, min(MAX_LIMIT, limit))

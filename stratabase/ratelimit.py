@@ -63,6 +63,7 @@ class RateLimits:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RateLimits:
+        """The settings' ``rate_limit_*`` values; an empty one switches that limit off."""
         default = cls()
         values: dict[str, str | None] = {
             item.name: getattr(settings, f"rate_limit_{item.name}", getattr(default, item.name))
@@ -74,6 +75,8 @@ class RateLimits:
 
 @dataclass(frozen=True)
 class Verdict:
+    """One request's answer: allowed or not, and the headers that tell the client."""
+
     allowed: bool
     limit: int
     remaining: int
@@ -130,6 +133,7 @@ class RateLimiter:
 
     @property
     def mode(self) -> str:
+        """``memory`` (this process counts) or ``redis`` (all processes share counts)."""
         return "memory" if self._shared is None else "redis"
 
     def _admit(self) -> bool:
@@ -227,6 +231,7 @@ class RateLimiter:
         return report
 
     async def close(self) -> None:
+        """Stop the recovery probe and close the Redis connection."""
         if self._trial is not None and not self._trial.done():
             self._trial.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -37,6 +37,7 @@ MIN_LENGTH = 32
 
 
 def key_path(settings: Settings) -> Path:
+    """Where an embedded database keeps its key: beside it, as ``<file>.key``."""
     path = sqlite_path(settings)
     return path.with_name(path.name + ".key")
 

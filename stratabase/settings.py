@@ -208,10 +208,12 @@ class Settings(BaseSettings):
 
     @property
     def backend(self) -> Backend:
+        """``sqlite`` or ``postgres``, from the database URL."""
         return async_database_url(self.database_url)[0]
 
     @property
     def async_database_url(self) -> str:
+        """The database URL with its async driver (aiosqlite, asyncpg)."""
         return async_database_url(self.database_url)[1]
 
     @property
@@ -221,6 +223,7 @@ class Settings(BaseSettings):
 
     @property
     def trusted_proxy_networks(self) -> tuple[ProxyNetwork, ...]:
+        """The proxies whose X-Forwarded-For is believed, parsed."""
         return parse_proxy_networks(self.trusted_proxies)
 
     @property
@@ -230,6 +233,7 @@ class Settings(BaseSettings):
 
     @property
     def log_level_number(self) -> int:
+        """``log_level`` as the logging module's number."""
         return logging.getLevelName(self.log_level)  # type: ignore[no-any-return]
 
 

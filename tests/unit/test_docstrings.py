@@ -1,0 +1,200 @@
+"""Every public function, class and method of the package says what it is for.
+
+Public: defined at the top of a module none of whose path parts starts with ``_`` (a
+package's ``__init__`` counts), named without a leading ``_``; and the methods (properties
+included) of such classes. Read from the source, not imported, so the check is quick and
+sees every module, optional extras included.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import stratabase
+
+PACKAGE = Path(stratabase.__file__).parent
+
+#: Modules still missing docstrings, owned by other work in flight (P2.1 lists, post page,
+#: search, bench, change feed): trim as each lands complete.
+OWNED_ELSEWHERE = frozenset(
+    {
+        "api/routes/comments.py",
+        "api/schemas/posts.py",
+        "api/schemas/users.py",
+        "bench/api.py",
+        "bench/cache.py",
+        "bench/ledger.py",
+        "bench/queue.py",
+        "bench/report.py",
+        "bench/seed.py",
+        "content/comments.py",
+        "content/queries.py",
+        "content/reads.py",
+        "content/service.py",
+        "content/slugs.py",
+        "jobs/tasks/stats.py",
+        "schemas/content.py",
+        "search/index.py",
+        "search/service.py",
+        "search/text.py",
+        "seed/blocks.py",
+        "seed/content.py",
+        "seed/context.py",
+        "seed/digest.py",
+        "seed/hooks.py",
+        "seed/loader.py",
+        "seed/operations.py",
+        "seed/orchestrator.py",
+        "seed/people.py",
+        "seed/progress.py",
+        "seed/publishing.py",
+        "seed/reports.py",
+        "seed/sizes.py",
+        "seed/stepped.py",
+        "seed/theme.py",
+        "seed/threads.py",
+        "seed/wallets.py",
+        "social/queries.py",
+        "social/service.py",
+    }
+)
+
+#: Modules nobody is changing now that still miss some: the next ones to fill in.
+NOT_YET = frozenset(
+    {
+        "api/app.py",
+        "api/deps.py",
+        "api/errors.py",
+        "api/middleware.py",
+        "api/schemas/common.py",
+        "cache/breaker.py",
+        "cache/codec.py",
+        "cache/core.py",
+        "cache/durable.py",
+        "cache/factory.py",
+        "cache/keys.py",
+        "cache/lock.py",
+        "cache/memory.py",
+        "cache/metrics.py",
+        "cache/pool.py",
+        "cache/protocol.py",
+        "cache/redis.py",
+        "cache/singleflight.py",
+        "cache/store.py",
+        "cache/two_tier.py",
+        "db/base.py",
+        "db/engine.py",
+        "db/errors.py",
+        "db/faults.py",
+        "db/health.py",
+        "db/inuse.py",
+        "db/migrate.py",
+        "db/monitor.py",
+        "db/session.py",
+        "db/types.py",
+        "enums.py",
+        "models/accounts.py",
+        "models/content.py",
+        "models/events.py",
+        "models/jobs.py",
+        "models/ledger.py",
+        "models/moderation.py",
+        "models/publishing.py",
+        "models/search.py",
+        "models/social.py",
+    }
+)
+
+ALLOWED = OWNED_ELSEWHERE | NOT_YET
+
+
+def _public_modules() -> list[str]:
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        relative = path.relative_to(PACKAGE)
+        parts = relative.with_suffix("").parts
+        if parts[0] == "migrations" or any(p.startswith("_") and p != "__init__" for p in parts):
+            continue
+        found.append(relative.as_posix())
+    return found
+
+
+def _exempt(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """Property setters and ``@overload`` stubs share the documented definition's text."""
+    for decorator in node.decorator_list:
+        if isinstance(decorator, ast.Attribute) and decorator.attr in ("setter", "deleter"):
+            return True
+        if isinstance(decorator, ast.Name) and decorator.id == "overload":
+            return True
+    return False
+
+
+def undocumented(module: str, root: Path = PACKAGE) -> list[str]:
+    """The public definitions of ``module`` (a path under ``root``) with no docstring."""
+    tree = ast.parse((root / module).read_text(encoding="utf-8"))
+    missing = []
+    kinds = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    for node in tree.body:
+        if not isinstance(node, kinds) or node.name.startswith("_"):
+            continue
+        if ast.get_docstring(node) is None:
+            missing.append(f"{node.name} (line {node.lineno})")
+        if isinstance(node, ast.ClassDef):
+            for member in node.body:
+                if (
+                    isinstance(member, ast.FunctionDef | ast.AsyncFunctionDef)
+                    and not member.name.startswith("_")
+                    and not _exempt(member)
+                    and ast.get_docstring(member) is None
+                ):
+                    missing.append(f"{node.name}.{member.name} (line {member.lineno})")
+    return missing
+
+
+MODULES = _public_modules()
+
+
+@pytest.mark.parametrize("module", [m for m in MODULES if m not in ALLOWED])
+def test_every_public_definition_has_a_docstring(module: str) -> None:
+    assert undocumented(module) == [], f"stratabase/{module}: no docstring on these"
+
+
+def test_the_allowlist_names_only_modules_that_still_need_it() -> None:
+    """A module filled in leaves the list, so the list only ever shrinks."""
+    stale = sorted(m for m in ALLOWED if m not in MODULES or not undocumented(m))
+    assert stale == [], f"remove from the allowlist: {stale}"
+
+
+PROBE = """
+def shown():
+    pass
+
+
+def _hidden():
+    pass
+
+
+class Thing:
+    'Documented.'
+
+    def bare(self):
+        pass
+
+    @property
+    def size(self):
+        'Why.'
+
+    @size.setter
+    def size(self, value):
+        pass
+"""
+
+
+def test_the_check_finds_a_missing_docstring(tmp_path: Path) -> None:
+    """The scanner itself: public functions, classes and methods are reported; private
+    ones, documented ones and property setters are not."""
+    (tmp_path / "probe.py").write_text(PROBE)
+    assert undocumented("probe.py", tmp_path) == ["shown (line 2)", "Thing.bare (line 13)"]
