@@ -103,7 +103,7 @@ class Stratabase:
         transfers, so a process has one."""
         from stratabase.ledger.service import LedgerService
 
-        return LedgerService(self.db, self._ledger_hooks)
+        return LedgerService(self.db, self._ledger_hooks, cursors=self.cursors)
 
     @functools.cached_property
     def jobs(self) -> JobService:
@@ -135,6 +135,8 @@ class Stratabase:
         self.settings = settings
         for name in ("cursors", "payments", "jobs"):
             self.__dict__.pop(name, None)
+        if "ledger" in self.__dict__:  # kept (its batcher may be busy), re-keyed
+            self.ledger.cursors = self.cursors
 
     async def share_secret_key(self) -> None:
         """Sign with the key every process on this database shares (``secret_key.py``), so

@@ -28,6 +28,7 @@ from stratabase.ledger.holds import HoldOperations
 from stratabase.ledger.movements import Movement, find_by_key, move, replay
 from stratabase.ledger.values import (
     DEFAULT_CURRENCY,
+    HistoryItem,
     HistoryPage,
     SystemAccount,
     Transfer,
@@ -36,11 +37,14 @@ from stratabase.ledger.values import (
     WalletHook,
     request_hash,
 )
+from stratabase.pagination import CursorCodec, Page
 
 logger = logging.getLogger("stratabase.ledger")
 
 T = TypeVar("T")
 
+#: The kind signed into statement cursors: a cursor of another list is refused.
+HISTORY_CURSOR = "wallet-history"
 #: Most movements one linked batch may carry.
 MAX_LINKED = 100
 
@@ -69,9 +73,17 @@ def _fingerprint(movement: Movement) -> dict[str, Any]:
 class LedgerService(HoldOperations):
     """The token ledger. Build one per app with the Database and the hooks to notify."""
 
-    def __init__(self, db: Database, hooks: Iterable[WalletHook] = ()) -> None:
+    def __init__(
+        self,
+        db: Database,
+        hooks: Iterable[WalletHook] = (),
+        *,
+        cursors: CursorCodec | None = None,
+    ) -> None:
         self.db = db
         self.hooks: list[WalletHook] = list(hooks)
+        #: Signs statement cursors (by default with the database settings' secret key).
+        self.cursors = cursors or CursorCodec(db.settings.secret_key.get_secret_value())
         self._system_ids: dict[tuple[str, str], int] = {}
         self._batcher: postgres.TransferBatcher | None = None
 
@@ -575,6 +587,21 @@ class LedgerService(HoldOperations):
         account_id = await self.wallet_account(user_id, currency)
         async with self.db.session() as session:
             return await queries.history(session, account_id, limit=limit, before=before)
+
+    async def statement(
+        self, principal: Principal, *, cursor: str | None = None, limit: int = 50
+    ) -> Page[HistoryItem]:
+        """The caller's statement, newest first; pass ``next_cursor`` back as ``cursor`` for
+        the next (older) page. An altered cursor, or another list's, is InvalidInput."""
+        before = None
+        if cursor is not None:
+            (value,) = self.cursors.decode(HISTORY_CURSOR, cursor, 1)
+            before = int(value) if isinstance(value, int) else None
+        page = await self.history(principal.user_id, limit=limit, before=before)
+        after = page.next_before
+        return Page(
+            page.items, None if after is None else self.cursors.encode(HISTORY_CURSOR, [after])
+        )
 
     async def get_transfer(self, transfer_id: int) -> Transfer:
         """One transfer or hold by id; NotFound naming ``transfer_id``."""

@@ -160,3 +160,31 @@ async def test_from_env_reads_the_environment(
         assert sb.db.backend == settings.backend
         (user,) = await make_users(sb.db, 1)
         assert (await sb.ledger.wallet(user)).balance == 0
+
+
+async def test_statement_and_job_list_cursors_page_and_are_their_own(settings: Settings) -> None:
+    """The cursor rules live in the services: a library caller pages as the API does, and a
+    cursor of one list is refused by another (naming ``cursor``)."""
+    async with Stratabase(settings) as sb:
+        (alice,) = await make_users(sb.db, 1)
+        await sb.ledger.credit(alice, 5, reason="first")
+        await sb.ledger.credit(alice, 7, reason="second")
+        first = await sb.ledger.statement(_user(alice), limit=1)
+        assert [item.amount for item in first.items] == [7] and first.has_more
+        rest = await sb.ledger.statement(_user(alice), cursor=first.next_cursor, limit=1)
+        assert [item.amount for item in rest.items] == [5] and rest.next_cursor is None
+
+        made = [await sb.jobs.submit(None, JobCreate(task="noop")) for _ in range(2)]
+        newest = await sb.jobs.list_jobs(None, limit=1)
+        assert [job.id for job in newest.items] == [made[1].id] and newest.next_cursor
+        older = await sb.jobs.list_jobs(None, cursor=newest.next_cursor, limit=1)
+        assert [job.id for job in older.items] == [made[0].id] and not older.has_more
+
+        with pytest.raises(InvalidInput) as wrong_list:
+            await sb.ledger.statement(_user(alice), cursor=newest.next_cursor)
+        assert wrong_list.value.field == "cursor"
+        with pytest.raises(InvalidInput) as wrong_list:
+            await sb.jobs.list_jobs(None, cursor=first.next_cursor)
+        assert wrong_list.value.field == "cursor"
+        with pytest.raises(PermissionDenied):
+            await sb.jobs.list_jobs(_user(alice))

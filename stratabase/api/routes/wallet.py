@@ -9,7 +9,6 @@ from fastapi import Header, Response
 from stratabase.api.deps import (
     AdminUserDep,
     CurrentUserDep,
-    CursorsDep,
     LedgerDep,
     WriterUserDep,
 )
@@ -22,8 +21,6 @@ from stratabase.ledger.values import Transfer
 from stratabase.schemas.ledger import CreditRequest, TransferCreate, TransferRead, WalletRead
 
 router = api_router("/v1/wallet", tag="wallet")
-
-_HISTORY = "wallet-history"
 
 #: Required on every request that moves tokens; retries with the same key move them once.
 IdempotencyKey = Annotated[
@@ -72,21 +69,15 @@ async def wallet(principal: CurrentUserDep, ledger: LedgerDep) -> WalletRead:
 async def transactions(
     principal: CurrentUserDep,
     ledger: LedgerDep,
-    codec: CursorsDep,
     cursor: Cursor = None,
     limit: Limit = DEFAULT,
 ) -> PageOut[HistoryItemOut]:
     """The statement, newest first, keyset-paged."""
-    before = None
-    if cursor is not None:
-        (value,) = codec.decode(_HISTORY, cursor, 1)
-        before = int(value) if isinstance(value, int) else None
-    page = await ledger.history(principal.user_id, limit=limit, before=before)
-    next_cursor = None if page.next_before is None else codec.encode(_HISTORY, [page.next_before])
+    page = await ledger.statement(principal, cursor=cursor, limit=limit)
     return PageOut[HistoryItemOut](
         items=[HistoryItemOut.model_validate(item) for item in page.items],
-        next_cursor=next_cursor,
-        has_more=next_cursor is not None,
+        next_cursor=page.next_cursor,
+        has_more=page.has_more,
     )
 
 
