@@ -6,12 +6,16 @@ from enum import StrEnum
 
 
 class Plan(StrEnum):
+    """An organization's subscription tier."""
+
     FREE = "free"
     PRO = "pro"
     ENTERPRISE = "enterprise"
 
 
 class Role(StrEnum):
+    """What a user may do beyond their own content."""
+
     USER = "user"
     #: May hide content and review reports.
     MODERATOR = "moderator"
@@ -20,6 +24,8 @@ class Role(StrEnum):
 
 
 class UserStatus(StrEnum):
+    """Whether an account may sign in and write."""
+
     ACTIVE = "active"
     #: Can sign in and read, cannot write.
     SUSPENDED = "suspended"
@@ -28,6 +34,8 @@ class UserStatus(StrEnum):
 
 
 class PostKind(StrEnum):
+    """What a post is, for feeds and trending by kind."""
+
     ARTICLE = "article"
     NOTE = "note"
     VIDEO = "video"
@@ -35,6 +43,8 @@ class PostKind(StrEnum):
 
 
 class PostStatus(StrEnum):
+    """Where a post is in its life; only ``published`` is public."""
+
     DRAFT = "draft"
     PUBLISHED = "published"
     ARCHIVED = "archived"
@@ -43,6 +53,8 @@ class PostStatus(StrEnum):
 
 
 class MediaType(StrEnum):
+    """The kind of an attached media file."""
+
     IMAGE = "image"
     VIDEO = "video"
     AUDIO = "audio"
@@ -50,11 +62,15 @@ class MediaType(StrEnum):
 
 
 class LikeTarget(StrEnum):
+    """What a like is on."""
+
     POST = "post"
     COMMENT = "comment"
 
 
 class AccountKind(StrEnum):
+    """Whose ledger account it is: a user's wallet or the platform's."""
+
     #: Belongs to a user; never negative.
     USER = "user"
     #: Treasury, payments clearing, fees: the other side of mints and burns; may go negative.
@@ -62,6 +78,8 @@ class AccountKind(StrEnum):
 
 
 class TransferStatus(StrEnum):
+    """A ledger transfer's state: posted, or a hold and how it ended."""
+
     POSTED = "posted"
     #: A two-phase hold: reserved against the debit account, not yet moved.
     PENDING = "pending"
@@ -70,12 +88,16 @@ class TransferStatus(StrEnum):
 
 
 class PaymentProvider(StrEnum):
+    """The payment providers whose signed webhooks are accepted."""
+
     STRIPE = "stripe"
     PAYPAL = "paypal"
     FAWRY = "fawry"
 
 
 class PaymentStatus(StrEnum):
+    """A payment's state, as its provider's webhooks move it."""
+
     PENDING = "pending"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
@@ -84,12 +106,16 @@ class PaymentStatus(StrEnum):
 
 
 class ReportTarget(StrEnum):
+    """What a moderation report is about."""
+
     POST = "post"
     COMMENT = "comment"
     USER = "user"
 
 
 class ReportReason(StrEnum):
+    """Why something was reported."""
+
     SPAM = "spam"
     HARASSMENT = "harassment"
     HATE = "hate"
@@ -100,6 +126,8 @@ class ReportReason(StrEnum):
 
 
 class Severity(StrEnum):
+    """How urgent a report is, for the review queue's order."""
+
     LOW = "low"
     MEDIUM = "medium"
     HIGH = "high"
@@ -107,6 +135,8 @@ class Severity(StrEnum):
 
 
 class ReportStatus(StrEnum):
+    """Where a report is in review."""
+
     OPEN = "open"
     REVIEWING = "reviewing"
     RESOLVED = "resolved"
@@ -114,6 +144,8 @@ class ReportStatus(StrEnum):
 
 
 class ReviewDecision(StrEnum):
+    """What a moderator decided about a report."""
+
     APPROVE = "approve"
     REMOVE = "remove"
     WARN = "warn"
@@ -122,6 +154,8 @@ class ReviewDecision(StrEnum):
 
 
 class JobStatus(StrEnum):
+    """A job's state in the queue (see ``jobs/service.py`` for the transitions)."""
+
     #: Waiting for its run_at and a free worker.
     QUEUED = "queued"
     #: Claimed by a worker holding a lease.
@@ -135,18 +169,24 @@ class JobStatus(StrEnum):
 
 
 class ProjectStatus(StrEnum):
+    """Whether a publishing project still schedules episodes."""
+
     ACTIVE = "active"
     PAUSED = "paused"
     ARCHIVED = "archived"
 
 
 class PlanningNoteStatus(StrEnum):
+    """Whether a planning note was used by an episode yet."""
+
     OPEN = "open"
     APPLIED = "applied"
     DISMISSED = "dismissed"
 
 
 class ChatRole(StrEnum):
+    """Who wrote a message of a generation conversation."""
+
     SYSTEM = "system"
     USER = "user"
     ASSISTANT = "assistant"

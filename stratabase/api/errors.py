@@ -62,6 +62,7 @@ _PUBLIC_DETAIL: list[tuple[type[StratabaseError], str]] = [
 
 
 def status_for(exc: StratabaseError) -> int:
+    """The HTTP status of a domain error (the one table of them)."""
     for cls, status in _STATUS:
         if isinstance(exc, cls):
             return status
@@ -77,6 +78,7 @@ def problem(
     headers: dict[str, str] | None = None,
     **extra: Any,
 ) -> JSONResponse:
+    """An RFC 9457 problem+json response."""
     body: dict[str, Any] = {
         "type": PROBLEM_BASE + code,
         "title": HTTPStatus(status).phrase,
@@ -190,6 +192,7 @@ class CatchUnexpected:
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    """Make every error an app can raise a problem+json answer."""
     app.add_exception_handler(StratabaseError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -16,7 +16,7 @@ from rich.table import Table
 from stratabase.cli.common import configure_logging, console, fail, root, run, settings_from
 from stratabase.enums import JobStatus
 from stratabase.exceptions import InvalidInput
-from stratabase.jobs import queries, service
+from stratabase.jobs import service
 from stratabase.jobs.registry import builtin_registry
 from stratabase.jobs.resources import default_resources
 from stratabase.jobs.tasks.episodes import RESERVER, LedgerReserver
@@ -56,12 +56,9 @@ def _statuses(value: str | None) -> list[JobStatus]:
         fail(f"unknown status in {value!r}; use {', '.join(s.value for s in JobStatus)}", 2)
 
 
-async def _with_db(settings: Settings, work: Any) -> Any:
-    async with root(settings) as sb:
-        return await work(sb.db)
-
-
 async def _with_root(settings: Settings, work: Callable[[Stratabase], Awaitable[T]]) -> T:
+    """Run ``work`` on the command's composition root: its job service is the one the HTTP
+    API uses, so a command and a request follow the same rules."""
     async with root(settings) as sb:
         return await work(sb)
 
@@ -211,7 +208,7 @@ def list_command(
 @app.command()
 def show(ctx: typer.Context, job_id: int, as_json: bool = typer.Option(False, "--json")) -> None:
     """One job, with its payload, result and last error (traceback)."""
-    job = run(_with_db(settings_from(ctx), lambda db: queries.get_job(db, job_id)))
+    job = run(_with_root(settings_from(ctx), lambda sb: sb.jobs.get(None, job_id)))
     if as_json:
         typer.echo(job.model_dump_json())
         return
@@ -236,7 +233,7 @@ def enqueue(
 ) -> None:
     """Enqueue one job; prints its id (nothing when the unique key is already active)."""
     settings = settings_from(ctx)
-    registry = builtin_registry(periodic=False)
+    registry = builtin_registry(periodic=False)  # what the root's job service accepts
     # Only what was given: the service fills the rest from the task, as it does for HTTP.
     given = {"queue": queue, "max_attempts": max_attempts}
     try:
@@ -257,7 +254,7 @@ def enqueue(
         fail(f"{'.'.join(str(p) for p in error['loc']) or 'job'}: {error['msg']}", 2)
     except InvalidInput as exc:
         fail(exc.message, 2)
-    job_id = run(_with_db(settings, lambda db: service.enqueue(db, spec, registry=registry)))
+    job_id = run(_with_root(settings, lambda sb: sb.jobs.enqueue(None, spec)))
     typer.echo("" if job_id is None else str(job_id))
 
 
@@ -279,7 +276,9 @@ def retry(
     selection = _selection(ids or [], queue, task)
     statuses = _statuses(status) or list(service.RETRYABLE)
     done = run(
-        _with_db(settings_from(ctx), lambda db: service.retry(db, statuses=statuses, **selection))
+        _with_root(
+            settings_from(ctx), lambda sb: sb.jobs.retry_where(None, statuses=statuses, **selection)
+        )
     )
     typer.echo(f"re-queued {len(done)} jobs" + (f": {', '.join(map(str, done))}" if done else ""))
 
@@ -293,7 +292,7 @@ def cancel(
 ) -> None:
     """Cancel queued or running jobs (a running handler stops at its next heartbeat)."""
     selection = _selection(ids or [], queue, task)
-    done = run(_with_db(settings_from(ctx), lambda db: service.cancel(db, **selection)))
+    done = run(_with_root(settings_from(ctx), lambda sb: sb.jobs.cancel_where(None, **selection)))
     typer.echo(f"cancelled {len(done)} jobs" + (f": {', '.join(map(str, done))}" if done else ""))
 
 
@@ -314,7 +313,7 @@ def _unserved(queues: list[str]) -> dict[str, str]:
 @app.command()
 def stats(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
     """Jobs per queue and status."""
-    data = run(_with_db(settings_from(ctx), queries.stats)).as_dict()
+    data = run(_with_root(settings_from(ctx), lambda sb: sb.jobs.stats(None))).as_dict()
     unserved = _unserved(list(data["queues"]))
     if as_json:
         typer.echo(json.dumps({**data, "unserved_queues": unserved}))

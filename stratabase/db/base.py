@@ -26,6 +26,8 @@ metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
 class Base(DeclarativeBase):
+    """The declarative base: naming convention, UTC timestamps, JSON type map."""
+
     metadata = metadata
     type_annotation_map = {
         datetime: UTCDateTime(),
@@ -52,12 +54,16 @@ class IdMixin:
 
 
 class CreatedAtMixin:
+    """A ``created_at`` set once, in UTC."""
+
     created_at: Mapped[datetime] = mapped_column(
         default=utcnow, server_default=func.now(), sort_order=100
     )
 
 
 class TimestampsMixin(CreatedAtMixin):
+    """``created_at`` and an ``updated_at`` refreshed on every update."""
+
     updated_at: Mapped[datetime] = mapped_column(
         default=utcnow, onupdate=utcnow, server_default=func.now(), sort_order=101
     )

@@ -178,9 +178,11 @@ class Engines:
             await conn.rollback()
 
     async def dispose(self) -> None:
+        """Close every pooled connection; the pool opens new ones on next use."""
         await self.engine.dispose()
 
     def pool_stats(self) -> dict[str, int]:
+        """Pool size, connections checked out, idle and callers waiting, for health."""
         pool: Any = self.engine.pool
         size = int(pool.size()) if hasattr(pool, "size") else 1
         checked_out = int(pool.checkedout()) if hasattr(pool, "checkedout") else 0

@@ -62,12 +62,15 @@ _FOREIGN_KEY_FOUND = "stratabase_foreign_key"
 
 @dataclass(frozen=True)
 class ConstraintInfo:
+    """A named constraint: its table and columns, from which a refusal names its field."""
+
     name: str
     table: str
     columns: tuple[str, ...]
 
     @property
     def field(self) -> str:
+        """The field a refusal names: the constraint's columns, comma-joined."""
         return ",".join(self.columns)
 
 
@@ -136,9 +139,11 @@ class ErrorTranslator:
         self._by_name[info.name] = info
 
     def constraint(self, name: str) -> ConstraintInfo | None:
+        """The constraint a driver error names, or None."""
         return self._by_name.get(name)
 
     def translate(self, exc: IntegrityError) -> StratabaseError:
+        """The domain error for a refused write, the same on both backends."""
         code = sqlstate(exc)
         if code is not None:
             return self._translate_postgres(exc, code)

@@ -37,6 +37,7 @@ def describe(settings: Settings) -> str:
 
 
 def sqlite_path(settings: Settings) -> Path:
+    """The file of the settings' SQLite database, as an absolute path."""
     return Path(make_url(settings.database_url).database or "").absolute()
 
 

@@ -22,6 +22,7 @@ REDIS_TIMEOUT = 0.25
 
 
 async def check_database(db: Database) -> dict[str, Any]:
+    """Round-trip latency, and pool and query figures (details) of the database."""
     started = time.perf_counter()
     try:
         async with db.session() as session:

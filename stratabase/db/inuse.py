@@ -22,6 +22,7 @@ from stratabase.settings import Settings
 
 
 def lock_path(settings: Settings) -> Path:
+    """The lock file a serving process holds beside an embedded database."""
     path = sqlite_path(settings)
     return path.with_name(path.name + ".lock")
 

@@ -17,12 +17,14 @@ from stratabase.exceptions import MigrationError
 
 
 def alembic_config() -> Config:
+    """Alembic's configuration for our migrations (they run on our own connection)."""
     config = Config(stdout=io.StringIO())
     config.set_main_option("script_location", "stratabase:migrations")
     return config
 
 
 def head_revision() -> str:
+    """The newest migration revision this code ships."""
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None
     return head
@@ -58,6 +60,7 @@ def _known_revision(connection: Connection) -> str | None:
 
 
 async def current_revision(db: Database) -> str | None:
+    """The revision the database is at (None: never migrated)."""
     return await _run(db, _known_revision)  # type: ignore[no-any-return]
 
 
@@ -76,10 +79,12 @@ async def _move(db: Database, move: Any, revision: str) -> str | None:
 
 
 async def upgrade(db: Database, revision: str = "head") -> str | None:
+    """Migrate to ``revision`` (default head); returns the revision reached."""
     return await _move(db, command.upgrade, revision)
 
 
 async def downgrade(db: Database, revision: str = "base") -> str | None:
+    """Migrate down to ``revision``; returns the revision reached."""
     return await _move(db, command.downgrade, revision)
 
 

@@ -67,6 +67,8 @@ class StatementCounter:
 
 @dataclass
 class QueryStats:
+    """Counts and timings of the statements seen since the last reset."""
+
     count: int = 0
     errors: int = 0
     slow: int = 0
@@ -76,9 +78,11 @@ class QueryStats:
 
     @property
     def avg_ms(self) -> float:
+        """Mean statement time in milliseconds."""
         return self.total_ms / self.count if self.count else 0.0
 
     def as_dict(self) -> dict[str, Any]:
+        """The figures as ``/health/db`` shows them."""
         buckets = {
             f"le_{bound:g}ms": n
             for bound, n in zip(HISTOGRAM_BOUNDS_MS, self.histogram, strict=False)
@@ -106,11 +110,13 @@ class QueryMonitor:
         self._counters: list[StatementCounter] = []
 
     def attach(self, engine: Engine) -> None:
+        """Count and time every statement ``engine`` runs."""
         event.listen(engine, "before_cursor_execute", self._before)
         event.listen(engine, "after_cursor_execute", self._after)
         event.listen(engine, "handle_error", self._error)
 
     def reset(self) -> None:
+        """Start counting from zero."""
         self.stats = QueryStats()
 
     @contextmanager

@@ -58,12 +58,15 @@ class Wakeups:
         self._events: set[asyncio.Event] = set()
 
     def subscribe(self, event: asyncio.Event) -> None:
+        """Be woken when a transaction of this database enqueues jobs."""
         self._events.add(event)
 
     def unsubscribe(self, event: asyncio.Event) -> None:
+        """Stop being woken."""
         self._events.discard(event)
 
     def wake(self) -> None:
+        """Wake every subscriber (after a commit that enqueued jobs)."""
         for event in list(self._events):
             event.set()
 
@@ -151,9 +154,11 @@ class Database:
 
     @property
     def engine(self):  # type: ignore[no-untyped-def]
+        """The SQLAlchemy engine, for tools that need one directly."""
         return self.engines.engine
 
     async def dispose(self) -> None:
+        """Close the pools; the Database can be used again afterwards."""
         await self.engines.dispose()
 
     @asynccontextmanager

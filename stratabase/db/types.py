@@ -18,6 +18,7 @@ PortableJSON = JSON().with_variant(JSONB(), "postgresql")
 
 
 def utcnow() -> datetime:
+    """Now, timezone-aware UTC: the only clock stored timestamps use."""
     return datetime.now(UTC)
 
 
@@ -32,6 +33,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        """Store UTC; a naive datetime is refused (it has no zone to convert)."""
         if value is None:
             return None
         if value.tzinfo is None or value.utcoffset() is None:
@@ -42,6 +44,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Read back timezone-aware UTC (SQLite hands back naive)."""
         if value is None:
             return None
         if value.tzinfo is None:

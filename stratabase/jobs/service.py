@@ -6,6 +6,11 @@ by NOTIFY inside the transaction on PostgreSQL, and in-process after commit.
 What a job request means is decided here, once, for every entry point (HTTP, CLI, library):
 given a task registry, :func:`resolve` refuses an unknown task and takes the queue and
 attempts the request leaves out from the task's registration.
+
+:class:`JobService` (``Stratabase.jobs``) is what the entry points call: the API's routes
+and every ``stratabase jobs`` command. The module functions are its building blocks, and
+the producer API of code that runs beside the queue without its registry (built-in tasks,
+bench, tests): ``enqueue_in`` inside a caller's transaction, the others in their own.
 """
 
 from __future__ import annotations
@@ -329,22 +334,50 @@ class JobService:
         self,
         principal: Principal | None,
         *,
+        ids: Sequence[int] | None = None,
         queue: str | None = None,
         task: str | None = None,
         statuses: Sequence[JobStatus] | None = None,
     ) -> list[int]:
-        """Bulk retry by filter (every retryable status when ``statuses`` is empty)."""
+        """Bulk retry by ids and/or filter (every retryable status when ``statuses`` is
+        empty); returns the ids re-queued."""
         _require_admin(principal)
-        return await retry(self.db, queue=queue, task=task, statuses=statuses or RETRYABLE)
+        return await retry(self.db, ids=ids, queue=queue, task=task, statuses=statuses or RETRYABLE)
 
     async def cancel_where(
         self,
         principal: Principal | None,
         *,
+        ids: Sequence[int] | None = None,
         queue: str | None = None,
         task: str | None = None,
         statuses: Sequence[JobStatus] | None = None,
     ) -> list[int]:
-        """Bulk cancel by filter (every cancellable status when ``statuses`` is empty)."""
+        """Bulk cancel by ids and/or filter (every cancellable status when ``statuses`` is
+        empty); returns the ids cancelled."""
         _require_admin(principal)
-        return await cancel(self.db, queue=queue, task=task, statuses=statuses or CANCELLABLE)
+        return await cancel(
+            self.db, ids=ids, queue=queue, task=task, statuses=statuses or CANCELLABLE
+        )
+
+    async def enqueue(self, principal: Principal | None, spec: JobCreate) -> int | None:
+        """Enqueue ``spec`` as the registry defines its task (``stratabase jobs enqueue``);
+        None, not an error, when its unique key is already queued or running."""
+        _require_admin(principal)
+        return await enqueue(self.db, spec, registry=self.registry)
+
+    async def prune(
+        self,
+        principal: Principal | None,
+        *,
+        older_than: timedelta,
+        statuses: Sequence[JobStatus] = (JobStatus.SUCCEEDED, JobStatus.CANCELLED),
+    ) -> int:
+        """Delete finished jobs older than ``older_than``, in chunks; returns how many."""
+        _require_admin(principal)
+        return await prune(self.db, older_than=older_than, statuses=statuses)
+
+    async def stats(self, principal: Principal | None) -> queries.JobStats:
+        """Jobs per queue and status, and how late each queue's oldest queued job is."""
+        _require_admin(principal)
+        return await queries.stats(self.db)

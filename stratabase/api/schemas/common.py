@@ -18,6 +18,8 @@ class PageOut(BaseModel, Generic[T]):
 
 
 class FieldErrorOut(BaseModel):
+    """One field a request got wrong, and how."""
+
     field: str
     message: str
     location: str | None = None
