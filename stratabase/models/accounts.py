@@ -13,6 +13,8 @@ from stratabase.enums import Plan, Role, UserStatus
 
 
 class Organization(IdMixin, TimestampsMixin, Base):
+    """A team of users sharing a plan (and a daily generation quota)."""
+
     __tablename__ = "organizations"
     __table_args__ = (CheckConstraint("token_quota >= 0", name="token_quota_nonneg"),)
 
@@ -24,6 +26,8 @@ class Organization(IdMixin, TimestampsMixin, Base):
 
 
 class User(IdMixin, TimestampsMixin, Base):
+    """An account: profile, role, status and its argon2id password hash."""
+
     __tablename__ = "users"
     __table_args__ = (
         CheckConstraint("email = lower(email)", name="email_lowercase"),

@@ -27,6 +27,8 @@ from stratabase.enums import MediaType, PostKind, PostStatus
 
 
 class Category(IdMixin, CreatedAtMixin, Base):
+    """A theme's section posts are filed under (a category feed)."""
+
     __tablename__ = "categories"
     __table_args__ = (UniqueConstraint("theme", "slug"),)
 
@@ -38,6 +40,8 @@ class Category(IdMixin, CreatedAtMixin, Base):
 
 
 class Post(IdMixin, TimestampsMixin, Base):
+    """An article, note, video or episode, with its blocks and counters."""
+
     __tablename__ = "posts"
     __table_args__ = (
         Index("ix_posts_author_id_created_at", "author_id", "created_at", "id"),
@@ -66,6 +70,8 @@ class Post(IdMixin, TimestampsMixin, Base):
 
 
 class Tag(IdMixin, Base):
+    """A label posts share; its slug is unique."""
+
     __tablename__ = "tags"
 
     name: Mapped[str] = mapped_column(String(50))
@@ -105,6 +111,8 @@ class PostStats(Base):
 
 
 class Media(IdMixin, CreatedAtMixin, Base):
+    """A file attached to a post (image, video, audio, document)."""
+
     __tablename__ = "media"
     __table_args__ = (
         UniqueConstraint("post_id", "position"),
@@ -169,6 +177,8 @@ class Comment(IdMixin, TimestampsMixin, Base):
 
 
 class Highlight(IdMixin, CreatedAtMixin, Base):
+    """A passage of a post a user marked."""
+
     __tablename__ = "highlights"
     __table_args__ = (
         Index("ix_highlights_user_id", "user_id", "created_at"),

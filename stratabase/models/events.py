@@ -62,6 +62,8 @@ class ChangeEvent(IdMixin, CreatedAtMixin, Base):
 
 
 class QueryLog(IdMixin, CreatedAtMixin, Base):
+    """A slow statement, kept for operators (when query logging is on)."""
+
     __tablename__ = "query_logs"
     __table_args__ = (
         Index("ix_query_logs_created_at", "created_at"),

@@ -18,6 +18,8 @@ _RUNNING = text("status = 'running'")
 
 
 class Job(IdMixin, TimestampsMixin, Base):
+    """A durable job: its task, payload, schedule, attempts, lease and outcome."""
+
     __tablename__ = "jobs"
     __table_args__ = (
         # Claims scan only ready jobs, in claim order.

@@ -166,6 +166,8 @@ class LedgerEntry(IdMixin, CreatedAtMixin, Base):
 
 
 class Payment(IdMixin, TimestampsMixin, Base):
+    """A purchase of tokens with money; ``ledger.values.Payment`` is how it reads back."""
+
     __tablename__ = "payments"
     __table_args__ = (
         UniqueConstraint("provider", "external_id"),

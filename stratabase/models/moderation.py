@@ -13,6 +13,8 @@ from stratabase.enums import ReportReason, ReportStatus, ReportTarget, ReviewDec
 
 
 class ContentReport(IdMixin, TimestampsMixin, Base):
+    """A user's report of a post, comment or user, awaiting review."""
+
     __tablename__ = "content_reports"
     __table_args__ = (
         Index("ix_content_reports_queue", "status", "severity", "created_at"),
@@ -35,6 +37,8 @@ class ContentReport(IdMixin, TimestampsMixin, Base):
 
 
 class ModerationReview(IdMixin, CreatedAtMixin, Base):
+    """A moderator's decision on a report."""
+
     __tablename__ = "moderation_reviews"
     __table_args__ = (
         Index("ix_moderation_reviews_report_id", "report_id"),

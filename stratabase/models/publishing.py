@@ -14,6 +14,8 @@ from stratabase.enums import ChatRole, PlanningNoteStatus, ProjectStatus
 
 
 class Project(IdMixin, TimestampsMixin, Base):
+    """A publishing project: what its episodes are about, and their cadence."""
+
     __tablename__ = "projects"
     __table_args__ = (
         Index("ix_projects_organization_id", "organization_id"),
@@ -73,6 +75,8 @@ class PlanningNote(IdMixin, TimestampsMixin, Base):
 
 
 class AgentMemory(IdMixin, TimestampsMixin, Base):
+    """What a project's generator remembers between episodes, by kind and key."""
+
     __tablename__ = "agent_memories"
     __table_args__ = (UniqueConstraint("project_id", "kind", "key"),)
 
@@ -83,6 +87,8 @@ class AgentMemory(IdMixin, TimestampsMixin, Base):
 
 
 class ChatSession(IdMixin, TimestampsMixin, Base):
+    """A user's conversation with the generator, optionally about a project."""
+
     __tablename__ = "chat_sessions"
     __table_args__ = (Index("ix_chat_sessions_user_id", "user_id", "created_at"),)
 
@@ -94,6 +100,8 @@ class ChatSession(IdMixin, TimestampsMixin, Base):
 
 
 class ChatMessage(IdMixin, CreatedAtMixin, Base):
+    """One message of a conversation, with the tokens it cost."""
+
     __tablename__ = "chat_messages"
     __table_args__ = (
         Index("ix_chat_messages_session_id", "session_id", "id"),

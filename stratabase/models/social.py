@@ -13,6 +13,8 @@ from stratabase.enums import LikeTarget
 
 
 class Follow(Base):
+    """A user follows another: their posts reach the follower's home feed."""
+
     __tablename__ = "follows"
     __table_args__ = (
         CheckConstraint("follower_id <> followee_id", name="no_self"),
@@ -29,6 +31,8 @@ class Follow(Base):
 
 
 class Block(Base):
+    """A user blocks another: neither sees the other's posts, transfers between them are refused."""
+
     __tablename__ = "blocks"
     __table_args__ = (
         CheckConstraint("blocker_id <> blocked_id", name="no_self"),
@@ -45,6 +49,8 @@ class Block(Base):
 
 
 class Mute(Base):
+    """A user mutes another: their posts leave the muter's feeds, silently."""
+
     __tablename__ = "mutes"
     __table_args__ = (
         CheckConstraint("muter_id <> muted_id", name="no_self"),

@@ -39,6 +39,7 @@ OWNED_ELSEWHERE = frozenset(
         "content/service.py",
         "content/slugs.py",
         "jobs/tasks/stats.py",
+        "models/search.py",
         "schemas/content.py",
         "search/index.py",
         "search/service.py",
@@ -83,15 +84,6 @@ NOT_YET = frozenset(
         "cache/singleflight.py",
         "cache/store.py",
         "cache/two_tier.py",
-        "models/accounts.py",
-        "models/content.py",
-        "models/events.py",
-        "models/jobs.py",
-        "models/ledger.py",
-        "models/moderation.py",
-        "models/publishing.py",
-        "models/search.py",
-        "models/social.py",
     }
 )
 
