@@ -203,6 +203,7 @@ class SmartCache:
         return default
 
     async def exists(self, key: str) -> bool:
+        """True when ``key`` holds a fresh value."""
         if self.sync is not None:
             await self._check_generation()
         entry, _ = await self._lookup(key)
@@ -273,6 +274,7 @@ class SmartCache:
     async def set_many(
         self, items: Mapping[str, Any], *, ttl: float | None = None, tags: Sequence[str] = ()
     ) -> None:
+        """Store several values (each as ``set`` does), with one TTL and the same tags."""
         await asyncio.gather(*(self.set(k, v, ttl=ttl, tags=tags) for k, v in items.items()))
 
     async def delete(self, *keys: str) -> int:
@@ -301,6 +303,7 @@ class SmartCache:
         return await self.store.ttl(check_key(key))
 
     async def expire(self, key: str, seconds: float) -> bool:
+        """Give ``key`` a new expiry; False when it is absent."""
         _positive("seconds", seconds)
         return await self.store.expire(check_key(key), seconds)
 
@@ -312,6 +315,7 @@ class SmartCache:
         )
 
     async def decr(self, key: str, amount: int = 1, *, ttl: float | None = None) -> int:
+        """Atomic counter, counted down."""
         return await self.incr(key, -amount, ttl=ttl)
 
     # -- get_or_load ----------------------------------------------------------------
@@ -471,6 +475,7 @@ class SmartCache:
         return await warm(self, specs, concurrency=concurrency)
 
     def stats(self) -> dict[str, Any]:
+        """Hits, misses and latencies per namespace and tier, for health."""
         return {
             "mode": self.mode,
             "totals": self.metrics.totals(),
@@ -479,6 +484,7 @@ class SmartCache:
         }
 
     async def close(self) -> None:
+        """Release the store's connections and this cache's background tasks."""
         if self.sync is not None:
             await self.sync.close()
         await self._flight.cancel_all()

@@ -20,6 +20,8 @@ from stratabase.cache.codec import Entry
 
 
 class Store(Protocol):
+    """Where a ``SmartCache`` keeps its entries: memory, Redis, or both tiers."""
+
     #: Metrics tier of values found by :meth:`fetch` ("memory" or "redis").
     tier: str
     #: Metrics tier of values found by :meth:`peek` (None when there is no local tier).
@@ -33,7 +35,8 @@ class Store(Protocol):
     async def fetch(self, key: str, tags: Sequence[str] = ()) -> Entry | None:
         """The entry beyond the local tier (None for a purely local store)."""
 
-    async def fetch_many(self, keys: Sequence[str]) -> list[Entry | None]: ...
+    async def fetch_many(self, keys: Sequence[str]) -> list[Entry | None]:
+        """The entries of ``keys`` beyond the local tier, in order (None: a miss)."""
 
     async def guard(self, key: str, tags: Sequence[str]) -> Any:
         """Snapshot taken before loading; :meth:`fill` checks nothing changed since."""
@@ -44,29 +47,38 @@ class Store(Protocol):
     async def write(self, key: str, entry: Entry, tags: Sequence[str]) -> None:
         """Store a value unconditionally (a write path's ``set``)."""
 
-    async def delete(self, keys: Sequence[str]) -> int: ...
+    async def delete(self, keys: Sequence[str]) -> int:
+        """Remove ``keys``; returns how many existed."""
 
-    async def invalidate_tags(self, tags: Sequence[str]) -> None: ...
+    async def invalidate_tags(self, tags: Sequence[str]) -> None:
+        """Bump the tags' versions: what was stored under them becomes a miss."""
 
-    async def clear(self, namespace: str | None) -> int: ...
+    async def clear(self, namespace: str | None) -> int:
+        """Remove a namespace's entries (all when None); returns how many."""
 
-    async def ttl(self, key: str) -> float | None: ...
+    async def ttl(self, key: str) -> float | None:
+        """Seconds ``key`` stays fresh; None when absent or without expiry."""
 
-    async def expire(self, key: str, seconds: float) -> bool: ...
+    async def expire(self, key: str, seconds: float) -> bool:
+        """Give ``key`` a new expiry; False when it is absent."""
 
-    async def incr(self, key: str, amount: int, ttl: float) -> int: ...
+    async def incr(self, key: str, amount: int, ttl: float) -> int:
+        """Add ``amount`` to a counter, created with expiry ``ttl``."""
 
     async def try_lock(self, key: str, ttl: float) -> Any | None:
         """An owner token if this caller may load ``key`` (None: someone else is loading)."""
 
-    async def unlock(self, key: str, token: Any) -> None: ...
+    async def unlock(self, key: str, token: Any) -> None:
+        """Release a load lock, if ``token`` still owns it."""
 
     async def wait_fill(self, key: str, tags: Sequence[str], timeout: float) -> Entry | None:
         """Wait (without holding a connection) for the lock holder's value."""
 
-    def status(self) -> dict[str, Any]: ...
+    def status(self) -> dict[str, Any]:
+        """Backend state for health (breaker, channel, counters); no I/O."""
 
     async def probe(self) -> dict[str, Any]:
         """A round trip to the backing server, for the health report."""
 
-    async def close(self) -> None: ...
+    async def close(self) -> None:
+        """Release connections and background tasks."""

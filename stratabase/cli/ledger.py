@@ -11,7 +11,6 @@ import typer
 from stratabase.cache.announce import announced
 from stratabase.cache.keys import tag_user
 from stratabase.cli.common import console, fail, root, run, settings_from
-from stratabase.ledger import verify as verification
 from stratabase.ledger.service import LedgerService
 from stratabase.settings import Settings
 
@@ -33,7 +32,7 @@ def verify(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Recheck every invariant; exit 1 with the first violation."""
-    report = run(_with_ledger(settings_from(ctx), lambda ledger: verification.verify(ledger.db)))
+    report = run(_with_ledger(settings_from(ctx), lambda ledger: ledger.verify()))
     if as_json:
         typer.echo(json.dumps({"ok": report.ok, **report.counts, "violations": report.violations}))
     if not report.ok:

@@ -24,6 +24,7 @@ from stratabase.db.session import Database, after_commit
 from stratabase.enums import TransferStatus
 from stratabase.exceptions import AlreadyExists, Conflict, InvalidInput, PermissionDenied
 from stratabase.ledger import accounts, movements, parties, postgres, queries, refusals
+from stratabase.ledger import verify as verification
 from stratabase.ledger.holds import HoldOperations
 from stratabase.ledger.movements import Movement, find_by_key, move, replay
 from stratabase.ledger.values import (
@@ -602,6 +603,11 @@ class LedgerService(HoldOperations):
         return Page(
             page.items, None if after is None else self.cursors.encode(HISTORY_CURSOR, [after])
         )
+
+    async def verify(self, *, limit: int = 20) -> verification.Report:
+        """Recheck every invariant that spans rows on one snapshot (``ledger verify``);
+        at most ``limit`` violations are listed."""
+        return await verification.verify(self.db, limit=limit)
 
     async def get_transfer(self, transfer_id: int) -> Transfer:
         """One transfer or hold by id; NotFound naming ``transfer_id``."""

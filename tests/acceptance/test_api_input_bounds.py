@@ -65,7 +65,7 @@ async def test_ids_past_bigint_are_refused_in_bodies_paths_and_queries(api: Api)
         f"/v1/users/{TOO_BIG}",
         f"/v1/posts?ids={TOO_BIG}",
         f"/v1/posts?category={TOO_BIG}",
-        f"/v1/jobs?before={TOO_BIG}",
+        f"/v1/jobs?limit={TOO_BIG}",
     ):
         assert_problem(await api.http.get(url, headers=admin.headers), 422)
 

@@ -71,7 +71,6 @@ NOT_YET = frozenset(
     {
         "cache/breaker.py",
         "cache/codec.py",
-        "cache/core.py",
         "cache/durable.py",
         "cache/factory.py",
         "cache/keys.py",
@@ -79,10 +78,8 @@ NOT_YET = frozenset(
         "cache/memory.py",
         "cache/metrics.py",
         "cache/pool.py",
-        "cache/protocol.py",
         "cache/redis.py",
         "cache/singleflight.py",
-        "cache/store.py",
         "cache/two_tier.py",
     }
 )
