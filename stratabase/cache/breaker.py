@@ -47,15 +47,18 @@ class CircuitBreaker:
 
     @property
     def state(self) -> State:
+        """``closed``, ``open``, or ``half-open`` once the cooldown has passed."""
         if self._state == "open" and self._clock() - self._opened_at >= self.cooldown:
             return "half-open"
         return self._state
 
     @property
     def closed(self) -> bool:
+        """True while calls go to Redis freely."""
         return self._state == "closed"
 
     def on_recover(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` when the circuit closes again (e.g. replay what was missed)."""
         self._on_recover.append(callback)
 
     def on_failure(self, callback: Callable[[], None]) -> None:
@@ -80,6 +83,7 @@ class CircuitBreaker:
         return False
 
     def success(self) -> None:
+        """A call answered: reset the failure count; close an open circuit (and say so)."""
         if self._state == "closed":
             self._failures = 0
             return

@@ -48,12 +48,14 @@ class Entry:
         self.tags = tags
 
     def with_tags(self, tags: TagVersions) -> Entry:
+        """The same entry carrying ``tags``' versions."""
         return Entry(
             self.payload, self.fresh_until, self.stale_until, self.hard_until, self.delta, tags
         )
 
 
 def dumps(value: Any) -> bytes:
+    """A value as JSON bytes; CacheError if it is not JSON-able."""
     try:
         return orjson.dumps(value)
     except TypeError as exc:
@@ -61,10 +63,12 @@ def dumps(value: Any) -> bytes:
 
 
 def loads(payload: bytes | memoryview) -> Any:
+    """A value from JSON bytes (a new object every time)."""
     return orjson.loads(payload)
 
 
 def encode(entry: Entry) -> bytes:
+    """An entry as stored in Redis: a fixed header (times, tags), then the JSON."""
     tags = orjson.dumps(entry.tags) if entry.tags else b""
     header = HEADER.pack(
         MAGIC,

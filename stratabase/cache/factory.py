@@ -36,6 +36,7 @@ def pool_size(settings: Settings) -> int:
 
 
 def memory_cache(*, max_entries: int = MEMORY_ENTRIES, max_bytes: int = MEMORY_BYTES) -> SmartCache:
+    """The in-process cache (embedded mode), bounded by entries and bytes."""
     return SmartCache(MemoryStore(max_entries=max_entries, max_bytes=max_bytes), mode="memory")
 
 
@@ -49,6 +50,7 @@ def redis_store(
     connect_timeout: float = CONNECT_TIMEOUT,
     breaker: CircuitBreaker | None = None,
 ) -> RedisStore:
+    """A Redis store over a fair, bounded connection pool with tight timeouts."""
     client = connect(
         redis_url,
         max_connections=max_connections,
@@ -73,6 +75,7 @@ def two_tier_cache(
     degraded_ttl: float = 0.0,
     **options: Any,
 ) -> SmartCache:
+    """A local memory tier over Redis, kept coherent by the invalidation channel."""
     local = MemoryStore(max_entries=max_entries, max_bytes=max_bytes, tier="local")
     store = TwoTierStore(
         local, redis_store(redis_url, prefix, **options), redis_url, degraded_ttl=degraded_ttl

@@ -124,10 +124,12 @@ def check_key(key: str) -> str:
 
 
 def tag_post(post_id: object) -> str:
+    """The tag of whatever was cached from one post; its writes invalidate it."""
     return f"post:{post_id}"
 
 
 def tag_user(user_id: object) -> str:
+    """The tag of whatever was cached from one user; their writes invalidate it."""
     return f"user:{user_id}"
 
 
@@ -138,6 +140,7 @@ def tag_feed(user_id: object) -> str:
 
 
 def tag_category(category_id: object) -> str:
+    """The tag of whatever was cached from one category; its writes invalidate it."""
     return f"category:{category_id}"
 
 
@@ -166,18 +169,23 @@ class RedisKeys:
         self.channel = prefix + "inval"
 
     def data(self, key: str) -> str:
+        """The Redis key of a cache entry."""
         return self._data + key + "}"
 
     def generation(self, key: str) -> str:
+        """The Redis key of an entry's write generation (the fill guard reads it)."""
         return self._gen + key + "}"
 
     def lock(self, key: str) -> str:
+        """The Redis key of an entry's load lock."""
         return self._lock + key + "}"
 
     def tag(self, tag: str) -> str:
+        """The Redis key of a tag's version."""
         return self._tag + tag
 
     def logical(self, data_key: bytes | str) -> str:
+        """The cache key inside a Redis data key (SCAN results)."""
         text = data_key.decode() if isinstance(data_key, bytes) else data_key
         return text[len(self._data) : -1]
 

@@ -47,6 +47,7 @@ class RedisLock:
         self._extend = client.register_script(EXTEND)
 
     async def try_acquire(self) -> bool:
+        """Take the lock if free (SET NX PX); one round trip."""
         return bool(await self.client.set(self.key, self.token, nx=True, px=self.ttl_ms))
 
     async def acquire(self, timeout: float) -> bool:
@@ -62,10 +63,13 @@ class RedisLock:
             attempt += 1
 
     async def release(self) -> bool:
+        """Release the lock if this holder still owns it (a Lua check-and-delete)."""
         return bool(await self._release(keys=[self.key], args=[self.token]))
 
     async def extend(self) -> bool:
+        """Renew the lock's expiry if this holder still owns it."""
         return bool(await self._extend(keys=[self.key], args=[self.token, self.ttl_ms]))
 
     async def locked(self) -> bool:
+        """True when someone holds the lock."""
         return bool(await self.client.exists(self.key))

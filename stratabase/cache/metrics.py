@@ -47,12 +47,14 @@ class Counters:
         self.latency_max = 0.0
 
     def observe(self, seconds: float) -> None:
+        """Count one lookup's latency."""
         self.latency_total += seconds
         self.latency_count += 1
         if seconds > self.latency_max:
             self.latency_max = seconds
 
     def as_dict(self) -> dict[str, Any]:
+        """The counters as health and ``cache stats`` show them."""
         lookups = self.hits + self.misses
         return {
             "hits": self.hits,
@@ -80,6 +82,7 @@ class Metrics:
         self._buckets: dict[tuple[str, str], Counters] = {}
 
     def bucket(self, namespace: str, tier: str) -> Counters:
+        """The counters of one namespace and tier (made on first use)."""
         counters = self._buckets.get((namespace, tier))
         if counters is None:
             counters = self._buckets[(namespace, tier)] = Counters()
@@ -93,6 +96,7 @@ class Metrics:
         return out
 
     def totals(self) -> dict[str, int]:
+        """Sums over every bucket, for the health summary."""
         keys = ("hits", "misses", "stale", "errors", "lock_waits", "loads", "refused_fills")
         return {
             key: sum(getattr(counters, key) for counters in self._buckets.values()) for key in keys

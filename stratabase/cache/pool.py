@@ -27,6 +27,8 @@ class CircuitOpen(RedisConnectionError):
 
 
 class FairConnectionPool(ConnectionPool):
+    """A Redis pool whose waiters are served first come, first served, with a timeout."""
+
     def __init__(self, *, max_connections: int = 50, timeout: float = 2.0, **kwargs: Any) -> None:
         super().__init__(max_connections=max_connections, **kwargs)
         self.timeout = timeout
@@ -39,11 +41,13 @@ class FairConnectionPool(ConnectionPool):
 
     @property
     def waiting(self) -> int:
+        """Callers queued for a connection now."""
         return sum(1 for waiter in self._waiters if not waiter.done())
 
     async def get_connection(
         self, command_name: Any = None, *keys: Any, **options: Any
     ) -> AbstractConnection:
+        """A connection now, or after the callers queued before (ConnectionError on timeout)."""
         if not self._waiters and (
             self._available_connections or len(self._in_use_connections) < self.max_connections
         ):
@@ -78,6 +82,7 @@ class FairConnectionPool(ConnectionPool):
             raise
 
     async def release(self, connection: AbstractConnection) -> None:
+        """Hand the connection to the next waiter, or back to the pool."""
         if connection.should_reconnect():  # type: ignore[no-untyped-call]
             await connection.disconnect()
         while self._waiters:

@@ -14,6 +14,8 @@ T = TypeVar("T")
 
 
 class SingleFlight(Generic[T]):
+    """One in-flight call per key: concurrent callers share its result."""
+
     def __init__(self) -> None:
         self._inflight: dict[str, asyncio.Task[T]] = {}
 
@@ -21,6 +23,7 @@ class SingleFlight(Generic[T]):
         return len(self._inflight)
 
     def running(self, key: str) -> bool:
+        """True while a call for ``key`` is in flight."""
         return key in self._inflight
 
     async def do(self, key: str, work: Callable[[], Awaitable[T]]) -> tuple[T, bool]:
@@ -49,6 +52,7 @@ class SingleFlight(Generic[T]):
             task.exception()  # retrieved here; callers that awaited it got it already
 
     async def cancel_all(self) -> None:
+        """Cancel every call in flight and wait for them to end."""
         tasks = list(self._inflight.values())
         for task in tasks:
             task.cancel()
