@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -26,8 +27,20 @@ def _run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
-async def test_stats_and_clear_against_redis(redis_url: str, redis_prefix: str) -> None:
-    env = {"STRATABASE_REDIS_URL": redis_url, "STRATABASE_REDIS_PREFIX": redis_prefix}
+def _files(path: Path) -> list[str]:
+    return os.listdir(path)
+
+
+async def test_stats_and_clear_against_redis(
+    redis_url: str, redis_prefix: str, tmp_path: Path
+) -> None:
+    # The commands start from the composition root but never touch its database.
+    untouched = tmp_path / "never-created.db"
+    env = {
+        "STRATABASE_REDIS_URL": redis_url,
+        "STRATABASE_REDIS_PREFIX": redis_prefix,
+        "STRATABASE_DATABASE_URL": f"sqlite:///{untouched}",
+    }
     cache = redis_cache(redis_url, redis_prefix)
     try:
         await cache.set_many({"post:1": 1, "post:2": 2, "feed:1": [1]})
@@ -51,6 +64,7 @@ async def test_stats_and_clear_against_redis(redis_url: str, redis_prefix: str) 
         everything = _run("clear", env=env)
         assert everything.returncode == 0 and "every namespace" in everything.stdout
         assert await cache.get("feed:1") is None
+        assert _files(tmp_path) == []
     finally:
         await cache.close()
 
