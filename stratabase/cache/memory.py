@@ -106,6 +106,7 @@ class MemoryStore:
     # -- the LRU --------------------------------------------------------------------
 
     def peek(self, key: str) -> Entry | None:
+        """The entry unless expired or a tag moved (then dropped); marks it recently used."""
         entry = self._data.get(key)
         if entry is None:
             return None
@@ -162,6 +163,7 @@ class MemoryStore:
         self._epoch += 1
 
     def drop(self, keys: Sequence[str]) -> int:
+        """Remove ``keys`` and stamp them, so fills guarded before now do not land."""
         removed = 0
         for key in keys:
             removed += self._remove(key)
@@ -169,10 +171,12 @@ class MemoryStore:
         return removed
 
     def bump_tags(self, tags: Sequence[str]) -> None:
+        """New versions for ``tags``: entries stored under the old ones are misses."""
         for tag in tags:
             self._tags[tag] = self._next()
 
     def drop_namespace(self, namespace: str | None) -> int:
+        """Remove a namespace's entries (all when None); fills begun before do not land."""
         if namespace is None:
             count = len(self._data)
             self.flush()
@@ -187,35 +191,44 @@ class MemoryStore:
     # -- the Store contract ---------------------------------------------------------
 
     async def fetch(self, key: str, tags: Sequence[str] = ()) -> Entry | None:
+        """Nothing beyond this process: always None."""
         return None
 
     async def fetch_many(self, keys: Sequence[str]) -> list[Entry | None]:
+        """Nothing beyond this process: all misses."""
         return [None] * len(keys)
 
     async def guard(self, key: str, tags: Sequence[str]) -> MemoryGuard:
+        """The write sequence and epoch now, to compare with at fill time."""
         seq, epoch = self.mark()
         return seq, epoch, tuple(tags)
 
     async def fill(self, key: str, entry: Entry, guard: MemoryGuard) -> bool:
+        """Store the loaded entry unless the key, a tag or the epoch moved since ``guard``."""
         since, epoch, tags = guard
         return self.store_checked(key, entry, tags, since, epoch)
 
     async def write(self, key: str, entry: Entry, tags: Sequence[str]) -> None:
+        """Store unconditionally, stamping the key (fills in flight will not land)."""
         check_key(key)
         self._stamp(key)
         versions = self._current_tags(tags, None) or ()
         self._store(key, entry.with_tags(versions))
 
     async def delete(self, keys: Sequence[str]) -> int:
+        """Remove ``keys``; returns how many were there."""
         return self.drop(keys)
 
     async def invalidate_tags(self, tags: Sequence[str]) -> None:
+        """Bump the tags' versions."""
         self.bump_tags(tags)
 
     async def clear(self, namespace: str | None) -> int:
+        """Remove a namespace's entries (all when None)."""
         return self.drop_namespace(namespace)
 
     async def ttl(self, key: str) -> float | None:
+        """Seconds the entry stays fresh; None when absent, stale or without expiry."""
         entry = self.peek(key)
         now = self.clock()
         if entry is None or entry.fresh_until == INFINITY or entry.fresh_until <= now:
@@ -223,6 +236,7 @@ class MemoryStore:
         return entry.fresh_until - now
 
     async def expire(self, key: str, seconds: float) -> bool:
+        """Make the entry expire ``seconds`` from now; False when absent."""
         entry = self.peek(key)
         if entry is None:
             return False
@@ -232,6 +246,7 @@ class MemoryStore:
         return True
 
     async def incr(self, key: str, amount: int, ttl: float) -> int:
+        """Add to an integer entry (created with expiry ``ttl``); CacheError on a non-integer."""
         check_key(key)
         entry = self.peek(key)
         current: Any = 0 if entry is None else codec.loads(entry.payload)
@@ -244,15 +259,19 @@ class MemoryStore:
         return value
 
     async def try_lock(self, key: str, ttl: float) -> Any | None:
+        """Always granted: in one process the single-flight already serializes loads."""
         return True  # one process: the single-flight above already serializes loads
 
     async def unlock(self, key: str, token: Any) -> None:
+        """Nothing to release."""
         return None
 
     async def wait_fill(self, key: str, tags: Sequence[str], timeout: float) -> Entry | None:
+        """What is stored now (no other process can be loading)."""
         return self.peek(key)
 
     def status(self) -> dict[str, Any]:
+        """Entries, bytes, their bounds, evictions and tags, for health."""
         return {
             "entries": len(self._data),
             "max_entries": self.max_entries,
@@ -263,9 +282,11 @@ class MemoryStore:
         }
 
     async def probe(self) -> dict[str, Any]:
+        """Always up: there is no server."""
         return {"status": "ok", "mode": "memory"}
 
     async def close(self) -> None:
+        """Drop everything."""
         self.flush()
 
 
