@@ -104,6 +104,8 @@ def _pool_exhausted(exc: BaseException) -> bool:
 
 
 class RedisStore:
+    """Entries in Redis, shared by every process: Lua for atomic fills, tags and locks."""
+
     tier = "redis"
     local_tier: str | None = None
     distributed = True
@@ -252,6 +254,7 @@ class RedisStore:
     # -- reads ----------------------------------------------------------------------
 
     def peek(self, key: str) -> Entry | None:
+        """No local tier: always None."""
         return None
 
     def _entry(self, raw: bytes | None) -> Entry | None:
@@ -271,6 +274,7 @@ class RedisStore:
         return {tag: _text(value) for tag, value in zip(tags, values, strict=True)}
 
     async def fetch(self, key: str, tags: Sequence[str] = ()) -> Entry | None:
+        """The entry (one round trip with its tags' versions); None if a tag moved."""
         self._enter()
         try:
             if tags:
@@ -294,6 +298,7 @@ class RedisStore:
         return entry if self._valid(entry, current) else None
 
     async def fetch_many(self, keys: Sequence[str]) -> list[Entry | None]:
+        """The entries of ``keys`` by one MGET, then their tags' versions by one more."""
         if not keys:
             return []
         raws = await self._run(self.client.mget([self.keys.data(key) for key in keys]))
@@ -307,6 +312,7 @@ class RedisStore:
     # -- fills and writes -----------------------------------------------------------
 
     async def guard(self, key: str, tags: Sequence[str]) -> RedisGuard:
+        """The key's write generation and its tags' versions before loading."""
         generation_key = self.keys.generation(key)
         if not tags:
             generation = await self._run(self.client.get(generation_key))
@@ -323,6 +329,7 @@ class RedisStore:
         )
 
     async def fill(self, key: str, entry: Entry, guard: RedisGuard) -> bool:
+        """Store (Lua) unless the key's generation moved since ``guard``."""
         generation, versions = guard
         raw = codec.encode(entry.with_tags(versions))
         ttl = _ms(entry.hard_until - time.time())
@@ -339,6 +346,7 @@ class RedisStore:
     async def write(
         self, key: str, entry: Entry, tags: Sequence[str], *, publish: bytes | None = None
     ) -> None:
+        """Store unconditionally and bump the key's generation; optionally publish."""
         check_key(key)
         raw = codec.encode(entry.with_tags(await self._snapshot_tags(tags)))
         keys = [self.keys.data(key), self.keys.generation(key)]
@@ -352,6 +360,7 @@ class RedisStore:
         await self._pipeline(build)
 
     async def delete(self, keys: Sequence[str], *, publish: bytes | None = None) -> int:
+        """Delete ``keys`` and bump their generations; optionally publish, one pipeline."""
         if not keys:
             return 0
 
@@ -366,6 +375,7 @@ class RedisStore:
         return sum(int(n) for n in results[: len(keys)])
 
     async def invalidate_tags(self, tags: Sequence[str], *, publish: bytes | None = None) -> None:
+        """Bump the tags' versions (Lua), optionally publishing the invalidation."""
         if not tags:
             return
         keys = [self.keys.tag(tag) for tag in tags]
@@ -375,6 +385,7 @@ class RedisStore:
         await self._run(self._invalidate(keys=keys, args=args))
 
     async def publish(self, message: bytes) -> None:
+        """Send a message on the invalidation channel."""
         await self._run(self.client.publish(self.keys.channel, message))
 
     async def clear(self, namespace: str | None) -> int:
@@ -428,6 +439,7 @@ class RedisStore:
         }
 
     async def ttl(self, key: str) -> float | None:
+        """Seconds the entry stays fresh; None when absent, stale or without expiry."""
         raw = await self._run(self.client.get(self.keys.data(key)))
         if raw is None:
             return None
@@ -439,10 +451,12 @@ class RedisStore:
         return None if ms < 0 else ms / 1000
 
     async def expire(self, key: str, seconds: float) -> bool:
+        """Make the entry expire ``seconds`` from now (Lua); False when absent."""
         args: list[int | str] = [_ms(seconds), repr(time.time() + seconds)]
         return bool(await self._run(self._expire(keys=[self.keys.data(key)], args=args)))
 
     async def incr(self, key: str, amount: int, ttl: float) -> int:
+        """Add to a counter atomically (Lua), created with expiry ``ttl``."""
         check_key(key)
         result = await self._run(
             self._incr(keys=[self.keys.data(key)], args=[amount, _ms(ttl) if ttl > 0 else 0])
@@ -452,10 +466,12 @@ class RedisStore:
     # -- locks ----------------------------------------------------------------------
 
     async def try_lock(self, key: str, ttl: float) -> RedisLock | None:
+        """The load lock of ``key`` if free (SET NX PX), else None."""
         lock = RedisLock(self.client, self.keys.lock(key), ttl)
         return lock if await self._run(lock.try_acquire()) else None
 
     async def unlock(self, key: str, token: Any) -> None:
+        """Release the load lock if this caller still owns it."""
         if isinstance(token, RedisLock):
             await self._run(token.release())
 
@@ -477,6 +493,7 @@ class RedisStore:
     # -- status ---------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
+        """Breaker, pool and call counters, for health; no I/O."""
         pool: Any = self.client.connection_pool
         return {
             "breaker": self.breaker.state,
@@ -501,6 +518,7 @@ class RedisStore:
         return {"status": "ok", "latency_ms": round((time.perf_counter() - started) * 1000, 3)}
 
     async def close(self) -> None:
+        """Stop the recovery trial and close the client and its pool."""
         if self._trial is not None and not self._trial.done():
             self._trial.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

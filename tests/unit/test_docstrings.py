@@ -70,7 +70,6 @@ OWNED_ELSEWHERE = frozenset(
 NOT_YET = frozenset(
     {
         "cache/durable.py",
-        "cache/redis.py",
         "cache/two_tier.py",
     }
 )
