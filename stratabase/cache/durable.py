@@ -60,6 +60,7 @@ Pending = tuple[list[str], list[str], list[str]]  # (row ids, tags, keys)
 
 
 async def read_generation(session: AsyncSession) -> int:
+    """The cache generation (0 before the first bump)."""
     value = await session.scalar(select(CacheGeneration.generation).where(CacheGeneration.id == 1))
     return int(value or 0)
 
@@ -124,6 +125,7 @@ class CacheSync:
     # -- the generation ---------------------------------------------------------------
 
     def due(self) -> bool:
+        """True when the generation should be read again."""
         return self.clock() >= self.next_check
 
     async def check(self) -> None:
@@ -214,6 +216,7 @@ class CacheSync:
         return [row.id for row in rows], tags, keys
 
     async def forget(self, ids: Iterable[str]) -> None:
+        """Delete delivered outbox rows (their invalidations reached Redis)."""
         doomed = list(ids)
         if not doomed:
             return
@@ -224,6 +227,7 @@ class CacheSync:
         await self.db.transaction(work)
 
     async def close(self) -> None:
+        """Stop the checks, then delete the rows already acknowledged."""
         for task in (self._check, self._orphans):
             if task is not None and not task.done():
                 task.cancel()

@@ -62,6 +62,8 @@ TwoTierGuard = tuple[tuple[int, int], Any, tuple[str, ...]]
 
 
 class TwoTierStore:
+    """A short-lived local copy over Redis, kept coherent by the invalidation channel."""
+
     tier = "redis"
     local_tier: str | None = "local"
     distributed = True
@@ -108,6 +110,7 @@ class TwoTierStore:
 
     @property
     def started(self) -> bool:
+        """True once the channel listener runs."""
         return self._listener is not None
 
     def start(self) -> None:
@@ -116,6 +119,7 @@ class TwoTierStore:
             self._listener = asyncio.get_running_loop().create_task(self._listen())
 
     async def wait_subscribed(self, timeout: float = 5.0) -> bool:
+        """Start listening and wait (at most ``timeout``) until subscribed; True if so."""
         self.start()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
@@ -238,6 +242,7 @@ class TwoTierStore:
 
     @property
     def pending(self) -> int:
+        """Invalidations Redis missed during an outage, still to send."""
         return len(self._pending_keys) + len(self._pending_tags)
 
     # -- the database outbox: no invalidation lost to a process death ---------------
@@ -249,6 +254,7 @@ class TwoTierStore:
 
     @property
     def synced(self) -> bool:
+        """False until the outbox was replayed (then Redis may be read)."""
         return self._synced
 
     def _lost(self) -> None:
@@ -326,6 +332,7 @@ class TwoTierStore:
     # -- the Store contract ---------------------------------------------------------
 
     def peek(self, key: str) -> Entry | None:
+        """The local copy (starting the listener on first use)."""
         if self._listener is None:
             self.start()
         return self.local.peek(key)
@@ -347,6 +354,7 @@ class TwoTierStore:
         self.local.store_checked(key, local, [tag for tag, _ in entry.tags], since, epoch)
 
     async def fetch(self, key: str, tags: Sequence[str] = ()) -> Entry | None:
+        """From Redis (after an outbox replay if due), kept locally for a short while."""
         if not self._synced:
             await self._ensure_synced()
         since, epoch = self.local.mark()
@@ -356,6 +364,7 @@ class TwoTierStore:
         return entry
 
     async def fetch_many(self, keys: Sequence[str]) -> list[Entry | None]:
+        """From Redis, as ``fetch`` does, for several keys at once."""
         if not self._synced:
             await self._ensure_synced()
         since, epoch = self.local.mark()
@@ -370,6 +379,7 @@ class TwoTierStore:
         return self.local.mark(), None, tuple(tags)
 
     async def guard(self, key: str, tags: Sequence[str]) -> TwoTierGuard:
+        """Both tiers' guards (no Redis guard if Redis is down)."""
         mark = self.local.mark()
         try:
             remote = await self.remote.guard(key, tags)
@@ -378,6 +388,7 @@ class TwoTierStore:
         return mark, remote, tuple(tags)
 
     async def fill(self, key: str, entry: Entry, guard: TwoTierGuard) -> bool:
+        """Fill Redis unless its guard refuses, then keep a local copy."""
         (since, epoch), remote, tags = guard
         if remote is not None:
             try:
@@ -389,6 +400,7 @@ class TwoTierStore:
         return True
 
     async def write(self, key: str, entry: Entry, tags: Sequence[str]) -> None:
+        """Write to Redis and tell the others; the local copy is dropped either way."""
         try:
             await self.remote.write(key, entry, tags, publish=self._message(k=[key]))
         except CacheUnavailable:
@@ -398,6 +410,7 @@ class TwoTierStore:
             self.local.drop([key])
 
     async def delete(self, keys: Sequence[str]) -> int:
+        """Drop locally, delete in Redis and tell the others (remembered if Redis is down)."""
         self.local.drop(keys)
         try:
             return await self.remote.delete(keys, publish=self._message(k=list(keys)))
@@ -406,6 +419,7 @@ class TwoTierStore:
             raise
 
     async def invalidate_tags(self, tags: Sequence[str]) -> None:
+        """Bump locally and in Redis and tell the others (remembered if Redis is down)."""
         self.local.bump_tags(tags)
         try:
             await self.remote.invalidate_tags(tags, publish=self._message(t=list(tags)))
@@ -414,31 +428,38 @@ class TwoTierStore:
             raise
 
     async def clear(self, namespace: str | None) -> int:
+        """Clear both tiers and tell the other processes to clear theirs."""
         self.local.drop_namespace(namespace)
         removed = await self.remote.clear(namespace)
         await self.remote.publish(self._message(n=namespace))
         return removed
 
     async def ttl(self, key: str) -> float | None:
+        """Redis's answer (the local copy's life is shorter by design)."""
         return await self.remote.ttl(key)
 
     async def expire(self, key: str, seconds: float) -> bool:
+        """Re-expire in Redis, drop the local copy and tell the others."""
         self.local.drop([key])
         changed = await self.remote.expire(key, seconds)
         await self.remote.publish(self._message(k=[key]))
         return changed
 
     async def incr(self, key: str, amount: int, ttl: float) -> int:
+        """Counters live in Redis only (never copied locally)."""
         self.local.drop([key])
         return await self.remote.incr(key, amount, ttl)
 
     async def try_lock(self, key: str, ttl: float) -> Any | None:
+        """The load lock, in Redis (it spans processes)."""
         return await self.remote.try_lock(key, ttl)
 
     async def unlock(self, key: str, token: Any) -> None:
+        """Release the Redis load lock."""
         await self.remote.unlock(key, token)
 
     async def wait_fill(self, key: str, tags: Sequence[str], timeout: float) -> Entry | None:
+        """Wait for the lock holder's value in Redis, then keep a local copy."""
         if not self._synced:
             await self._ensure_synced()
         since, epoch = self.local.mark()
@@ -448,6 +469,7 @@ class TwoTierStore:
         return entry
 
     def status(self) -> dict[str, Any]:
+        """Both tiers, the channel and the replay state, for health; no I/O."""
         return {
             "local": self.local.status(),
             "redis": self.remote.status(),
@@ -458,9 +480,11 @@ class TwoTierStore:
         }
 
     async def probe(self) -> dict[str, Any]:
+        """Redis's PING."""
         return await self.remote.probe()
 
     async def close(self) -> None:
+        """Stop the listener and replays, drop the local tier."""
         self._closing = True
         for task in (self._listener, self._replay, self._syncing):
             if task is not None:
