@@ -25,6 +25,11 @@ def normalise(word: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
 
 
+def _folded(word: str) -> str:
+    """:func:`normalise`, with the ASCII shortcut (no accents, ``casefold`` is ``lower``)."""
+    return word.lower() if word.isascii() else normalise(word)
+
+
 def strip_accents(text: str) -> str:
     """Accents removed, case kept (so websearch's ``OR`` survives)."""
     decomposed = unicodedata.normalize("NFKD", text)
@@ -105,7 +110,7 @@ def snippet(text: str, query: ParsedQuery, *, width: int = 30) -> str:
     words = list(_WORD.finditer(text))
     if not words:
         return html.escape(text[:200])
-    hits = [i for i, m in enumerate(words) if normalise(m.group()) in wanted]
+    hits = [i for i, m in enumerate(words) if _folded(m.group()) in wanted]
     first = hits[0] if hits else 0
     start = max(0, first - width // 3)
     end = min(len(words), start + width)
