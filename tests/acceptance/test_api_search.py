@@ -196,3 +196,30 @@ async def test_rebuild_indexes_rows_loaded_behind_the_api(api: Api, db: Database
     assert counts == {"posts": 1, "users": 1}
     assert [h["id"] for h in await _search(api, "barometer")] == [post["id"]]
     assert [h["id"] for h in await _search(api, "barometers", type="users")] == [author.id]
+
+
+async def test_ranks_only_the_newest_matches_and_pages_end_at_the_bound(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ordering contract over HTTP: the ``CANDIDATES`` newest matches, by rank; an older
+    match outside them is not listed however well it ranks; the cursor ends at the bound."""
+    from stratabase.search import service
+
+    monkeypatch.setattr(service, "CANDIDATES", 3)
+    author = await api.user()
+    oldest = await api.post(author, title="Wombat", content_blocks=_para("wombat wombat"))
+    newer = [
+        (await api.post(author, title=f"Note {n}", content_blocks=_para(f"a wombat {n}")))["id"]
+        for n in range(3)
+    ]
+    params = {"q": "wombat", "limit": 2}
+    first = await api.http.get("/v1/search", params=params)
+    assert first.status_code == 200, first.text
+    body = first.json()
+    assert body["has_more"] and len(body["items"]) == 2
+    second = await api.http.get("/v1/search", params={**params, "cursor": body["next_cursor"]})
+    rest = second.json()
+    assert not rest["has_more"] and rest["next_cursor"] is None
+    found = [item["id"] for item in body["items"] + rest["items"]]
+    assert sorted(found) == sorted(newer) and oldest["id"] not in found
+    assert found == sorted(found, reverse=True)  # equal ranks: the newest first
