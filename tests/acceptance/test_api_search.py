@@ -168,13 +168,21 @@ async def test_user_search_and_paging(api: Api) -> None:
     assert_problem(other_query, 422)
 
 
-async def test_search_hides_muted_authors(api: Api) -> None:
-    me, loud = await api.user(), await api.user()
+@pytest.mark.parametrize("plan", ["gin", "walk"])
+async def test_search_hides_muted_authors(
+    api: Api, monkeypatch: pytest.MonkeyPatch, plan: str
+) -> None:
+    """On PostgreSQL through both candidate plans (GIN lookup, ordered walk)."""
+    from stratabase.search import service
+
+    monkeypatch.setattr(service, "GIN_COST_RATIO", 0.0 if plan == "gin" else 1e12)
+    me, loud, calm = await api.user(), await api.user(), await api.user()
     await api.post(loud, title="Trumpet news")
-    assert len(await _search(api, "trumpet")) == 1
+    await api.post(calm, title="Trumpet lessons")
+    assert len(await _search(api, "trumpet")) == 2
     await api.http.post(f"/v1/users/{loud.id}/mute", headers=me.headers)
     hits = (await api.http.get("/v1/search", params={"q": "trumpet"}, headers=me.headers)).json()
-    assert hits["items"] == []
+    assert [hit["post"]["author"]["id"] for hit in hits["items"]] == [calm.id]
 
 
 async def test_rebuild_indexes_rows_loaded_behind_the_api(api: Api, db: Database) -> None:
