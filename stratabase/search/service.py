@@ -7,6 +7,14 @@ and turned into an all-quoted FTS5 ``MATCH`` on the ``search_fts`` index, ranked
 so ``(rank, id)`` keyset cursors are exact. Any query string gives results or a 422 (empty,
 too long): a parse can never fail, because our parser accepts everything, PostgreSQL's
 websearch parser never raises, and FTS5 only ever sees quoted strings.
+
+The ordering contract (docs/search.md): search ranks a bounded candidate set, never every
+match. The candidates are the :data:`CANDIDATES` newest matches — highest
+``search_documents.id``: a document is numbered when it enters the index, and a rebuild
+numbers users, then posts, in id order, so after a seed they are the newest posts. Hits are
+ordered by rank descending, then id descending; the cursor walks the candidates and there
+is no page past them (a query lists at most ``CANDIDATES`` hits). A query with fewer
+matches ranks them all.
 """
 
 from __future__ import annotations
