@@ -50,9 +50,9 @@ async def rebuild(db: Database) -> dict[str, int]:
 
     await db.transaction(clear)
     counts = {"posts": 0, "users": 0}
-    for kind, model, condition in (
-        ("posts", Post, Post.status == PostStatus.PUBLISHED),
+    for kind, model, condition in (  # users first: see _SOURCES
         ("users", User, User.status != UserStatus.DELETED),
+        ("posts", Post, Post.status == PostStatus.PUBLISHED),
     ):
         last_id = 0
         while True:
@@ -104,7 +104,7 @@ async def reindex_posts(conn: AsyncConnection) -> int:
         f"(:kind, :ref_id, :title, :body, :title_terms, :body_terms, "
         f"{vector if postgres else 'NULL'}, :updated_at)"
     ).bindparams(bindparam("updated_at", type_=UTCDateTime()))
-    page = text(f"{_SOURCES[0][1]} AND id > :after ORDER BY id LIMIT {CHUNK}")
+    page = text(f"{_PUBLISHED_POSTS} AND id > :after ORDER BY id LIMIT {CHUNK}")
     now, after, indexed = utcnow(), 0, 0
     while rows := (await conn.execute(page, {"after": after})).all():
         await conn.execute(insert, _post_documents(rows, now))
@@ -169,18 +169,20 @@ def _user_record(row: Any) -> tuple[str, int, str, str, str, str]:
     return ("user", row[0], title, body, fast_terms(title), fast_terms(body))
 
 
+_PUBLISHED_POSTS = (
+    "SELECT id, title, summary, content_blocks FROM posts "
+    f"WHERE status = '{PostStatus.PUBLISHED.value}'"
+)
+#: Users first, then posts, each in id order: document ids grow with the post ids, and the
+#: newest post documents sit at the top of the id range, where search walks first.
 _SOURCES = (
     (
-        "posts",
-        "SELECT id, title, summary, content_blocks FROM posts "
-        f"WHERE status = '{PostStatus.PUBLISHED.value}'",
-        _post_record,
-    ),
-    (
         "users",
-        f"SELECT id, username, name, bio FROM users WHERE status <> '{UserStatus.DELETED.value}'",
+        f"SELECT id, username, name, bio FROM users WHERE status <> '{UserStatus.DELETED.value}' "
+        "ORDER BY id",
         _user_record,
     ),
+    ("posts", f"{_PUBLISHED_POSTS} ORDER BY id", _post_record),
 )
 _VECTOR = (
     f"setweight(to_tsvector('{index.TS_CONFIG}', title_terms), 'A') || "

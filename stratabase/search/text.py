@@ -25,6 +25,11 @@ def normalise(word: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
 
 
+def _folded(word: str) -> str:
+    """:func:`normalise`, with the ASCII shortcut (no accents, ``casefold`` is ``lower``)."""
+    return word.lower() if word.isascii() else normalise(word)
+
+
 def strip_accents(text: str) -> str:
     """Accents removed, case kept (so websearch's ``OR`` survives)."""
     decomposed = unicodedata.normalize("NFKD", text)
@@ -105,20 +110,20 @@ def snippet(text: str, query: ParsedQuery, *, width: int = 30) -> str:
     words = list(_WORD.finditer(text))
     if not words:
         return html.escape(text[:200])
-    hits = [i for i, m in enumerate(words) if normalise(m.group()) in wanted]
-    first = hits[0] if hits else 0
+    # Only the first hit and the window's words are folded: bodies run to hundreds of words.
+    first = next((i for i, m in enumerate(words) if _folded(m.group()) in wanted), 0)
     start = max(0, first - width // 3)
     end = min(len(words), start + width)
     begin_at = words[start].start() if start > 0 else 0
     end_at = words[end - 1].end() if end < len(words) else len(text)
-    hit_set = set(hits)
     out: list[str] = ["…" if start > 0 else ""]
     cursor = begin_at
     for index in range(start, end):
         match = words[index]
         out.append(html.escape(text[cursor : match.start()]))
         word = html.escape(match.group())
-        out.append(f"{MARK_OPEN}{word}{MARK_CLOSE}" if index in hit_set else word)
+        hit = _folded(match.group()) in wanted
+        out.append(f"{MARK_OPEN}{word}{MARK_CLOSE}" if hit else word)
         cursor = match.end()
     out.append(html.escape(text[cursor:end_at]))
     out.append("…" if end_at < len(text) else "")

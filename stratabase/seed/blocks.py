@@ -1,7 +1,11 @@
 """Pools of realistic post bodies built from a theme's material.
 
 Serialising a fresh block list per post would dominate a million-post seed, so the
-generator builds a few hundred bodies per post kind once and posts pick one by index. Every
+generator builds a pool of bodies per post kind once and posts pick one by index. The pools
+grow with the seed (about one body per :data:`POSTS_PER_BODY` posts, at least
+:data:`POOL_SIZE`, at most :data:`MAX_POOL_FACTOR` times it), and every body carries a
+paragraph of words drawn from the theme's Zipf vocabulary (:mod:`stratabase.seed.vocabulary`),
+so a rare word is in a handful of posts and a common one in most, as in real text. Every
 block shape the schema documents appears: paragraph, heading, quote, list, image, code, embed.
 """
 
@@ -13,9 +17,13 @@ from typing import Any
 
 from stratabase.seed.context import dumps
 from stratabase.seed.theme import Theme, slugify
+from stratabase.seed.vocabulary import Vocabulary, notes, vocabulary
 
 KINDS = ("article", "note", "video", "episode")
 POOL_SIZE = {"article": 256, "note": 96, "video": 64, "episode": 64}
+#: Posts per pooled body at medium and large sizes (the pools' share of posts).
+POSTS_PER_BODY = 4
+MAX_POOL_FACTOR = 64
 IMAGE_URL = "https://picsum.photos/seed/{key}/1200/800"
 
 
@@ -72,16 +80,24 @@ def _image(rng: random.Random, theme: Theme, key: str) -> dict[str, Any]:
     }
 
 
-def _blocks(rng: random.Random, theme: Theme, kind: str, key: str) -> list[dict[str, Any]]:
+def _blocks(
+    rng: random.Random, theme: Theme, kind: str, key: str, generated: str
+) -> list[dict[str, Any]]:
+    words = {"type": "paragraph", "text": generated}
     if kind == "note":
-        return [_paragraph(rng, theme)]
+        return [_paragraph(rng, theme), words]
     if kind == "video":
         embed = rng.choice(theme.embeds)
         return [
             {"type": "embed", "url": embed.url, "provider": embed.provider},
             _paragraph(rng, theme),
+            words,
         ]
-    blocks = [_paragraph(rng, theme), {"type": "heading", "text": theme.headings[0], "level": 2}]
+    blocks = [
+        _paragraph(rng, theme),
+        words,
+        {"type": "heading", "text": theme.headings[0], "level": 2},
+    ]
     if kind == "episode":
         blocks.append({"type": "list", "items": rng.sample(theme.list_items, 3), "ordered": True})
     for _ in range(rng.randint(1, 3)):
@@ -91,11 +107,24 @@ def _blocks(rng: random.Random, theme: Theme, kind: str, key: str) -> list[dict[
     return blocks
 
 
-def body_pool(theme: Theme, seed: int, kind: str) -> list[Body]:
+def pool_size(kind: str, posts: int) -> int:
+    """Bodies pooled for ``kind`` in a seed of ``posts`` posts."""
+    base = POOL_SIZE[kind]
+    total = sum(POOL_SIZE.values())
+    return max(base, min(base * MAX_POOL_FACTOR, base * posts // (POSTS_PER_BODY * total)))
+
+
+def body_pool(
+    theme: Theme, seed: int, kind: str, posts: int = 0, words: Vocabulary | None = None
+) -> list[Body]:
+    """The pooled bodies of ``kind`` (``words``: the theme's vocabulary, if already built)."""
     rng = random.Random(f"{seed}:{theme.name}:bodies:{kind}")
+    # A stream of its own: the words never shift the structure's draws.
+    words = words or vocabulary(theme)
+    pick = words.picker(random.Random(f"{seed}:{theme.name}:words:{kind}"))
     pool = []
-    for index in range(POOL_SIZE[kind]):
-        blocks = _blocks(rng, theme, kind, f"{theme.name}-{kind}-{index}")
+    for index in range(pool_size(kind, posts)):
+        blocks = _blocks(rng, theme, kind, f"{theme.name}-{kind}-{index}", notes(rng, pick))
         paragraphs = tuple(
             (i, block["text"]) for i, block in enumerate(blocks) if block["type"] == "paragraph"
         )

@@ -14,6 +14,7 @@ from typing import Any
 from stratabase.seed.blocks import KINDS, Body, body_pool, title_pool
 from stratabase.seed.context import CONTENT_SPAN, DAY, Context, TableData, dumps, skewed
 from stratabase.seed.theme import slugify
+from stratabase.seed.vocabulary import vocabulary
 
 STATUSES = ("published", "draft", "archived", "hidden")
 MIME = {
@@ -113,8 +114,9 @@ def posts(ctx: Context, state: ContentState) -> TableData:
     rng = ctx.rng("posts", themed=True)
     rand = rng.random
     titles = title_pool(ctx.theme, ctx.seed)
+    words = vocabulary(ctx.theme)
     for code, kind in enumerate(KINDS):
-        state.bodies[code] = body_pool(ctx.theme, ctx.seed, kind)
+        state.bodies[code] = body_pool(ctx.theme, ctx.seed, kind, state.posts, words)
     pools = [state.bodies[code] for code in range(len(KINDS))]
     n_titles = len(titles.titles)
     metas = [dumps({"reading_minutes": m, "source": "seed"}) for m in range(1, 16)]

@@ -1,9 +1,10 @@
 """Themes are data: one TOML file per theme under ``stratabase/seed/themes/``.
 
 A theme gives the seed generator its vocabulary (categories, personas, title patterns,
-paragraph material, tags, media kinds, project ideas). Loading validates the file with
-Pydantic; a malformed file is refused with :class:`ThemeError` naming the file, the field
-and what is wrong, so adding a theme needs no code and no guessing.
+paragraph material, tags, media kinds, project ideas, and optional ranked theme words that
+:mod:`stratabase.seed.vocabulary` grows into a Zipf-distributed vocabulary). Loading
+validates the file with Pydantic; a malformed file is refused with :class:`ThemeError`
+naming the file, the field and what is wrong, so adding a theme needs no code and no guessing.
 """
 
 from __future__ import annotations
@@ -111,6 +112,11 @@ class Theme(_Strict):
     comments: Annotated[list[Text], Field(min_length=5)]
     projects: Annotated[list[ProjectIdea], Field(min_length=1)]
     chat_prompts: Annotated[list[Text], Field(min_length=2)]
+    #: Theme words for generated text, most common first (see :mod:`.vocabulary`); optional.
+    vocabulary: Annotated[
+        list[Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9'-]*$", max_length=50)]],
+        Field(default_factory=list, max_length=20_000),
+    ]
 
     @field_validator("title_patterns")
     @classmethod

@@ -168,13 +168,21 @@ async def test_user_search_and_paging(api: Api) -> None:
     assert_problem(other_query, 422)
 
 
-async def test_search_hides_muted_authors(api: Api) -> None:
-    me, loud = await api.user(), await api.user()
+@pytest.mark.parametrize("plan", ["gin", "walk"])
+async def test_search_hides_muted_authors(
+    api: Api, monkeypatch: pytest.MonkeyPatch, plan: str
+) -> None:
+    """On PostgreSQL through both candidate plans (GIN lookup, ordered walk)."""
+    from stratabase.search import service
+
+    monkeypatch.setattr(service, "GIN_COST_RATIO", 0.0 if plan == "gin" else 1e12)
+    me, loud, calm = await api.user(), await api.user(), await api.user()
     await api.post(loud, title="Trumpet news")
-    assert len(await _search(api, "trumpet")) == 1
+    await api.post(calm, title="Trumpet lessons")
+    assert len(await _search(api, "trumpet")) == 2
     await api.http.post(f"/v1/users/{loud.id}/mute", headers=me.headers)
     hits = (await api.http.get("/v1/search", params={"q": "trumpet"}, headers=me.headers)).json()
-    assert hits["items"] == []
+    assert [hit["post"]["author"]["id"] for hit in hits["items"]] == [calm.id]
 
 
 async def test_rebuild_indexes_rows_loaded_behind_the_api(api: Api, db: Database) -> None:
@@ -196,3 +204,30 @@ async def test_rebuild_indexes_rows_loaded_behind_the_api(api: Api, db: Database
     assert counts == {"posts": 1, "users": 1}
     assert [h["id"] for h in await _search(api, "barometer")] == [post["id"]]
     assert [h["id"] for h in await _search(api, "barometers", type="users")] == [author.id]
+
+
+async def test_ranks_only_the_newest_matches_and_pages_end_at_the_bound(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ordering contract over HTTP: the ``CANDIDATES`` newest matches, by rank; an older
+    match outside them is not listed however well it ranks; the cursor ends at the bound."""
+    from stratabase.search import service
+
+    monkeypatch.setattr(service, "CANDIDATES", 3)
+    author = await api.user()
+    oldest = await api.post(author, title="Wombat", content_blocks=_para("wombat wombat"))
+    newer = [
+        (await api.post(author, title=f"Note {n}", content_blocks=_para(f"a wombat {n}")))["id"]
+        for n in range(3)
+    ]
+    params = {"q": "wombat", "limit": 2}
+    first = await api.http.get("/v1/search", params=params)
+    assert first.status_code == 200, first.text
+    body = first.json()
+    assert body["has_more"] and len(body["items"]) == 2
+    second = await api.http.get("/v1/search", params={**params, "cursor": body["next_cursor"]})
+    rest = second.json()
+    assert not rest["has_more"] and rest["next_cursor"] is None
+    found = [item["id"] for item in body["items"] + rest["items"]]
+    assert sorted(found) == sorted(newer) and oldest["id"] not in found
+    assert found == sorted(found, reverse=True)  # equal ranks: the newest first

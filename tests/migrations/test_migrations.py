@@ -69,3 +69,27 @@ async def test_check_detects_drift(empty_db: Database) -> None:
         await connection.execute(text("CREATE TABLE stray (id INTEGER PRIMARY KEY)"))
     with pytest.raises(MigrationError):
         await migrate.check(empty_db)
+
+
+async def test_search_vectors_stay_inline_on_postgres(empty_db: Database) -> None:
+    """Migration 0010: no TOAST lookup per search candidate on PostgreSQL, undone by its
+    downgrade; on SQLite (FTS5 indexes apart) it changes nothing and goes down and up."""
+    postgres = empty_db.engine.dialect.name == "postgresql"
+    layout = text(
+        "SELECT c.reloptions, a.attstorage::text FROM pg_class c JOIN pg_attribute a "
+        "ON a.attrelid = c.oid WHERE c.relname = 'search_documents' AND a.attname = 'vector'"
+    )
+
+    async def read() -> tuple[list[str] | None, str]:
+        async with empty_db.engine.connect() as connection:
+            options, storage = (await connection.execute(layout)).one()
+        return options, storage
+
+    await migrate.upgrade(empty_db)
+    if postgres:
+        assert await read() == (["toast_tuple_target=8160"], "m")
+    assert await migrate.downgrade(empty_db, "0009") == "0009"
+    if postgres:
+        assert await read() == (None, "x")
+    await migrate.upgrade(empty_db)
+    await migrate.check(empty_db)
