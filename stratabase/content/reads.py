@@ -11,7 +11,7 @@ visibility per request. The *counters* and the viewer's like are spliced in per 
 - anonymous: counters from the cache (``poststats:<id>``): **0 statements** on a hit.
   Likes, unlikes and comment writes show at once (tag invalidation after commit; on two
   tiers, in other processes when the invalidation message arrives); a view shows within
-  ``counters.BOUND`` (5 s), the counters entry's lifetime.
+  ``counters.BOUND`` (30 s), the counters entry's lifetime.
 - signed in: the exact counters and the viewer's like in **1 statement**: a reader always
   sees their own like, comment or view on their next read.
 

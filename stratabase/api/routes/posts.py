@@ -15,6 +15,8 @@ from stratabase.api.deps import (
     DatabaseDep,
     OptionalUserDep,
     WriterUserDep,
+    get_cursors,
+    get_stratabase,
 )
 from stratabase.api.responses import json_answer, splice
 from stratabase.api.routes._params import (
@@ -129,7 +131,6 @@ async def get_post(
     viewer: OptionalUserDep,
     db: DatabaseDep,
     cache: CacheDep,
-    codec: CursorsDep,
     include: Annotated[
         PostInclude | None,
         Query(description="`comments`: embed the first page of the comment tree"),
@@ -141,6 +142,7 @@ async def get_post(
     page = await reads.get_post(db, cache, viewer, post_id)
     body = page.json
     if include == PostInclude.COMMENTS:
+        codec = get_cursors(get_stratabase(request))  # not a dependency: the plain page skips it
         body = splice(body, "comments", await _first_comments(db, cache, viewer, codec, post_id))
     return json_answer(request, body, public=viewer is None)
 
