@@ -5,8 +5,9 @@ PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -16,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from stratabase.api.responses import PUBLIC_CACHE_CONTROL
 from stratabase.api.schemas.posts import PostOut
 from stratabase.auth.principal import Principal
-from stratabase.cache import SmartCache
+from stratabase.cache import SmartCache, build_cache
 from stratabase.cache.factory import redis_store
 from stratabase.cache.memory import MemoryStore
 from stratabase.cache.two_tier import TwoTierStore
@@ -308,3 +309,66 @@ async def test_include_comments_embeds_the_first_comment_page(api: Api) -> None:
 
 def test_the_counters_entry_carries_the_comment_pages_tag() -> None:
     assert comments.tag_comments(7) in counters.stats_tags(7)
+
+
+@pytest.fixture
+async def two_apps(
+    settings: Settings, db: Database, redis_url: str, redis_prefix: str
+) -> AsyncIterator[tuple[Api, Api]]:
+    """Two API "processes" (two apps, two two-tier caches) on one database and one Redis."""
+    shared = settings.model_copy(update={"redis_url": redis_url, "redis_prefix": redis_prefix})
+    first, second = build_cache(shared), build_cache(shared)
+    try:
+        for cache in (first, second):
+            assert isinstance(cache.store, TwoTierStore)
+            await cache.store.wait_subscribed()
+        async with serve(shared, db, first) as a, serve(shared, db, second) as b:
+            yield a, b
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_a_like_or_comment_through_one_process_reaches_anonymous_pages_of_the_other(
+    two_apps: tuple[Api, Api],
+) -> None:
+    a, b = two_apps
+    author, fan = await a.user(), await a.user()
+    post = await a.post(author)
+    url = f"/v1/posts/{post['id']}"
+    for _ in range(2):  # B: a Redis hit copied locally, then a local hit
+        page = (await b.http.get(url + "?include=comments")).json()
+        assert (page["stats"]["likes"], page["comments"]["items"]) == (0, [])
+    etag = (await b.http.get(url)).headers["etag"]
+
+    await a.http.post(url + "/like", headers=fan.headers)
+    liked = await _eventually(
+        lambda: b.http.get(url, headers={"If-None-Match": etag}),
+        lambda r: r.status_code == 200 and r.json()["stats"]["likes"] == 1,
+    )
+    assert liked.headers["etag"] != etag
+
+    await a.comment(fan, post["id"], "hello from A")
+    page = (
+        await _eventually(
+            lambda: b.http.get(url + "?include=comments"),
+            lambda r: r.json()["stats"]["comments"] == 1,
+        )
+    ).json()
+    assert [c["body"] for c in page["comments"]["items"]] == ["hello from A"]
+
+
+async def _eventually(
+    request: Callable[[], Awaitable[httpx.Response]],
+    ready: Callable[[httpx.Response], bool],
+    deadline: float = 10.0,
+) -> httpx.Response:
+    """The first answer that is ``ready``: B sees A's write once the invalidation message
+    reaches it (milliseconds), polled with a deadline rather than assumed."""
+    until = time.monotonic() + deadline
+    while True:
+        response = await request()
+        if ready(response) or time.monotonic() > until:
+            assert ready(response), response.text
+            return response
+        await asyncio.sleep(0.01)
