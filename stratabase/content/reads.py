@@ -3,7 +3,7 @@
 The post page is answered as JSON bytes serialized once and kept in the cache, in two
 parts. The *body* (post fields, author, category, tags, media) is the same for every viewer
 and changes only through the post's own write paths, which invalidate the tag ``post:<id>``
-after commit: it lives in the cache (``post:<id>``) as two JSON fragments (before and
+after commit: it lives in the cache (``post:<id>:json``) as two JSON fragments (before and
 after ``stats``, in ``PostOut``'s key order), with the status and author id that decide
 visibility per request. The *counters* and the viewer's like are spliced in per request
 (:mod:`stratabase.content.counters`):
@@ -85,7 +85,7 @@ async def get_post(db: Database, cache: Cache, viewer: Principal | None, post_id
 
 
 async def post_body(db: Database, cache: Cache, post_id: int) -> dict[str, Any] | None:
-    """The viewer-independent part of a post page, cached under ``post:<id>``: its
+    """The viewer-independent part of a post page, cached under :func:`body_key`: its
     ``status`` and ``author_id`` (visibility), and ``head`` and ``tail``, the JSON text
     around ``stats`` (see :func:`render_body`). None if the post does not exist (absence is
     not cached)."""
@@ -99,11 +99,17 @@ async def post_body(db: Database, cache: Cache, post_id: int) -> dict[str, Any] 
 
     try:
         body: dict[str, Any] = await cache.get_or_load(
-            POST.key(post_id), load, tags=[tag_post(post_id)]
+            body_key(post_id), load, tags=[tag_post(post_id)]
         )
     except _Absent:
         return None
     return body
+
+
+def body_key(post_id: int) -> str:
+    """``post:<id>:json``: the key names the stored form, so that processes of two versions
+    (a rolling deploy) never read each other's entries."""
+    return POST.key(post_id, "json")
 
 
 class _Tail(BaseModel):
