@@ -69,6 +69,11 @@ SESSION = Namespace("session", TTL.VERY_LONG, local_ttl=5.0)
 PROFILE = Namespace("profile", TTL.LONG, stale_ttl=60.0, error_ttl=TTL.SHORT)
 #: Post page (post + blocks + stats).
 POST = Namespace("post", TTL.MEDIUM, stale_ttl=60.0, error_ttl=TTL.SHORT)
+#: A post's counters (views, likes, shares, comments) on the anonymous post page: fresh
+#: 30 s (the pace of the ``stats.flush`` of buffered views), never served stale (the bound
+#: ``content.counters`` promises), except while the database cannot answer (then up to
+#: 5 min rather than failing the page).
+POST_STATS = Namespace("poststats", 30.0, error_ttl=TTL.SHORT, local_ttl=30.0)
 #: Comment trees of a post.
 COMMENTS = Namespace("comments", TTL.SHORT, stale_ttl=30.0, error_ttl=TTL.SHORT)
 #: A user's feed: the list of post ids.
@@ -90,6 +95,7 @@ NAMESPACES: dict[str, Namespace] = {
         SESSION,
         PROFILE,
         POST,
+        POST_STATS,
         COMMENTS,
         FEED,
         SEARCH,

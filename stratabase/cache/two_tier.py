@@ -81,6 +81,8 @@ class TwoTierStore:
     ) -> None:
         self.local = local
         self.remote = remote
+        #: Freshness is judged by the local tier's clock (tests pass ``MemoryStore(clock=…)``).
+        self.clock = local.clock
         self.redis_url = redis_url
         self.degraded_ttl = degraded_ttl
         self.reconnect_max = reconnect_max

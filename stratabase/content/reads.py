@@ -1,12 +1,21 @@
 """Post read use cases: one read session each, batch-loaded answers.
 
-The post page is cached in two parts. The *body* (post fields, author, category, tags,
-media) is the same for every viewer and changes only through the post's own write paths,
-which invalidate the tag ``post:<id>`` after commit: it lives in the cache (``post:<id>``).
-The *stats* (views, likes, comments change on every interaction) and the viewer's own like
-are read fresh on every request, in one read session: a hit costs 1 statement (2 when
-signed in) instead of 6-7, and counts are never stale. Visibility (drafts for their author,
-hidden posts for moderators) is decided per request from the cached status and author id.
+The post page is answered as JSON bytes serialized once and kept in the cache, in two
+parts. The *body* (post fields, author, category, tags, media) is the same for every viewer
+and changes only through the post's own write paths, which invalidate the tag ``post:<id>``
+after commit: it lives in the cache (``post:<id>:json``) as two JSON fragments (before and
+after ``stats``, in ``PostOut``'s key order), with the status and author id that decide
+visibility per request. The *counters* and the viewer's like are spliced in per request
+(:mod:`stratabase.content.counters`):
+
+- anonymous: counters from the cache (``poststats:<id>``): **0 statements** on a hit.
+  Likes, unlikes and comment writes show at once (tag invalidation after commit; on two
+  tiers, in other processes when the invalidation message arrives); a view shows within
+  ``counters.BOUND`` (30 s), the counters entry's lifetime.
+- signed in: the exact counters and the viewer's like in **1 statement**: a reader always
+  sees their own like, comment or view on their next read.
+
+A hit validates and encodes nothing: it joins cached bytes (``PostPage.json``).
 
 Out-of-band changes (the author's name, a category's name, edited outside the API) reach a
 cached body only when its ``post`` TTL (30 min) ends; no API route changes them today.
@@ -16,58 +25,124 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import select
 
 from stratabase.auth.principal import Principal
 from stratabase.cache import Cache
 from stratabase.cache.keys import CUSTOM, POST, tag_post
-from stratabase.content import queries
+from stratabase.content import counters, queries
 from stratabase.db.session import Database
 from stratabase.enums import PostStatus
 from stratabase.exceptions import NotFound, PermissionDenied
 from stratabase.models import Category, Post, Tag
 from stratabase.pagination import CursorCodec, Page
-from stratabase.schemas.content import CategoryRead, MediaRead
+from stratabase.schemas.accounts import UserPublicRead
+from stratabase.schemas.content import CategoryRead, MediaRead, PostRead, TagRead
 
 #: Carried by every cached category page; whatever creates, renames or deletes a category
 #: invalidates it (no API route does today: categories come from seeds and admin tools).
 TAG_CATEGORIES = "categories"
 
 
-async def get_post(
-    db: Database, cache: Cache, viewer: Principal | None, post_id: int
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class PostPage:
+    """The post page as answered: ``json`` is the ``PostOut`` document, ready to send."""
+
+    post_id: int
+    status: str
+    author_id: int
+    #: UTF-8 JSON, the exact bytes ``PostOut`` would serialize for this viewer.
+    json: bytes
+
+
+async def get_post(db: Database, cache: Cache, viewer: Principal | None, post_id: int) -> PostPage:
     """A post with author, category, tags, media, stats and the viewer's like."""
     body = await post_body(db, cache, post_id)
     if body is None or not queries.may_see(body["status"], body["author_id"], viewer):
         raise NotFound(f"post {post_id} does not exist", field="post_id")
-    async with db.session() as session:
-        stats, liked = await queries.extras(session, [post_id], viewer)
-    body.update(stats[post_id])
-    body["liked"] = liked[post_id]
-    return body
+    if viewer is None:
+        stats = await counters.cached_stats(db, cache, post_id)
+        liked = b"null"
+    else:
+        stats, likes = await counters.fresh_stats(db, viewer, post_id)
+        liked = b"true" if likes else b"false"
+    json = b"".join(
+        (
+            body["head"].encode(),
+            b',"stats":',
+            stats.encode(),
+            body["tail"].encode(),
+            b',"liked":',
+            liked,
+            b',"score":null}',
+        )
+    )
+    return PostPage(post_id, body["status"], body["author_id"], json)
 
 
 async def post_body(db: Database, cache: Cache, post_id: int) -> dict[str, Any] | None:
-    """The viewer-independent part of a post page (JSON), cached under ``post:<id>``;
-    None if the post does not exist (absence is not cached)."""
+    """The viewer-independent part of a post page, cached under :func:`body_key`: its
+    ``status`` and ``author_id`` (visibility), and ``head`` and ``tail``, the JSON text
+    around ``stats`` (see :func:`render_body`). None if the post does not exist (absence is
+    not cached)."""
 
     async def load() -> dict[str, Any]:
         async with db.session() as session:
             post = await session.get(Post, post_id)
             if post is None:
                 raise _Absent
-            return jsonable_body((await queries.bodies(session, [post]))[0])
+            return render_body((await queries.bodies(session, [post]))[0])
 
     try:
         body: dict[str, Any] = await cache.get_or_load(
-            POST.key(post_id), load, tags=[tag_post(post_id)]
+            body_key(post_id), load, tags=[tag_post(post_id)]
         )
     except _Absent:
         return None
     return body
+
+
+def body_key(post_id: int) -> str:
+    """``post:<id>:json``: the key names the stored form, so that processes of two versions
+    (a rolling deploy) never read each other's entries."""
+    return POST.key(post_id, "json")
+
+
+class _Tail(BaseModel):
+    """The fields ``PostOut`` serializes after ``stats`` (same types, same order)."""
+
+    tags: list[TagRead] = []
+    media: list[MediaRead] = []
+    author: UserPublicRead | None = None
+    category: CategoryRead | None = None
+
+
+_HEAD_EXCLUDED = frozenset({"stats", "tags", "media"})
+
+
+def render_body(body: dict[str, Any]) -> dict[str, Any]:
+    """A :func:`queries.bodies` answer serialized once: ``head`` is the JSON object of the
+    post's own fields without its closing brace; ``tail`` is ``,"tags":…,"category":…``."""
+    post = PostRead.model_validate(body)
+    head = post.model_dump_json(exclude=set(_HEAD_EXCLUDED))
+    tail = _Tail.model_validate(
+        {
+            "tags": body["tags"],
+            "media": body["media"],
+            "author": body["author"],
+            "category": body["category"],
+        }
+    ).model_dump_json()
+    return {
+        "status": str(body["status"]),
+        "author_id": body["author_id"],
+        "head": head[:-1],
+        "tail": "," + tail[1:-1],
+    }
 
 
 def jsonable_body(body: dict[str, Any]) -> dict[str, Any]:

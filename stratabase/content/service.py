@@ -9,8 +9,10 @@ commit only): ``post:<id>`` for the cached post body (edit, publish, archive, hi
 delete), ``user:<author>`` for the author's cached profile counters (posts published,
 likes received) and the home feeds of their followers, and ``search`` plus
 ``category:<id>`` (before and after an edit) for the cached search and category pages.
-Stats and the viewer's like are never cached, so views, likes and comments need no post
-invalidation; a like on a comment invalidates its post's comment
+The post page's counters are cached for anonymous readers (``content.counters``): a like
+or unlike of a post invalidates ``post:<id>:stats``; comment writes invalidate
+``post:<id>:comments``, which the counters entry also carries; views invalidate nothing
+(shown within ``counters.BOUND``). A like on a comment invalidates its post's comment
 pages (``post:<id>:comments``, whose ``like_count`` it changes). Whatever changes a
 platform count (a post entering or leaving ``published``, a delete, a like or unlike)
 also invalidates ``stats``.
@@ -29,6 +31,7 @@ from stratabase.cache import Cache, invalidate_tags_after_commit
 from stratabase.cache.keys import TAG_SEARCH, TAG_STATS, tag_category, tag_post, tag_user
 from stratabase.content import queries
 from stratabase.content.comments import tag_comments
+from stratabase.content.counters import tag_post_stats
 from stratabase.content.slugs import slugify, unique_post_slug
 from stratabase.db import portable
 from stratabase.db.session import Database
@@ -245,6 +248,7 @@ async def delete_post(db: Database, cache: Cache, actor: Principal, post_id: int
             cache,
             [
                 tag_post(post.id),
+                tag_post_stats(post.id),
                 tag_comments(post.id),
                 tag_user(post.author_id),
                 *_listed(post),
@@ -294,7 +298,7 @@ async def _stale_by_like(session: AsyncSession, target: LikeTarget, target_id: i
     ``like_count`` shown in the comment's tree."""
     if target == LikeTarget.POST:
         author_id = await session.scalar(select(Post.author_id).where(Post.id == target_id))
-        return [tag_user(author_id)] if author_id is not None else []
+        return [tag_user(author_id), tag_post_stats(target_id)] if author_id is not None else []
     post_id = await session.scalar(select(Comment.post_id).where(Comment.id == target_id))
     return [tag_comments(post_id)] if post_id is not None else []
 

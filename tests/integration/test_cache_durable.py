@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from stratabase.cache import SmartCache, build_cache
 from stratabase.cache.keys import RedisKeys
 from stratabase.cache.two_tier import TwoTierStore
+from stratabase.content.reads import body_key
 from stratabase.db.session import Database
 from stratabase.db.types import utcnow
 from stratabase.models import CacheInvalidation, Post
@@ -107,7 +108,7 @@ async def test_invalidations_of_a_writer_killed_during_a_redis_outage_are_not_lo
             persistent_redis.start()
             raw = Redis.from_url(persistent_redis.url)
             try:  # the premise: Redis came back holding the pre-outage page
-                assert await raw.exists(RedisKeys("sb-durable:").data(f"post:{post['id']}"))
+                assert await raw.exists(RedisKeys("sb-durable:").data(body_key(post["id"])))
             finally:
                 await raw.aclose()
 

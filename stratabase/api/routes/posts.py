@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import Query, Response, status
+from fastapi import Query, Request, Response, status
 from fastapi.responses import JSONResponse
+from pydantic import TypeAdapter
 
 from stratabase.api.deps import (
     CacheDep,
@@ -13,7 +15,10 @@ from stratabase.api.deps import (
     DatabaseDep,
     OptionalUserDep,
     WriterUserDep,
+    get_cursors,
+    get_stratabase,
 )
+from stratabase.api.responses import json_answer, splice
 from stratabase.api.routes._params import (
     DEFAULT,
     Cursor,
@@ -26,12 +31,17 @@ from stratabase.api.routes._params import (
 from stratabase.api.routes._router import public_router
 from stratabase.api.schemas.common import PageOut
 from stratabase.api.schemas.fields import page_response
-from stratabase.api.schemas.posts import PostOut
+from stratabase.api.schemas.posts import CommentOut, PostOut, PostPageOut
 from stratabase.api.schemas.users import LikeOut, ViewsOut
-from stratabase.content import reads, service
+from stratabase.auth.principal import Principal
+from stratabase.cache import Cache
+from stratabase.cache.keys import COMMENTS
+from stratabase.content import comments, reads, service
 from stratabase.content.queries import PostFilter
+from stratabase.db.session import Database
 from stratabase.enums import LikeTarget, PostKind, PostStatus
 from stratabase.feeds import service as feeds
+from stratabase.pagination import CursorCodec
 from stratabase.schemas.common import MAX_ID, Slug
 from stratabase.schemas.content import PostCreate, PostUpdate
 
@@ -102,12 +112,67 @@ async def create_post(
     return await service.create_post(db, cache, principal, body)
 
 
-@router.get("/{post_id}", response_model=PostOut)
+class PostInclude(StrEnum):
+    """What ``GET /v1/posts/{id}`` may embed besides the post."""
+
+    #: The first page of the comment tree (as ``GET /v1/posts/{id}/comments`` answers it).
+    COMMENTS = "comments"
+
+
+#: Reply depth of the embedded first comment page (the comment tree route's default).
+EMBEDDED_COMMENT_DEPTH = 3
+_COMMENT_PAGE: TypeAdapter[PageOut[CommentOut]] = TypeAdapter(PageOut[CommentOut])
+
+
+@router.get("/{post_id}", response_model=PostPageOut)
 async def get_post(
-    post_id: ObjectId, viewer: OptionalUserDep, db: DatabaseDep, cache: CacheDep
-) -> Any:
-    """The post page: post, author, category, tags, media and stats in one answer."""
-    return await reads.get_post(db, cache, viewer, post_id)
+    request: Request,
+    post_id: ObjectId,
+    viewer: OptionalUserDep,
+    db: DatabaseDep,
+    cache: CacheDep,
+    include: Annotated[
+        PostInclude | None,
+        Query(description="`comments`: embed the first page of the comment tree"),
+    ] = None,
+) -> Response:
+    """The post page: post, author, category, tags, media and stats in one answer; with
+    ``include=comments``, also the first page of comments (``comments``). Answers carry an
+    ``ETag`` (``If-None-Match`` → 304); anonymous ones may be cached for a few seconds."""
+    page = await reads.get_post(db, cache, viewer, post_id)
+    body = page.json
+    if include == PostInclude.COMMENTS:
+        codec = get_cursors(get_stratabase(request))  # not a dependency: the plain page skips it
+        body = splice(body, "comments", await _first_comments(db, cache, viewer, codec, post_id))
+    return json_answer(request, body, public=viewer is None)
+
+
+async def _first_comments(
+    db: Database, cache: Cache, viewer: Principal | None, codec: CursorCodec, post_id: int
+) -> bytes:
+    """The first comment page as JSON; the anonymous one cached as bytes (tag
+    ``post:<id>:comments``, invalidated by every comment write)."""
+
+    async def render() -> str:
+        page = await comments.tree(
+            db,
+            cache,
+            viewer,
+            post_id,
+            codec=codec,
+            cursor=None,
+            limit=DEFAULT,
+            depth=EMBEDDED_COMMENT_DEPTH,
+        )
+        out = {"items": page.items, "next_cursor": page.next_cursor, "has_more": page.has_more}
+        return _COMMENT_PAGE.dump_json(_COMMENT_PAGE.validate_python(out)).decode()
+
+    if viewer is not None:  # ``liked`` differs per reader
+        return (await render()).encode()
+    text: str = await cache.get_or_load(
+        COMMENTS.key(post_id, "first"), render, tags=[comments.tag_comments(post_id)]
+    )
+    return text.encode()
 
 
 @router.patch("/{post_id}", response_model=PostOut)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import AwareDatetime, BaseModel
 
+from stratabase.api.schemas.common import PageOut
 from stratabase.schemas.accounts import UserPublicRead
 from stratabase.schemas.content import CategoryRead, MediaRead, PostRead, PostStatsRead, TagRead
 
@@ -49,3 +50,9 @@ class SearchHitOut(BaseModel):
     snippet: str
     post: PostOut | None = None
     user: UserPublicRead | None = None
+
+
+class PostPageOut(PostOut):
+    """The post page; ``comments`` only with ``include=comments`` (its first page)."""
+
+    comments: PageOut[CommentOut] | None = None
