@@ -58,8 +58,10 @@ def create_app(
     return build_api(Stratabase(settings, database=database, cache=cache, **options), owned=True)
 
 
-def build_api(sb: Stratabase, *, owned: bool) -> FastAPI:
-    """The HTTP surface of ``sb``; ``owned``: its lifespan opens and closes ``sb``.
+def build_api(sb: Stratabase, *, owned: bool, ready: bool = False) -> FastAPI:
+    """The HTTP surface of ``sb``; ``owned``: its lifespan opens and closes ``sb``;
+    ``ready``: it also checks the schema and resolves the secret key at startup
+    (:meth:`Stratabase.ready`, for a server process: ``stratabase.asgi``).
 
     Everything is built before the lifespan: in-process clients (httpx.ASGITransport) do
     not run it, and nothing connects until first use anyway.
@@ -71,6 +73,8 @@ def build_api(sb: Stratabase, *, owned: bool) -> FastAPI:
             yield
             return
         async with sb:
+            if ready:
+                await sb.ready()
             yield
 
     app = StratabaseAPI(
