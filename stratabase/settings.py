@@ -133,6 +133,9 @@ class Settings(BaseSettings):
     #: One log line per request (uvicorn's access log). Off by default: at thousands of
     #: requests a second it costs more CPU than a cached answer does.
     access_log: bool = False
+    #: FastAPI's OpenTelemetry spans and metrics per request (needs an OpenTelemetry SDK
+    #: configured in the process). Off: no per-request telemetry work at all.
+    telemetry: bool = False
 
     #: Jobs: slots per worker process, lease length, idle poll, retention of finished jobs.
     worker_concurrency: int = Field(default=10, ge=1, le=1000)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,20 @@ class StratabaseAPI(FastAPI):
 
     def build_middleware_stack(self) -> ASGIApp:
         return SecurityHeaders(super().build_middleware_stack())
+
+
+#: FastAPI versions with native OpenTelemetry take ``telemetry=``; older ones do not.
+_NATIVE_TELEMETRY = "telemetry" in inspect.signature(FastAPI.__init__).parameters
+
+
+def _telemetry_options(settings: Settings) -> dict[str, Any]:
+    """FastAPI's OpenTelemetry spans, metrics and logs only with ``STRATABASE_TELEMETRY``:
+    otherwise FastAPI asks the OpenTelemetry API on every request whether a provider has
+    been configured, for nothing."""
+    if not _NATIVE_TELEMETRY or settings.telemetry:
+        return {}
+    off = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
+    return {"telemetry": off}
 
 
 def create_app(
@@ -88,6 +103,7 @@ def build_api(sb: Stratabase, *, owned: bool, ready: bool = False) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         swagger_ui_oauth2_redirect_url=None,
+        **_telemetry_options(sb.settings),
     )
     #: The composition root every dependency reads (``api/deps.py``).
     app.state.stratabase = sb

@@ -81,13 +81,14 @@ def worker_count(settings: Settings, requested: int | None = None) -> int:
     ``STRATABASE_WORKERS``, else one per core with PostgreSQL + Redis and one embedded.
     More than one embedded is a ConfigError (one line, for the CLI)."""
     count = requested if requested is not None else settings.workers
+    asked = f"--workers {count}" if requested is not None else f"STRATABASE_WORKERS={count}"
     if count < 0:
-        raise ConfigError(f"--workers {count}: give 1 or more (0: the default)")
+        raise ConfigError(f"{asked}: give 1 or more (0: the default)")
     if count == 0:
         return cores() if shared_state(settings) else 1
     if count > 1 and not shared_state(settings):
         raise ConfigError(
-            f"--workers {count} needs PostgreSQL and Redis: embedded mode (SQLite, or no "
+            f"{asked} needs PostgreSQL and Redis: embedded mode (SQLite, or no "
             "STRATABASE_REDIS_URL) serves from one process, since its in-process cache "
             "and SQLite writer cannot be shared"
         )

@@ -55,6 +55,11 @@ class Served:
         self.port = port
         self.stderr = stderr
 
+    def stop(self) -> int:
+        """SIGTERM, as a service manager stops it; the exit code."""
+        self.process.terminate()
+        return self.process.wait(timeout=60)
+
     def workers(self) -> set[int]:
         """The children that listen on our port (not multiprocessing's helpers)."""
         found = set()
@@ -103,19 +108,17 @@ class Served:
         return answers
 
 
-@pytest.fixture
-def served(
-    database_url: str, redis_url: str, redis_prefix: str, tmp_path: Path
-) -> Iterator[Served]:
+def _start(command: str, database_url: str, redis_url: str, prefix: str, cwd: Path) -> Served:
+    """``stratabase COMMAND --workers 2`` with Redis, once both workers have started."""
     port = free_port()
-    stderr = tmp_path / "serve.err"
-    with stderr.open("wb") as sink:
+    stderr = cwd / f"{command}.err"
+    with stderr.open("wb") as sink, (cwd / f"{command}.out").open("wb") as out:
         process = subprocess.Popen(
-            [*STRATABASE, "serve", "--workers", "2", "--port", str(port)],
-            cwd=tmp_path,
-            env=_env(database_url=database_url, redis_url=redis_url, redis_prefix=redis_prefix),
+            [*STRATABASE, command, "--workers", "2", "--port", str(port)],
+            cwd=cwd,
+            env=_env(database_url=database_url, redis_url=redis_url, redis_prefix=prefix),
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
+            stdout=out,
             stderr=sink,
         )
     server = Served(process, port, stderr)
@@ -125,10 +128,21 @@ def served(
             assert process.poll() is None, stderr.read_text()
             assert time.monotonic() < deadline, f"two workers not up in {START_SECONDS} s"
             time.sleep(0.1)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+@pytest.fixture
+def served(
+    database_url: str, redis_url: str, redis_prefix: str, tmp_path: Path
+) -> Iterator[Served]:
+    server = _start("serve", database_url, redis_url, redis_prefix, tmp_path)
+    try:
         yield server
     finally:
-        process.terminate()
-        process.wait(timeout=60)
+        server.stop()
 
 
 async def _writer(database_url: str) -> dict[str, str]:
@@ -195,3 +209,22 @@ def test_more_than_one_process_embedded_is_refused_in_one_line(
     assert len(lines) == 1, result.stderr
     assert "--workers 2 needs PostgreSQL and Redis" in lines[0]
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_up_with_workers_migrates_and_seeds_once_then_serves_from_both(
+    empty_database_url: str, redis_url: str, redis_prefix: str, tmp_path: Path
+) -> None:
+    server = _start("up", empty_database_url, redis_url, redis_prefix, tmp_path)
+    try:
+        workers = server.workers()
+        answers = server.from_every_worker("/v1/posts?limit=1", workers)
+        assert {a.status for a in answers} == {200}
+        assert all(a.body["items"] for a in answers), "the seeded posts are served"
+    finally:
+        assert server.stop() == 0
+    printed = (tmp_path / "up.out").read_text()
+    assert printed.count("database at revision") == 1
+    assert printed.count("empty database: seeded the default theme") == 1
+    assert "from 2 processes" in printed
+    assert "Traceback" not in server.stderr.read_text()
