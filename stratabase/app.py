@@ -210,30 +210,61 @@ class Stratabase:
         )
 
     async def up(
-        self, listener: socket.socket, *, all_in_one: bool = True, say: Say = print
+        self,
+        listener: socket.socket,
+        *,
+        all_in_one: bool = True,
+        say: Say = print,
+        workers: int = 1,
     ) -> None:
         """``stratabase up`` (``all_in_one``) or ``serve``, then close this object.
 
         Up: check the database takes writes → migrate → seed if empty → warm → serve, with
         a worker in this process when embedded. Serve: refuse a database not at head. The
         server lock (``db/inuse.py``) is held throughout, so ``reset`` waits for us.
+
+        ``workers`` > 1 (PostgreSQL + Redis only, see ``api/server.py``): this process does
+        all of the above once, closes its connections and supervises that many server
+        processes on ``listener``; this call blocks its event loop until they stop (nothing
+        else runs on it). Each worker opens its own pool and reuses the resolved key.
         """
         from stratabase.db import inuse
 
+        handed_over = False
         try:
             # Before the heavy imports: a database that cannot take writes fails in a second.
             await self.db.engines.check_writable()
             with inuse.serving(self.settings):
                 await self._prepare(all_in_one, say)
-                await self._serve(listener, all_in_one, say)
+                if workers > 1:
+                    settings = self.settings  # with the resolved secret key
+                    handed_over = True
+                    await self.close()  # the workers open their own: the parent keeps none
+                    self._supervise(settings, listener, workers, all_in_one, say)
+                else:
+                    await self._serve(listener, all_in_one, say)
         finally:
-            await self.close()
+            if not handed_over:
+                await self.close()
 
-    async def _prepare(self, all_in_one: bool, say: Say) -> None:
-        from stratabase.content.warming import warm_hot_keys
+    async def ready(self) -> None:
+        """What serving needs first, for every server process: a database at head
+        (MigrationError otherwise) and the secret key every process on it shares."""
         from stratabase.db import migrate as migrations
         from stratabase.exceptions import MigrationError
         from stratabase.secret_key import ensure_secret_key
+
+        if (revision := await migrations.current_revision(self.db)) != migrations.head_revision():
+            raise MigrationError(
+                f"the database is at revision {revision or 'none'}, not "
+                f"{migrations.head_revision()}: run `stratabase migrate` first (or use `up`)"
+            )
+        settings = await ensure_secret_key(self.db, self.settings)
+        if settings is not self.settings:
+            self._use_settings(settings)
+
+    async def _prepare(self, all_in_one: bool, say: Say) -> None:
+        from stratabase.content.warming import warm_hot_keys
         from stratabase.seed import seed_if_empty
 
         if all_in_one:
@@ -242,18 +273,23 @@ class Stratabase:
             if await seed_if_empty(self.db, self.settings):
                 say("empty database: seeded the default theme (small)")
                 say(f"demo logins: {_demo_logins()}")
-        elif (revision := await migrations.current_revision(self.db)) != migrations.head_revision():
-            raise MigrationError(
-                f"the database is at revision {revision or 'none'}, not "
-                f"{migrations.head_revision()}: run `stratabase migrate` first (or use `up`)"
-            )
         await self.open()
-        settings = await ensure_secret_key(self.db, self.settings)
-        if settings is not self.settings:
-            self._use_settings(settings)
+        await self.ready()
         if all_in_one:
             warmed = await warm_hot_keys(self.db, self.cache)
             say(f"cache warmed: {warmed} hot keys")
+
+    @staticmethod
+    def _supervise(
+        settings: Settings, listener: socket.socket, workers: int, all_in_one: bool, say: Say
+    ) -> None:
+        from stratabase.api.server import supervise
+
+        if all_in_one:
+            say("job worker: none in these processes (Redis set): run `stratabase worker`")
+        host, port = listener.getsockname()[:2]
+        say(f"serving on http://{host}:{port} from {workers} processes  (docs: /docs)")
+        supervise(settings, listener, workers)
 
     async def _serve(self, listener: socket.socket, all_in_one: bool, say: Say) -> None:
         import uvicorn

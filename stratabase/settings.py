@@ -127,6 +127,15 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    #: HTTP server processes for ``serve``/``up`` (``--workers``); 0: one per core with
+    #: PostgreSQL + Redis, 1 embedded (its in-process cache cannot be shared).
+    workers: int = Field(default=0, ge=0, le=512)
+    #: One log line per request (uvicorn's access log). Off by default: at thousands of
+    #: requests a second it costs more CPU than a cached answer does.
+    access_log: bool = False
+    #: FastAPI's OpenTelemetry spans and metrics per request (needs an OpenTelemetry SDK
+    #: configured in the process). Off: no per-request telemetry work at all.
+    telemetry: bool = False
 
     #: Jobs: slots per worker process, lease length, idle poll, retention of finished jobs.
     worker_concurrency: int = Field(default=10, ge=1, le=1000)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -42,6 +43,20 @@ class StratabaseAPI(FastAPI):
         return SecurityHeaders(super().build_middleware_stack())
 
 
+#: FastAPI versions with native OpenTelemetry take ``telemetry=``; older ones do not.
+_NATIVE_TELEMETRY = "telemetry" in inspect.signature(FastAPI.__init__).parameters
+
+
+def _telemetry_options(settings: Settings) -> dict[str, Any]:
+    """FastAPI's OpenTelemetry spans, metrics and logs only with ``STRATABASE_TELEMETRY``:
+    otherwise FastAPI asks the OpenTelemetry API on every request whether a provider has
+    been configured, for nothing."""
+    if not _NATIVE_TELEMETRY or settings.telemetry:
+        return {}
+    off = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
+    return {"telemetry": off}
+
+
 def create_app(
     settings: Settings,
     *,
@@ -58,8 +73,10 @@ def create_app(
     return build_api(Stratabase(settings, database=database, cache=cache, **options), owned=True)
 
 
-def build_api(sb: Stratabase, *, owned: bool) -> FastAPI:
-    """The HTTP surface of ``sb``; ``owned``: its lifespan opens and closes ``sb``.
+def build_api(sb: Stratabase, *, owned: bool, ready: bool = False) -> FastAPI:
+    """The HTTP surface of ``sb``; ``owned``: its lifespan opens and closes ``sb``;
+    ``ready``: it also checks the schema and resolves the secret key at startup
+    (:meth:`Stratabase.ready`, for a server process: ``stratabase.asgi``).
 
     Everything is built before the lifespan: in-process clients (httpx.ASGITransport) do
     not run it, and nothing connects until first use anyway.
@@ -71,6 +88,8 @@ def build_api(sb: Stratabase, *, owned: bool) -> FastAPI:
             yield
             return
         async with sb:
+            if ready:
+                await sb.ready()
             yield
 
     app = StratabaseAPI(
@@ -84,6 +103,7 @@ def build_api(sb: Stratabase, *, owned: bool) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         swagger_ui_oauth2_redirect_url=None,
+        **_telemetry_options(sb.settings),
     )
     #: The composition root every dependency reads (``api/deps.py``).
     app.state.stratabase = sb
@@ -97,11 +117,14 @@ def build_api(sb: Stratabase, *, owned: bool) -> FastAPI:
     install_error_handlers(app)
     install_docs(app)
     install_openapi(app)
+    # Routers are tried in order, each costing a request tens of microseconds to pass
+    # over (docs/operations.md): the read path first, then the rest. No path is served by
+    # two routers, so the order changes nothing else (the OpenAPI lists paths in it).
+    for module in (posts, feeds, comments, users, search, categories, auth):
+        app.include_router(module.router)
     app.include_router(health.router)
+    app.include_router(stats_router)
     app.include_router(wallet_router)
     app.include_router(payments_router)
     app.include_router(jobs_router)
-    app.include_router(stats_router)
-    for module in (auth, users, posts, comments, feeds, search, categories):
-        app.include_router(module.router)
     return app

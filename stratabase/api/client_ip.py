@@ -10,6 +10,7 @@ rewrites nothing: uvicorn's own proxy handling is off.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 from starlette.requests import Request
@@ -27,9 +28,11 @@ def client_ip(request: Request) -> str | None:
     return resolve(peer, forwarded_for, settings.trusted_proxy_networks)
 
 
+@functools.lru_cache(maxsize=4096)
 def limit_key(ip: str | None) -> str:
     """What a per-IP rate limit counts: the address for IPv4, the /64 for IPv6, since one
-    host usually holds a whole /64 and could otherwise rotate through 2**64 budgets."""
+    host usually holds a whole /64 and could otherwise rotate through 2**64 budgets.
+    Cached: it is asked on every rate-limited request, mostly for the same addresses."""
     address = _address(ip) if ip else None
     if address is None:
         return f"ip:{ip or 'unknown'}"

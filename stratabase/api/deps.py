@@ -25,36 +25,46 @@ from stratabase.ratelimit import RateLimiter, Scope
 from stratabase.settings import Settings
 
 
-def get_stratabase(request: Request) -> Stratabase:
-    """The composition root the app was built on (``create_app`` / ``Stratabase.asgi``)."""
+async def get_stratabase(request: Request) -> Stratabase:
+    """The composition root the app was built on (``create_app`` / ``Stratabase.asgi``).
+
+    Every dependency here is ``async def``, even those that only read an attribute:
+    FastAPI runs a plain ``def`` dependency in its threadpool, a thread hop per
+    dependency per request."""
     return request.app.state.stratabase  # type: ignore[no-any-return]
 
 
 StratabaseDep = Annotated[Stratabase, Depends(get_stratabase)]
 
 
-def get_database(sb: StratabaseDep) -> Database:
-    return sb.db
+def _root(request: Request) -> Stratabase:
+    # The dependencies below read the root themselves rather than depend on
+    # get_stratabase: one dependency less to solve, per dependency, per request.
+    return request.app.state.stratabase  # type: ignore[no-any-return]
 
 
-def get_settings(sb: StratabaseDep) -> Settings:
-    return sb.settings
+async def get_database(request: Request) -> Database:
+    return _root(request).db
 
 
-def get_cache(sb: StratabaseDep) -> Cache:
-    return sb.cache
+async def get_settings(request: Request) -> Settings:
+    return _root(request).settings
 
 
-def get_ledger(sb: StratabaseDep) -> LedgerService:
-    return sb.ledger
+async def get_cache(request: Request) -> Cache:
+    return _root(request).cache
 
 
-def get_payments(sb: StratabaseDep) -> PaymentService:
-    return sb.payments
+async def get_ledger(request: Request) -> LedgerService:
+    return _root(request).ledger
 
 
-def get_jobs(sb: StratabaseDep) -> JobService:
-    return sb.jobs
+async def get_payments(request: Request) -> PaymentService:
+    return _root(request).payments
+
+
+async def get_jobs(request: Request) -> JobService:
+    return _root(request).jobs
 
 
 DatabaseDep = Annotated[Database, Depends(get_database)]
@@ -161,21 +171,24 @@ AdminUserDep = Annotated[Principal, Depends(get_admin)]
 # --- cursors and rate limits ------------------------------------------------------------
 
 
-def get_cursors(sb: StratabaseDep) -> CursorCodec:
+async def get_cursors(request: Request) -> CursorCodec:
     """The app's cursor signer, keyed by the settings' secret."""
-    return sb.cursors
+    return _root(request).cursors
 
 
 CursorsDep = Annotated[CursorCodec, Depends(get_cursors)]
 
 
 def get_rate_limiter(request: Request) -> RateLimiter:
-    """The app's limiter (``Stratabase(rate_limits=…)`` or ``limiter=…`` tunes it)."""
-    return get_stratabase(request).limiter
+    """The app's limiter (``Stratabase(rate_limits=…)`` or ``limiter=…`` tunes it). A
+    helper called directly, not a dependency."""
+    return _root(request).limiter
 
 
 async def _enforce(request: Request, scope: Scope, principal: Principal | None) -> None:
     limiter = get_rate_limiter(request)
+    if not getattr(limiter.limits, scope):
+        return  # this scope is not limited: no identity to work out
     if principal is not None and scope != "auth":
         identity = f"user:{principal.user_id}"
     else:
@@ -240,7 +253,8 @@ _JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 async def reject_nul(request: Request) -> None:
     """Refuse NUL characters up front (422): PostgreSQL text cannot store them, and a
     driver error deep in a transaction would otherwise surface as a 500."""
-    if "%00" in request.url.query or "\x00" in request.url.query:
+    query: bytes = request.scope.get("query_string", b"")  # raw: no URL object built
+    if b"%00" in query or b"\x00" in query:
         raise InvalidInput("query parameters may not contain NUL characters", field="query")
     if request.method in ("POST", "PUT", "PATCH"):
         body = await request.body()

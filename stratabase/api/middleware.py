@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from fastapi import HTTPException
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -55,7 +55,12 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = Headers(scope=scope).get("content-length")
+        headers = Headers(scope=scope)
+        declared = headers.get("content-length")
+        if declared is None and "transfer-encoding" not in headers:
+            # Neither header: the request has no body (RFC 9112 §6.3), nothing to count.
+            await self.app(scope, receive, send)
+            return
         if declared is not None:
             if not declared.strip().isdigit():
                 response = problem(
@@ -131,15 +136,24 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        private = "authorization" in Headers(scope=scope) or scope["path"].startswith(TOKEN_PATHS)
+        private = scope["path"].startswith(TOKEN_PATHS) or any(
+            name == b"authorization" for name, _ in scope["headers"]
+        )
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                headers.setdefault("X-Content-Type-Options", "nosniff")
-                headers.setdefault("X-Frame-Options", "DENY")
+                # One pass over the raw list instead of a lookup per header: this runs on
+                # every answer.
+                raw: list[tuple[bytes, bytes]] = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in raw}
+                if b"x-content-type-options" not in present:
+                    raw.append((b"x-content-type-options", b"nosniff"))
+                if b"x-frame-options" not in present:
+                    raw.append((b"x-frame-options", b"DENY"))
                 if private:
-                    headers["Cache-Control"] = "no-store"
+                    raw = [(n, v) for n, v in raw if n.lower() != b"cache-control"]
+                    raw.append((b"cache-control", b"no-store"))
+                message = {**message, "headers": raw}
             await send(message)
 
         await self.app(scope, receive, with_headers)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
@@ -58,14 +58,19 @@ def configure_logging(settings: Settings) -> None:
         logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
-def run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine; turn our errors into one line and exit code 1.
+def run(
+    coro: Coroutine[Any, Any, T],
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
+) -> T:
+    """Run a coroutine (in a loop from ``loop_factory``, e.g. uvloop's, if given); turn our
+    errors into one line and exit code 1.
 
     Connect failures and read-only databases arrive as DatabaseUnavailable (the engine
     translates them, see db/faults.py); any other driver error still gets one line here.
     """
     try:
-        return asyncio.run(coro)
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            return runner.run(coro)
     except StratabaseError as exc:
         fail(exc.message, 2 if isinstance(exc, ConfigError) else 1)
     except DBAPIError as exc:

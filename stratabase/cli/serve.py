@@ -41,33 +41,65 @@ def _say(line: str) -> None:
     console.print(line, highlight=False, soft_wrap=True)
 
 
-async def _serve(settings: Settings, listener: socket.socket, all_in_one: bool) -> None:
+async def _serve(
+    settings: Settings, listener: socket.socket, all_in_one: bool, workers: int
+) -> None:
     """Serve the API from the composition root; ``up`` (``all_in_one``) first migrates,
     seeds an empty database and, embedded, runs a worker (see ``Stratabase.up``)."""
     from stratabase.app import Stratabase
 
-    await Stratabase(settings).up(listener, all_in_one=all_in_one, say=_say)
+    await Stratabase(settings).up(listener, all_in_one=all_in_one, say=_say, workers=workers)
 
 
 HostOption = typer.Option(None, help="Interface (default STRATABASE_HOST).")
 PortOption = typer.Option(None, help="Port (default STRATABASE_PORT).")
+WorkersOption = typer.Option(
+    None,
+    min=0,
+    help="Server processes on the one port (default STRATABASE_WORKERS; 0: one per core "
+    "with PostgreSQL + Redis, 1 embedded, which cannot have more).",
+)
 
 
-def _start(ctx: typer.Context, host: str | None, port: int | None, *, all_in_one: bool) -> None:
+def _start(
+    ctx: typer.Context,
+    host: str | None,
+    port: int | None,
+    workers: int | None,
+    *,
+    all_in_one: bool,
+) -> None:
+    from stratabase.api.server import event_loop_factory, worker_count
+    from stratabase.exceptions import ConfigError
+
     settings = settings_from(ctx)
+    try:
+        count = worker_count(settings, workers)
+    except ConfigError as exc:
+        fail(exc.message, 2)
     listener = bind(host or settings.host, port or settings.port)
     configure_logging(settings)
     try:
-        run(_serve(settings, listener, all_in_one))
+        run(_serve(settings, listener, all_in_one, count), event_loop_factory())
     finally:
         listener.close()
 
 
-def serve(ctx: typer.Context, host: str | None = HostOption, port: int | None = PortOption) -> None:
+def serve(
+    ctx: typer.Context,
+    host: str | None = HostOption,
+    port: int | None = PortOption,
+    workers: int | None = WorkersOption,
+) -> None:
     """Serve the HTTP API on an already migrated database."""
-    _start(ctx, host, port, all_in_one=False)
+    _start(ctx, host, port, workers, all_in_one=False)
 
 
-def up(ctx: typer.Context, host: str | None = HostOption, port: int | None = PortOption) -> None:
+def up(
+    ctx: typer.Context,
+    host: str | None = HostOption,
+    port: int | None = PortOption,
+    workers: int | None = WorkersOption,
+) -> None:
     """Everything in one process: migrate, seed an empty database, serve, run a worker."""
-    _start(ctx, host, port, all_in_one=True)
+    _start(ctx, host, port, workers, all_in_one=True)
