@@ -16,7 +16,6 @@ from stratabase.api.deps import (
     OptionalUserDep,
     WriterUserDep,
     get_cursors,
-    get_stratabase,
 )
 from stratabase.api.responses import json_answer, splice
 from stratabase.api.routes._params import (
@@ -142,7 +141,7 @@ async def get_post(
     page = await reads.get_post(db, cache, viewer, post_id)
     body = page.json
     if include == PostInclude.COMMENTS:
-        codec = get_cursors(get_stratabase(request))  # not a dependency: the plain page skips it
+        codec = await get_cursors(request)  # not a dependency: the plain page skips it
         body = splice(body, "comments", await _first_comments(db, cache, viewer, codec, post_id))
     return json_answer(request, body, public=viewer is None)
 
