@@ -14,6 +14,7 @@ import stratabase
 from stratabase.api.deps import InputGuard
 from stratabase.api.docs import install_docs
 from stratabase.api.errors import install_error_handlers
+from stratabase.api.fast_path import PostPageFastPath
 from stratabase.api.middleware import (
     BodyLimit,
     HeadAsGet,
@@ -37,10 +38,11 @@ if TYPE_CHECKING:
 
 class StratabaseAPI(FastAPI):
     """FastAPI with the security headers as its outermost layer, so that even a 500
-    written by Starlette's error middleware (outside all user middleware) carries them."""
+    written by Starlette's error middleware (outside all user middleware) carries them;
+    inside them, the anonymous post page's fast path (:mod:`stratabase.api.fast_path`)."""
 
     def build_middleware_stack(self) -> ASGIApp:
-        return SecurityHeaders(super().build_middleware_stack())
+        return SecurityHeaders(PostPageFastPath(super().build_middleware_stack()))
 
 
 #: FastAPI versions with native OpenTelemetry take ``telemetry=``; older ones do not.
