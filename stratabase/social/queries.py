@@ -11,6 +11,7 @@ from stratabase.enums import PostStatus, UserStatus
 from stratabase.exceptions import NotFound, PermissionDenied
 from stratabase.models import Block, Follow, Mute, Post, PostStats, User
 from stratabase.pagination import CursorCodec, Page, after
+from stratabase.social.cards import CARD_FIELDS, UserCard, UserStats
 
 
 async def require_not_blocked(session: AsyncSession, owner_id: int, actor_id: int) -> None:
@@ -195,6 +196,74 @@ async def user_page(
 def _like_prefix(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return escaped + "%"
+
+
+def _card_columns(fields: frozenset[str] | None, stats: bool) -> list[Any]:
+    names = [name for name in CARD_FIELDS if fields is None or name in fields or name == "id"]
+    columns: list[Any] = [getattr(User, name) for name in names]
+    return columns + (_stats_columns(User.id) if stats else [])
+
+
+def _card(row: Any, fields: frozenset[str] | None, stats: bool) -> UserCard:
+    values = {
+        name: getattr(row, name)
+        for name in CARD_FIELDS
+        if fields is None or name in fields or name == "id"
+    }
+    if stats:
+        values["stats"] = UserStats(
+            followers=int(row.followers),
+            following=int(row.following),
+            posts=int(row.posts),
+            likes_received=int(row.likes_received),
+        )
+    return UserCard(**values)
+
+
+async def cards_by_ids(
+    session: AsyncSession, ids: list[int], *, fields: frozenset[str] | None, stats: bool
+) -> dict[int, UserCard]:
+    """The live users among ``ids`` as cards holding only ``fields`` (None: all) and, with
+    ``stats``, their counters: one statement for any number of ids (the counters are
+    correlated subqueries served by the follow, post and post-stats indexes)."""
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(*_card_columns(fields, stats)).where(
+            User.id.in_(set(ids)), User.status != UserStatus.DELETED
+        )
+    )
+    return {row.id: _card(row, fields, stats) for row in rows}
+
+
+async def card_page(
+    session: AsyncSession,
+    *,
+    search: str | None,
+    fields: frozenset[str] | None,
+    stats: bool,
+    codec: CursorCodec,
+    cursor: str | None,
+    limit: int,
+) -> Page[UserCard]:
+    """:func:`user_page` loading only ``fields`` (and the counters with ``stats``)."""
+    statement = select(*_card_columns(fields, stats)).where(User.status != UserStatus.DELETED)
+    kind = "users:" + (search or "")
+    if search:
+        pattern = _like_prefix(search.lower())
+        statement = statement.where(
+            or_(
+                func.lower(User.username).like(pattern, escape="\\"),
+                func.lower(User.name).like(pattern, escape="\\"),
+            )
+        )
+    if cursor:
+        (last_id,) = codec.decode(kind, cursor, 1)
+        statement = statement.where(User.id > last_id)
+    rows = list(await session.execute(statement.order_by(User.id).limit(limit + 1)))
+    more = len(rows) > limit
+    cards = [_card(row, fields, stats) for row in rows[:limit]]
+    return Page(cards, codec.encode(kind, [cards[-1].id]) if more else None)
 
 
 async def users_by_ids(session: AsyncSession, ids: list[int]) -> list[User]:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Query, Response, status
-from fastapi.responses import JSONResponse
+from fastapi import Query, Request, Response, status
 
 from stratabase.api.deps import (
     CacheDep,
@@ -14,6 +13,7 @@ from stratabase.api.deps import (
     OptionalUserDep,
     WriterUserDep,
 )
+from stratabase.api.routes._lists import post_fields, post_page
 from stratabase.api.routes._params import (
     DEFAULT,
     Cursor,
@@ -25,7 +25,6 @@ from stratabase.api.routes._params import (
 )
 from stratabase.api.routes._router import public_router
 from stratabase.api.schemas.common import PageOut
-from stratabase.api.schemas.fields import page_response
 from stratabase.api.schemas.posts import PostOut
 from stratabase.api.schemas.users import LikeOut, ViewsOut
 from stratabase.content import reads, service
@@ -40,6 +39,7 @@ router = public_router("/v1/posts", "posts")
 
 @router.get("", response_model=PageOut[PostOut])
 async def list_posts(
+    request: Request,
     db: DatabaseDep,
     viewer: OptionalUserDep,
     codec: CursorsDep,
@@ -52,46 +52,65 @@ async def list_posts(
     cursor: Cursor = None,
     limit: Limit = DEFAULT,
     fields: Fields = None,
-) -> dict[str, Any] | JSONResponse:
-    """Posts newest first, filtered; or exactly the visible posts among ``ids`` (batch)."""
+) -> Response:
+    """Posts newest first, filtered; or exactly the visible posts among ``ids`` (batch).
+    ``fields`` loads only the columns and relations named."""
+    names, shape = post_fields(fields)
     wanted = parse_ids(ids)
     if wanted is not None:
-        page = await reads.posts_by_ids(db, viewer, wanted)
+        page = await reads.posts_by_ids(db, viewer, wanted, shape)
     else:
         flt = PostFilter(
             category_id=category, tag=tag, author_id=author, kind=kind, status=post_status
         )
-        page = await reads.list_posts(db, viewer, flt, codec=codec, cursor=cursor, limit=limit)
-    return page_response(page, PostOut, fields)
+        page = await reads.list_posts(
+            db, viewer, flt, codec=codec, cursor=cursor, limit=limit, shape=shape
+        )
+    return post_page(request, page, names, public=viewer is None)
 
 
 @router.get("/popular", response_model=PageOut[PostOut])
 async def popular(
+    request: Request,
     db: DatabaseDep,
+    cache: CacheDep,
     viewer: OptionalUserDep,
     codec: CursorsDep,
     days: int = Query(default=7, ge=1, le=365),
+    kind: PostKind | None = None,
     cursor: Cursor = None,
     limit: Limit = DEFAULT,
     fields: Fields = None,
-) -> dict[str, Any] | JSONResponse:
-    """The most-liked posts published in the last ``days`` days."""
-    page = await feeds.popular(db, viewer, days=days, codec=codec, cursor=cursor, limit=limit)
-    return page_response(page, PostOut, fields)
+) -> Response:
+    """The most-liked posts (of ``kind``, or all) published in the last ``days`` days, from
+    a ranking recomputed every 30 s (order at most 45 s old; contents and stats fresh)."""
+    wanted, shape = post_fields(fields)
+    page = await feeds.popular(
+        db, viewer, days=days, kind=kind, cache=cache, shape=shape,
+        codec=codec, cursor=cursor, limit=limit,
+    )  # fmt: skip
+    return post_page(request, page, wanted, public=viewer is None)
 
 
 @router.get("/trending", response_model=PageOut[PostOut])
 async def trending(
+    request: Request,
     db: DatabaseDep,
+    cache: CacheDep,
     viewer: OptionalUserDep,
     codec: CursorsDep,
+    kind: PostKind | None = None,
     cursor: Cursor = None,
     limit: Limit = DEFAULT,
     fields: Fields = None,
-) -> dict[str, Any] | JSONResponse:
-    """Recent posts by engagement decayed with age (``score``)."""
-    page = await feeds.trending(db, viewer, codec=codec, cursor=cursor, limit=limit)
-    return page_response(page, PostOut, fields)
+) -> Response:
+    """Recent posts (of ``kind``, or all) by engagement decayed with age (``score``), from a
+    ranking recomputed every 30 s (order at most 45 s old; contents and stats fresh)."""
+    wanted, shape = post_fields(fields)
+    page = await feeds.trending(
+        db, viewer, kind=kind, cache=cache, shape=shape, codec=codec, cursor=cursor, limit=limit
+    )
+    return post_page(request, page, wanted, public=viewer is None)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=PostOut)
