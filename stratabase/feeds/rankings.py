@@ -173,8 +173,17 @@ async def get(
 
     if cache is None:
         return Ranking.from_json(await load())
-    data = await cache.get_or_load(ranking_key(days, kind), load, ttl=float(REFRESH_SECONDS))
-    return Ranking.from_json(data)
+    key = ranking_key(days, kind)
+    data = await cache.get_or_load(key, load, ttl=float(REFRESH_SECONDS))
+    parsed = _parsed.get(key)
+    if parsed is None or parsed.version != data["at"]:
+        parsed = _parsed[key] = Ranking.from_json(data)
+    return parsed
+
+
+#: The last ranking parsed per key in this process: a hit on an unchanged ranking does not
+#: rebuild a thousand entries (bounded by the number of keys: kinds x lists).
+_parsed: dict[str, Ranking] = {}
 
 
 def precomputed() -> Iterable[tuple[int | None, PostKind | None]]:

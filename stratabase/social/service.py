@@ -152,9 +152,9 @@ async def list_users(
 
     A batch by ``ids`` is cached (``profile:batch:<digest>``) with the tag ``user:<id>`` of
     every user in it, which every write changing a card or its counters invalidates after
-    commit (as for :func:`get_profile`): never stale. A batch naming an id that does not
-    exist (or a deleted user) is answered but not stored, so a user created later shows up
-    on the next read.
+    commit (as for :func:`get_profile`; a deleted or restored account too): never stale. A
+    batch naming an id that does not exist is answered but not stored, so a user created
+    later shows up on the next read.
     """
     stats = UserInclude.STATS in include
     if ids is None:
@@ -172,9 +172,9 @@ async def list_users(
 
     async def load() -> dict[str, Any]:
         async with db.session() as session:
-            cards = await queries.cards_by_ids(session, wanted, fields=fields, stats=stats)
+            cards, known = await queries.cards_by_ids(session, wanted, fields=fields, stats=stats)
         found = {str(i): card.model_dump(mode="json") for i, card in cards.items()}
-        if len(found) < len(wanted):
+        if len(known) < len(wanted):
             raise _Incomplete(found)
         return found
 

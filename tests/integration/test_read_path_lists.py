@@ -10,7 +10,9 @@ from typing import Any
 
 import httpx
 
+from stratabase.auth import service as auth
 from stratabase.cache import SmartCache
+from stratabase.enums import UserStatus
 from stratabase.feeds import rankings
 from stratabase.jobs.registry import builtin_registry
 from stratabase.settings import Settings
@@ -156,7 +158,9 @@ async def test_muted_authors_leave_a_viewers_ranked_pages_at_once(api: Api, wire
     )
 
 
-async def test_batch_users_with_stats_in_one_statement_and_never_stale(api: Api) -> None:
+async def test_batch_users_with_stats_in_one_statement_and_never_stale(
+    api: Api, wired: Wired
+) -> None:
     users = [await api.user() for _ in range(6)]
     a, b = users[0], users[1]
     await _ok(await api.http.post(f"/v1/users/{a.id}/follow", headers=b.headers))
@@ -195,6 +199,16 @@ async def test_batch_users_with_stats_in_one_statement_and_never_stale(api: Api)
     await _ok(await api.http.post(f"/v1/users/{a.id}/follow", headers=users[3].headers))
     items, _ = await batch(ids)
     assert items[0]["stats"]["followers"] == 2 and items[3]["stats"]["following"] == 1
+
+    # a deleted account leaves the cached batch at once; the batch stays cached without it
+    await auth.set_user_status(api.db, wired[1], users[5].id, UserStatus.DELETED)
+    items, _ = await batch(ids)
+    assert [item["id"] for item in items] == [u.id for u in users[:5]]
+    assert (await batch(ids))[1] == 0
+    # an id that names nobody is answered without it, and not stored
+    nobody = f"{ids},{10**12}"
+    assert [item["id"] for item in (await batch(nobody))[0]] == [u.id for u in users[:5]]
+    assert (await batch(nobody))[1] == 1
 
     # without include, no stats and no counters computed
     plain = await _ok(await api.http.get("/v1/users", params={"ids": ids}))
