@@ -6,6 +6,7 @@ with two tiers over Redis; the ranking job is driven explicitly, never waited fo
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -298,3 +299,20 @@ async def test_comment_tree_and_profile_caches_follow_their_writes(api: Api) -> 
     after = (await _ok(await api.http.get(f"/v1/users/{author.id}")))["stats"]
     assert after["followers"] == before["followers"] + 1
     assert after["posts"] == before["posts"] + 1
+
+
+async def test_a_missing_ranking_is_computed_once_under_concurrent_requests(
+    api: Api, wired: Wired
+) -> None:
+    author = await api.user()
+    posts = [await api.post(author, kind="article", title=f"article {i}") for i in range(3)]
+    await wired[1].delete(rankings.ranking_key(None, rankings.PostKind.ARTICLE))
+    with api.db.monitor.count() as counter:
+        pages = await asyncio.gather(
+            *(api.http.get("/v1/posts/trending", params={"kind": "article"}) for _ in range(12))
+        )
+    assert {tuple(p["id"] for p in (await _ok(page))["items"]) for page in pages} == {
+        tuple(p["id"] for p in reversed(posts))
+    }
+    computed = [sql for sql in counter.sql if "published_at >=" in sql]
+    assert len(computed) == 1
