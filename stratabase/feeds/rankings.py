@@ -23,6 +23,7 @@ served (up to the namespace's ``error_ttl``) rather than an error.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -33,11 +34,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stratabase.cache import Cache
+from stratabase.cache.errors import CacheError
 from stratabase.cache.keys import RANKING
 from stratabase.db.session import Database
 from stratabase.db.types import utcnow
 from stratabase.enums import PostKind, PostStatus
 from stratabase.models import Post, PostStats
+
+logger = logging.getLogger("stratabase.feeds")
 
 #: Seconds between two recomputations by the periodic job (the ``N`` of the docs).
 REFRESH_SECONDS = 30
@@ -197,16 +201,18 @@ def precomputed() -> Iterable[tuple[int | None, PostKind | None]]:
 
 async def refresh(db: Database, cache: Cache) -> int:
     """Recompute and store every precomputed ranking (one read session, one statement
-    each); returns how many were stored."""
+    each, then one cache write each, in turn on one connection); returns how many were
+    stored. A write the cache refuses is skipped: that ranking is computed on demand."""
     now = utcnow()
     targets = list(precomputed())
     async with db.session() as session:
         rankings = [await compute(session, days, kind, now) for days, kind in targets]
-    await cache.set_many(
-        {
-            ranking_key(days, kind): ranking.to_json()
-            for (days, kind), ranking in zip(targets, rankings, strict=True)
-        },
-        ttl=float(MAX_AGE),
-    )
-    return len(rankings)
+    stored = 0
+    for (days, kind), ranking in zip(targets, rankings, strict=True):
+        try:
+            await cache.set(ranking_key(days, kind), ranking.to_json(), ttl=float(MAX_AGE))
+        except CacheError:
+            logger.warning("ranking %s not stored: the cache refused it", ranking_key(days, kind))
+            continue
+        stored += 1
+    return stored
