@@ -15,7 +15,10 @@ from stratabase.auth import service as auth
 from stratabase.cache import SmartCache
 from stratabase.enums import UserStatus
 from stratabase.feeds import rankings
-from stratabase.jobs.registry import builtin_registry
+from stratabase.jobs.queue import ClaimedJob
+from stratabase.jobs.registry import TaskContext, builtin_registry
+from stratabase.jobs.resources import default_resources
+from stratabase.jobs.tasks.rankings import TASK, refresh
 from stratabase.settings import Settings
 from tests.acceptance.api_support import Actor, Api, count_queries
 
@@ -43,6 +46,22 @@ def test_the_ranking_job_runs_every_30_seconds() -> None:
     periodic = {p.name: p for p in builtin_registry().periodic()}
     assert periodic["rankings.refresh"].every == rankings.REFRESH_SECONDS == 30
     assert rankings.MAX_AGE == 45
+
+
+async def test_the_ranking_task_stores_every_ranking_in_the_workers_cache(
+    api: Api, wired: Wired
+) -> None:
+    settings, cache = wired
+    post = await api.post(await api.user(), kind="video")
+    job = ClaimedJob(1, "maintenance", TASK, {}, 1, 1)
+    assert await refresh(TaskContext(api.db, settings, job, default_resources(api.db)), {}) == {
+        "rankings": 0
+    }  # no cache: nowhere to store, requests compute their own
+    context = TaskContext(api.db, settings, job, default_resources(api.db, cache=cache))
+    result = await refresh(context, {})
+    assert result == {"rankings": len(list(rankings.precomputed()))}
+    stored = await cache.get(rankings.ranking_key(None, rankings.PostKind.VIDEO))
+    assert stored["entries"][0][0] == post["id"]
 
 
 async def test_trending_and_popular_by_kind_only_that_kind_in_ranking_order(
