@@ -86,6 +86,9 @@ ANALYTICS = Namespace("analytics", TTL.VERY_LONG, stale_ttl=TTL.SHORT, error_ttl
 VECTOR = Namespace("vector", 30 * TTL.VERY_LONG)
 #: Rate-limit counters: never kept in a local tier (every process must count together).
 RATE_LIMIT = Namespace("ratelimit", 60.0, local_ttl=0.0)
+#: Trending and popular rankings (``stratabase.feeds.rankings``): recomputed every 30 s by a
+#: periodic job, so an entry lives 45 s (never served older) and is not served stale.
+RANKING = Namespace("ranking", 45.0, error_ttl=TTL.SHORT, local_ttl=45.0)
 #: Anything else; also the metrics bucket of keys whose namespace is not registered.
 CUSTOM = Namespace("custom", TTL.MEDIUM)
 
@@ -102,6 +105,7 @@ NAMESPACES: dict[str, Namespace] = {
         ANALYTICS,
         VECTOR,
         RATE_LIMIT,
+        RANKING,
         CUSTOM,
     )
 }

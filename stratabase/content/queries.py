@@ -3,6 +3,10 @@
 ``hydrate`` turns N posts into N complete answers (author, category, tags, media, stats,
 the viewer's like) with one statement per kind of related data, whatever N is: the query
 count of a page is a constant, never 1 + N.
+
+A :class:`Shape` (from ``fields=``) narrows that to what the client asked for: only the
+asked post columns are loaded (:func:`load_options`) and only the asked relations are
+queried, so ``fields=id,title`` costs the page statement alone.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import load_only
 
 from stratabase.auth.principal import Principal
 from stratabase.enums import LikeTarget, PostKind, PostStatus
@@ -76,95 +81,203 @@ def _stats(stats: PostStats | None, post_id: int) -> dict[str, Any]:
     }
 
 
+#: Answer keys that are post columns, with their ORM attribute names.
+POST_COLUMNS: dict[str, str] = {
+    "id": "id",
+    "author_id": "author_id",
+    "category_id": "category_id",
+    "kind": "kind",
+    "title": "title",
+    "slug": "slug",
+    "summary": "summary",
+    "content_blocks": "content_blocks",
+    "status": "status",
+    "metadata": "meta",
+    "published_at": "published_at",
+    "created_at": "created_at",
+    "updated_at": "updated_at",
+}
+#: Answer keys that need a column besides their own (a relation's foreign key).
+_NEEDS = {"author": "author_id", "category": "category_id"}
+
+
+@dataclass(frozen=True)
+class Shape:
+    """Which parts of a post answer to load: ``fields`` (answer keys) or None for all."""
+
+    fields: frozenset[str] | None = None
+
+    def wants(self, name: str) -> bool:
+        return self.fields is None or name in self.fields
+
+    def attributes(self) -> list[str]:
+        """The post attributes to load: the asked columns, ``id`` and relation keys."""
+        if self.fields is None:
+            return list(POST_COLUMNS.values())
+        names = {"id"} | {_NEEDS[f] for f in self.fields if f in _NEEDS}
+        names |= {f for f in self.fields if f in POST_COLUMNS}
+        return [attr for key, attr in POST_COLUMNS.items() if key in names]
+
+
+#: Everything (the post page, cached bodies).
+FULL = Shape()
+
+
+def load_options(shape: Shape, *also: Any) -> list[Any]:
+    """Statement options loading only ``shape``'s columns (and ``also``, e.g. the keyset's
+    sort column); touching another column raises instead of issuing a lazy load."""
+    if shape.fields is None:
+        return []
+    columns = [getattr(Post, attr) for attr in shape.attributes()]
+    columns += [column for column in also if column not in columns]
+    return [load_only(*columns, raiseload=True)]
+
+
 async def hydrate(
-    session: AsyncSession, posts: Sequence[Post], viewer: Principal | None
+    session: AsyncSession,
+    posts: Sequence[Post],
+    viewer: Principal | None,
+    shape: Shape = FULL,
 ) -> list[dict[str, Any]]:
-    """Complete answers for ``posts``, in order: at most six statements for any page."""
+    """Answers for ``posts``, in order: at most six statements for any page, and only the
+    ones the ``shape`` needs (none beyond the page for plain columns)."""
     if not posts:
         return []
-    out = await bodies(session, posts)
-    stats, liked = await extras(session, [post.id for post in posts], viewer)
-    for answer in out:
-        answer.update(stats[answer["id"]])
-        answer["liked"] = liked.get(answer["id"])
+    out = await bodies(session, posts, shape)
+    want_stats, want_liked = shape.wants("stats"), shape.wants("liked")
+    if want_stats or want_liked:
+        stats, liked = await extras(
+            session, [post.id for post in posts], viewer, stats=want_stats, liked=want_liked
+        )
+        for answer in out:
+            if want_stats:
+                answer.update(stats[answer["id"]])
+            if want_liked:
+                answer["liked"] = liked.get(answer["id"])
     return out
 
 
-async def bodies(session: AsyncSession, posts: Sequence[Post]) -> list[dict[str, Any]]:
+async def bodies(
+    session: AsyncSession, posts: Sequence[Post], shape: Shape = FULL
+) -> list[dict[str, Any]]:
     """The viewer-independent part of each post (author, category, tags, media): what a
-    cache may share between viewers. At most four statements for any page."""
+    cache may share between viewers. At most four statements for any page, one per
+    relation the ``shape`` asks for."""
     if not posts:
         return []
     ids = [post.id for post in posts]
-    authors = {
-        user.id: user
-        for user in await session.scalars(
-            select(User).where(User.id.in_({post.author_id for post in posts}))
-        )
-    }
-    category_ids = {post.category_id for post in posts if post.category_id is not None}
-    categories = (
-        {
+    authors: dict[int, User] = {}
+    if shape.wants("author"):
+        authors = {
+            user.id: user
+            for user in await session.scalars(
+                select(User).where(User.id.in_({post.author_id for post in posts}))
+            )
+        }
+    categories: dict[int, Category] = {}
+    category_ids = (
+        {post.category_id for post in posts if post.category_id is not None}
+        if shape.wants("category")
+        else set()
+    )
+    if category_ids:
+        categories = {
             c.id: c
             for c in await session.scalars(select(Category).where(Category.id.in_(category_ids)))
         }
-        if category_ids
-        else {}
-    )
     tags: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    tag_rows = await session.execute(
-        select(post_tags.c.post_id, Tag.id, Tag.name, Tag.slug)
-        .join(Tag, Tag.id == post_tags.c.tag_id)
-        .where(post_tags.c.post_id.in_(ids))
-        .order_by(post_tags.c.post_id, Tag.name)
-    )
-    for post_id, tag_id, name, slug in tag_rows:
-        tags[post_id].append({"id": tag_id, "name": name, "slug": slug})
+    if shape.wants("tags"):
+        tag_rows = await session.execute(
+            select(post_tags.c.post_id, Tag.id, Tag.name, Tag.slug)
+            .join(Tag, Tag.id == post_tags.c.tag_id)
+            .where(post_tags.c.post_id.in_(ids))
+            .order_by(post_tags.c.post_id, Tag.name)
+        )
+        for post_id, tag_id, name, slug in tag_rows:
+            tags[post_id].append({"id": tag_id, "name": name, "slug": slug})
     media: dict[int, list[Media]] = defaultdict(list)
-    for item in await session.scalars(
-        select(Media).where(Media.post_id.in_(ids)).order_by(Media.post_id, Media.position)
-    ):
-        media[item.post_id].append(item)
+    if shape.wants("media"):
+        for item in await session.scalars(
+            select(Media).where(Media.post_id.in_(ids)).order_by(Media.post_id, Media.position)
+        ):
+            media[item.post_id].append(item)
+    if shape.fields is None:
+        return [_full_body(post, authors, categories, tags, media) for post in posts]
     out = []
     for post in posts:
-        author = authors.get(post.author_id)
-        category = categories.get(post.category_id) if post.category_id else None
-        out.append(
-            {
-                "id": post.id,
-                "author_id": post.author_id,
-                "category_id": post.category_id,
-                "kind": post.kind,
-                "title": post.title,
-                "slug": post.slug,
-                "summary": post.summary,
-                "content_blocks": post.content_blocks or [],
-                "status": post.status,
-                "metadata": post.meta or {},
-                "published_at": post.published_at,
-                "created_at": post.created_at,
-                "updated_at": post.updated_at,
-                "author": public_user(author) if author else None,
-                "category": category,
-                "tags": tags.get(post.id, []),
-                "media": media.get(post.id, []),
-            }
-        )
+        answer: dict[str, Any] = {}
+        for key in shape.fields:
+            if key in POST_COLUMNS:
+                answer[key] = getattr(post, POST_COLUMNS[key])
+        answer["id"] = post.id
+        if "content_blocks" in answer:
+            answer["content_blocks"] = answer["content_blocks"] or []
+        if "metadata" in answer:
+            answer["metadata"] = answer["metadata"] or {}
+        if shape.wants("author"):
+            author = authors.get(post.author_id)
+            answer["author"] = public_user(author) if author else None
+        if shape.wants("category"):
+            answer["category"] = categories.get(post.category_id) if post.category_id else None
+        if shape.wants("tags"):
+            answer["tags"] = tags.get(post.id, [])
+        if shape.wants("media"):
+            answer["media"] = media.get(post.id, [])
+        out.append(answer)
     return out
 
 
+def _full_body(
+    post: Post,
+    authors: dict[int, User],
+    categories: dict[int, Category],
+    tags: dict[int, list[dict[str, Any]]],
+    media: dict[int, list[Media]],
+) -> dict[str, Any]:
+    author = authors.get(post.author_id)
+    return {
+        "id": post.id,
+        "author_id": post.author_id,
+        "category_id": post.category_id,
+        "kind": post.kind,
+        "title": post.title,
+        "slug": post.slug,
+        "summary": post.summary,
+        "content_blocks": post.content_blocks or [],
+        "status": post.status,
+        "metadata": post.meta or {},
+        "published_at": post.published_at,
+        "created_at": post.created_at,
+        "updated_at": post.updated_at,
+        "author": public_user(author) if author else None,
+        "category": categories.get(post.category_id) if post.category_id else None,
+        "tags": tags.get(post.id, []),
+        "media": media.get(post.id, []),
+    }
+
+
 async def extras(
-    session: AsyncSession, ids: Sequence[int], viewer: Principal | None
+    session: AsyncSession,
+    ids: Sequence[int],
+    viewer: Principal | None,
+    *,
+    stats: bool = True,
+    liked: bool = True,
 ) -> tuple[dict[int, dict[str, Any]], dict[int, bool | None]]:
     """What changes on every like, comment and view, or differs per viewer: ``{"stats": …}``
-    per post and whether the viewer likes it (None when anonymous). Two statements at most."""
-    stats = {
-        row.post_id: row
-        for row in await session.scalars(select(PostStats).where(PostStats.post_id.in_(ids)))
-    }
-    liked: set[int] = set()
-    if viewer is not None:
-        liked = set(
+    per post and whether the viewer likes it (None when anonymous). Two statements at most,
+    none for a part not asked for (``stats=False``, ``liked=False``: empty maps)."""
+    if not stats and not liked:
+        return {}, {}
+    rows: dict[int, PostStats] = {}
+    if stats:
+        rows = {
+            row.post_id: row
+            for row in await session.scalars(select(PostStats).where(PostStats.post_id.in_(ids)))
+        }
+    liked_ids: set[int] = set()
+    if liked and viewer is not None:
+        liked_ids = set(
             await session.scalars(
                 select(Like.target_id).where(
                     Like.user_id == viewer.user_id,
@@ -174,8 +287,12 @@ async def extras(
             )
         )
     return (
-        {post_id: {"stats": _stats(stats.get(post_id), post_id)} for post_id in ids},
-        {post_id: (post_id in liked) if viewer is not None else None for post_id in ids},
+        {post_id: {"stats": _stats(rows.get(post_id), post_id)} for post_id in ids}
+        if stats
+        else {},
+        {post_id: (post_id in liked_ids) if viewer is not None else None for post_id in ids}
+        if liked
+        else {},
     )
 
 
@@ -239,16 +356,21 @@ def filtered(flt: PostFilter, viewer: Principal | None) -> Select[Any]:
 
 
 async def posts_by_ids(
-    session: AsyncSession, ids: Sequence[int], viewer: Principal | None
+    session: AsyncSession, ids: Sequence[int], viewer: Principal | None, shape: Shape = FULL
 ) -> list[Post]:
-    """The visible posts among ``ids``, in the order asked (the seeds' getMultiplePosts)."""
+    """The visible posts among ``ids``, in the order asked (the seeds' getMultiplePosts),
+    with only ``shape``'s columns loaded."""
     if not ids:
         return []
     # Visibility checked here, not in SQL: with a status condition SQLite's planner walks
     # the (status, published_at) index over every published post instead of the keys.
     found = {
         post.id: post
-        for post in await session.scalars(select(Post).where(Post.id.in_(set(ids))))
+        for post in await session.scalars(
+            select(Post)
+            .where(Post.id.in_(set(ids)))
+            .options(*load_options(shape, Post.status, Post.author_id))
+        )
         if can_see(post, viewer)
     }
     return [found[i] for i in dict.fromkeys(ids) if i in found]

@@ -165,9 +165,11 @@ async def list_posts(
     codec: CursorCodec,
     cursor: str | None,
     limit: int,
+    shape: queries.Shape = queries.FULL,
 ) -> Page[dict[str, Any]]:
     """A keyset page of posts. Drafts (and archived, hidden) lists are the caller's own,
-    except that moderators may list every hidden post."""
+    except that moderators may list every hidden post. Only ``shape``'s columns and
+    relations are loaded (``fields=``)."""
     if flt.status != PostStatus.PUBLISHED and viewer is None:
         raise PermissionDenied("sign in to list posts that are not published")
     columns = queries.order_columns(flt.status)
@@ -175,22 +177,26 @@ async def list_posts(
     async with db.session() as session:
         page = await queries.page_posts(
             session,
-            queries.filtered(flt, viewer),
+            queries.filtered(flt, viewer).options(*queries.load_options(shape, columns[0])),
             columns,
             kind=kind,
             codec=codec,
             cursor=cursor,
             limit=limit,
         )
-        return Page(await queries.hydrate(session, page.items, viewer), page.next_cursor)
+        items = await queries.hydrate(session, page.items, viewer, shape)
+        return Page(items, page.next_cursor)
 
 
 async def posts_by_ids(
-    db: Database, viewer: Principal | None, ids: Sequence[int]
+    db: Database,
+    viewer: Principal | None,
+    ids: Sequence[int],
+    shape: queries.Shape = queries.FULL,
 ) -> Page[dict[str, Any]]:
     async with db.session() as session:
-        posts = await queries.posts_by_ids(session, ids, viewer)
-        return Page(await queries.hydrate(session, posts, viewer), None)
+        posts = await queries.posts_by_ids(session, ids, viewer, shape)
+        return Page(await queries.hydrate(session, posts, viewer, shape), None)
 
 
 async def list_categories(

@@ -3,5 +3,6 @@
 #: The package's public modules (it re-exports no names of its own).
 __all__ = [
     "pages",
+    "rankings",
     "service",
 ]

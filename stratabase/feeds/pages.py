@@ -57,16 +57,26 @@ async def json_bodies(session: AsyncSession, posts: Sequence[Post]) -> list[dict
 
 
 async def with_extras(
-    db: Database, viewer: Principal | None, bodies: list[dict[str, Any]]
+    db: Database,
+    viewer: Principal | None,
+    bodies: list[dict[str, Any]],
+    shape: queries.Shape = queries.FULL,
 ) -> list[dict[str, Any]]:
-    """``bodies`` completed with fresh stats and the viewer's like (one read session)."""
-    if not bodies:
+    """``bodies`` completed with fresh stats and the viewer's like (one read session), each
+    only if ``shape`` asks for it: a cached page with ``fields=`` naming neither costs no
+    statement at all."""
+    want_stats, want_liked = shape.wants("stats"), shape.wants("liked")
+    if not bodies or not (want_stats or want_liked):
         return bodies
     async with db.session() as session:
-        stats, liked = await queries.extras(session, [b["id"] for b in bodies], viewer)
+        stats, liked = await queries.extras(
+            session, [b["id"] for b in bodies], viewer, stats=want_stats, liked=want_liked
+        )
     for body in bodies:
-        body.update(stats[body["id"]])
-        body["liked"] = liked[body["id"]]
+        if want_stats:
+            body.update(stats[body["id"]])
+        if want_liked:
+            body["liked"] = liked[body["id"]]
     return bodies
 
 
@@ -75,11 +85,14 @@ async def cached_page(
     key: str,
     load: Callable[[], Awaitable[dict[str, Any]]],
     tags: Sequence[str],
+    *,
+    ttl: float | None = None,
 ) -> dict[str, Any]:
     """The page under ``key`` (``{"items": […], "next": cursor | None}``), loading it on a
     miss; ``tags`` are what the page depends on. An empty page is returned but not stored
     (absence is never cached, as for post pages): rows loaded behind the API (a seed load,
-    an index rebuild) then show up on the next read instead of after the TTL."""
+    an index rebuild) then show up on the next read instead of after the TTL. ``ttl``
+    overrides the namespace's (pages keyed by a short-lived version)."""
 
     async def fill() -> dict[str, Any]:
         page = await load()
@@ -88,7 +101,7 @@ async def cached_page(
         return page
 
     try:
-        page: dict[str, Any] = await cache.get_or_load(key, fill, tags=list(tags))
+        page: dict[str, Any] = await cache.get_or_load(key, fill, tags=list(tags), ttl=ttl)
     except _Empty as empty:
         return empty.page
     return page

@@ -4,15 +4,14 @@
 Muted and blocked authors (either direction) never appear in a signed-in viewer's feeds.
 
 Cache (see :mod:`stratabase.feeds.pages`): the home and category feeds are cached as pages
-of post bodies, stats always fresh. Popular and trending are not cached: their order moves
-with every like (and, for trending, every view and the clock), so a cached page would be
-stale after the next interaction.
+of post bodies, stats always fresh; every write that changes a page invalidates its tags
+after commit, so a page is never stale (for its author or anyone else). Popular and
+trending are served from rankings recomputed every 30 s (:mod:`stratabase.feeds.rankings`:
+order and membership at most 45 s old), their pages of bodies cached per ranking version.
 """
 
 from __future__ import annotations
 
-import math
-from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -20,23 +19,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from stratabase.auth.principal import Principal
 from stratabase.cache import Cache
-from stratabase.cache.keys import FEED, tag_category, tag_feed, tag_user
+from stratabase.cache.keys import FEED, tag_category, tag_feed, tag_post, tag_user
 from stratabase.content import queries
 from stratabase.content.reads import TAG_CATEGORIES
 from stratabase.db.session import Database
-from stratabase.db.types import utcnow
-from stratabase.enums import PostStatus
+from stratabase.enums import PostKind, PostStatus
 from stratabase.exceptions import InvalidInput, NotFound
-from stratabase.feeds import pages
-from stratabase.models import Category, Follow, Post, PostStats
-from stratabase.pagination import CursorCodec, Page, after
+from stratabase.feeds import pages, rankings
+from stratabase.models import Category, Follow, Post
+from stratabase.pagination import CursorCodec, Page
 from stratabase.social.queries import hidden_authors
 
-#: Trending looks at posts published in this window, at most this many of the newest.
-TRENDING_WINDOW = timedelta(days=3)
-TRENDING_CANDIDATES = 1_000
-#: Hacker-News style gravity: score = engagement / (age_hours + 2) ** GRAVITY.
-GRAVITY = 1.5
 #: Above this many followed authors the home feed is not cached (one tag per author).
 MAX_CACHED_FOLLOWS = 200
 
@@ -49,6 +42,7 @@ async def home(
     codec: CursorCodec,
     cursor: str | None,
     limit: int,
+    shape: queries.Shape = queries.FULL,
 ) -> Page[dict[str, Any]]:
     """Published posts of the authors the viewer follows, newest first (cached).
 
@@ -59,7 +53,7 @@ async def home(
     than :data:`MAX_CACHED_FOLLOWS` authors is served from the database (too many tags to
     check on every read).
     """
-    following = await _following(db, viewer.user_id)
+    following = await _following(db, cache, viewer.user_id)
     kind = f"feed:{viewer.user_id}"
     cacheable = len(following) <= MAX_CACHED_FOLLOWS
     authors: Any = (
@@ -83,19 +77,28 @@ async def home(
         key = pages.page_key(FEED, "home", viewer, following, cursor, limit)
         tags = [tag_feed(viewer.user_id), *(tag_user(author) for author in following)]
         page = await pages.cached_page(cache, key, load, tags)
-    return Page(await pages.with_extras(db, viewer, page["items"]), page["next"])
+    return Page(await pages.with_extras(db, viewer, page["items"], shape), page["next"])
 
 
-async def _following(db: Database, user_id: int) -> list[int]:
-    """The followed authors, read fresh (one statement): their digest is part of the page
-    key, so a follow or unfollow can never be answered from a page built without it."""
-    async with db.session() as session:
-        rows = await session.scalars(
-            select(Follow.followee_id)
-            .where(Follow.follower_id == user_id)
-            .order_by(Follow.followee_id)
-        )
-        return list(rows)
+async def _following(db: Database, cache: Cache, user_id: int) -> list[int]:
+    """The followed authors (their digest is part of the page key), cached under
+    ``feed:following:<user>`` with the tag ``feed:<user>`` that every follow, unfollow and
+    block of (or by) the user invalidates after commit: never stale, and a home-feed hit
+    costs no statement but the fresh stats."""
+
+    async def load() -> list[int]:
+        async with db.session() as session:
+            rows = await session.scalars(
+                select(Follow.followee_id)
+                .where(Follow.follower_id == user_id)
+                .order_by(Follow.followee_id)
+            )
+            return list(rows)
+
+    following: list[int] = await cache.get_or_load(
+        FEED.key("following", user_id), load, tags=[tag_feed(user_id)]
+    )
+    return following
 
 
 async def _body_page(
@@ -132,6 +135,7 @@ async def category(
     codec: CursorCodec,
     cursor: str | None,
     limit: int,
+    shape: queries.Shape = queries.FULL,
 ) -> Page[dict[str, Any]]:
     """Published posts of a category, newest first (cached, tag ``category:<id>``, which
     every post write in the category invalidates; per viewer when signed in)."""
@@ -154,7 +158,7 @@ async def category(
         page = await pages.cached_page(cache, key, load, tags)
     except _NoCategory:
         raise NotFound(f"category {category_id} does not exist", field="category_id") from None
-    return Page(await pages.with_extras(db, viewer, page["items"]), page["next"])
+    return Page(await pages.with_extras(db, viewer, page["items"], shape), page["next"])
 
 
 class _NoCategory(Exception):
@@ -169,40 +173,15 @@ async def popular(
     codec: CursorCodec,
     cursor: str | None,
     limit: int,
+    kind: PostKind | None = None,
+    cache: Cache | None = None,
+    shape: queries.Shape = queries.FULL,
 ) -> Page[dict[str, Any]]:
-    """Most-liked posts published in the last ``days`` days (ties: newest id first)."""
-    since = utcnow() - timedelta(days=days)
-    columns = (PostStats.likes, Post.id)
-    statement = (
-        select(Post, PostStats.likes)
-        .join(PostStats, PostStats.post_id == Post.id)
-        .where(Post.status == PostStatus.PUBLISHED, Post.published_at >= since)
+    """Most-liked posts published in the last ``days`` days (ties: newest id first), of one
+    ``kind`` or all, from the ranking (at most 45 s old; see :mod:`~stratabase.feeds.rankings`)."""
+    return await _ranked(
+        db, cache, viewer, days, kind, shape, codec=codec, cursor=cursor, limit=limit
     )
-    if viewer is not None:
-        statement = statement.where(~hidden_authors(viewer.user_id))
-    kind = f"popular:{days}"
-    if cursor:
-        statement = statement.where(after(columns, codec.decode(kind, cursor, 2), descending=True))
-    async with db.session() as session:
-        rows = (
-            await session.execute(
-                statement.order_by(PostStats.likes.desc(), Post.id.desc()).limit(limit + 1)
-            )
-        ).all()
-        more = len(rows) > limit
-        rows = rows[:limit]
-        items = await queries.hydrate(session, [row[0] for row in rows], viewer)
-    next_cursor = codec.encode(kind, [rows[-1][1], rows[-1][0].id]) if more else None
-    return Page(items, next_cursor)
-
-
-def trending_score(
-    likes: int, comments: int, views: int, published_at: datetime, now: datetime
-) -> float:
-    """Engagement decayed by age: newer posts need less engagement to rank as high."""
-    age_hours = max(0.0, (now - published_at).total_seconds() / 3600)
-    engagement = likes + 2 * comments + views / 10
-    return round(engagement / math.pow(age_hours + 2, GRAVITY), 9)
 
 
 async def trending(
@@ -212,53 +191,109 @@ async def trending(
     codec: CursorCodec,
     cursor: str | None,
     limit: int,
+    kind: PostKind | None = None,
+    cache: Cache | None = None,
+    shape: queries.Shape = queries.FULL,
 ) -> Page[dict[str, Any]]:
-    """Posts of the last few days by time-decayed score.
+    """Posts of the last few days by time-decayed score (``score``), of one ``kind`` or all,
+    from the ranking (at most 45 s old; see :mod:`~stratabase.feeds.rankings`)."""
+    return await _ranked(
+        db, cache, viewer, None, kind, shape, codec=codec, cursor=cursor, limit=limit
+    )
 
-    The candidates (the newest published posts of the window) are read in one statement
-    and scored here, identically on both backends; the cursor is the last (score, id).
+
+async def _ranked(
+    db: Database,
+    cache: Cache | None,
+    viewer: Principal | None,
+    days: int | None,
+    kind: PostKind | None,
+    shape: queries.Shape,
+    *,
+    codec: CursorCodec,
+    cursor: str | None,
+    limit: int,
+) -> Page[dict[str, Any]]:
+    """A page of a ranking: the ranking (cache), the page's bodies (cache, per ranking
+    version, viewer class and position), fresh stats and likes.
+
+    The cursor pins the ranking version it was made from; when the ranking has been
+    recomputed since, the page continues after the last post seen if it is still ranked
+    (else at the same position), so a recompute may repeat or skip a post at most once.
     """
-    now = utcnow()
-    position: tuple[float, int] | None = None
+    ranking = await rankings.get(db, cache, days, kind)
+    list_kind = f"{ranking.list_name}:{kind.value if kind else 'all'}"
+    start = 0
     if cursor:
-        # Later pages score at the first page's clock, so the order cannot shift under them.
-        at, score, last_id = codec.decode("trending", cursor, 3)
-        if not (
-            isinstance(at, datetime) and isinstance(score, int | float) and isinstance(last_id, int)
-        ):
+        version, offset, last_id = codec.decode(list_kind, cursor, 3)
+        if not (isinstance(version, str) and isinstance(offset, int) and isinstance(last_id, int)):
             raise InvalidInput("the cursor is malformed", field="cursor")
-        now, position = at, (float(score), last_id)
-    statement = (
-        select(Post, PostStats.likes, PostStats.comments, PostStats.views)
-        .join(PostStats, PostStats.post_id == Post.id)
-        .where(Post.status == PostStatus.PUBLISHED, Post.published_at >= now - TRENDING_WINDOW)
+        start = _resume(ranking, version, offset, last_id)
+    window = list(ranking.entries[start : start + _window(limit)])
+    show_score = days is None
+
+    async def load() -> dict[str, Any]:
+        return await _ranked_page(db, viewer, window, start, limit, show_score)
+
+    if cache is None:
+        page = await load()
+    else:
+        key = pages.page_key(FEED, "ranked", viewer, list_kind, ranking.version, start, limit)
+        tags = [*(tag_post(e.post_id) for e in window), *pages.viewer_tags(viewer)]
+        page = await pages.cached_page(cache, key, load, tags, ttl=float(rankings.MAX_AGE))
+    next_cursor = None
+    if page["next"] is not None and page["next"][0] < len(ranking.entries):
+        next_cursor = codec.encode(list_kind, [ranking.version, *page["next"]])
+    return Page(await pages.with_extras(db, viewer, page["items"], shape), next_cursor)
+
+
+def _window(limit: int) -> int:
+    """Ranked candidates a page looks at: room for posts hidden, deleted or filtered out
+    since the ranking was computed, bounded so a page costs a fixed number of statements."""
+    return 2 * limit + 10
+
+
+def _resume(ranking: rankings.Ranking, version: str, offset: int, last_id: int) -> int:
+    if version == ranking.version:
+        return max(0, offset)
+    for index, entry in enumerate(ranking.entries):
+        if entry.post_id == last_id:
+            return index + 1
+    return min(max(0, offset), len(ranking.entries))
+
+
+async def _ranked_page(
+    db: Database,
+    viewer: Principal | None,
+    window: list[rankings.RankedPost],
+    start: int,
+    limit: int,
+    show_score: bool,
+) -> dict[str, Any]:
+    """The first ``limit`` posts of ``window`` still published (and not hidden from the
+    viewer), as bodies; ``next`` is ``[offset after the last one, its id]``. One statement
+    for the posts plus the body loads."""
+    if not window:
+        return {"items": [], "next": None}
+    statement = select(Post).where(
+        Post.id.in_([e.post_id for e in window]), Post.status == PostStatus.PUBLISHED
     )
     if viewer is not None:
         statement = statement.where(~hidden_authors(viewer.user_id))
-    statement = statement.order_by(Post.published_at.desc(), Post.id.desc()).limit(
-        TRENDING_CANDIDATES
-    )
     async with db.session() as session:
-        rows = (await session.execute(statement)).all()
-        ranked = sorted(
-            (
-                (
-                    trending_score(likes, comments, views, post.published_at or now, now),
-                    post.id,
-                    post,
-                )
-                for post, likes, comments, views in rows
-            ),
-            key=lambda item: (item[0], item[1]),
-            reverse=True,
-        )
-        if position is not None:
-            ranked = [item for item in ranked if (item[0], item[1]) < position]
-        chosen = ranked[: limit + 1]
-        more = len(chosen) > limit
-        chosen = chosen[:limit]
-        items = await queries.hydrate(session, [item[2] for item in chosen], viewer)
-        for item, (score, _, _) in zip(items, chosen, strict=True):
-            item["score"] = score
-    next_cursor = codec.encode("trending", [now, chosen[-1][0], chosen[-1][1]]) if more else None
-    return Page(items, next_cursor)
+        found = {post.id: post for post in await session.scalars(statement)}
+        chosen: list[tuple[int, rankings.RankedPost]] = []
+        for index, entry in enumerate(window):
+            if entry.post_id in found:
+                chosen.append((index, entry))
+                if len(chosen) > limit:
+                    break
+        if len(chosen) > limit:
+            chosen = chosen[:limit]
+            resume = start + chosen[-1][0] + 1
+        else:
+            resume = start + len(window)
+        items = await pages.json_bodies(session, [found[e.post_id] for _, e in chosen])
+    for item, (_, entry) in zip(items, chosen, strict=True):
+        item["score"] = entry.score if show_score else None
+    return {"items": items, "next": [resume, chosen[-1][1].post_id if chosen else 0]}

@@ -131,9 +131,9 @@ class Registry:
 
 def builtin_registry(*, periodic: bool = True) -> Registry:
     """Every built-in task, and (unless ``periodic=False``) their periodic schedules."""
-    from stratabase.jobs.tasks import crawl, episodes, maintenance, stats, usage
+    from stratabase.jobs.tasks import crawl, episodes, maintenance, rankings, stats, usage
 
     registry = Registry()
-    for module in (maintenance, crawl, episodes, stats, usage):
+    for module in (maintenance, crawl, episodes, stats, usage, rankings):
         module.register(registry, periodic=periodic)
     return registry

@@ -2,6 +2,7 @@
 
 #: The package's public modules (it re-exports no names of its own).
 __all__ = [
+    "cards",
     "queries",
     "service",
 ]

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, func, or_, select
+from sqlalchemy import ColumnElement, case, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stratabase.enums import PostStatus, UserStatus
 from stratabase.exceptions import NotFound, PermissionDenied
 from stratabase.models import Block, Follow, Mute, Post, PostStats, User
 from stratabase.pagination import CursorCodec, Page, after
+from stratabase.social.cards import CARD_FIELDS, UserCard, UserStats
 
 
 async def require_not_blocked(session: AsyncSession, owner_id: int, actor_id: int) -> None:
@@ -90,11 +91,52 @@ def _stats_columns(user_id_column: Any) -> list[Any]:
     ]
 
 
+def _with_stats(statement: Any, ids: list[int]) -> Any:
+    """``statement`` (on ``users``) with the four counters of the users ``ids``, as grouped
+    aggregates joined on the user: each aggregate is an index range scan over the ids
+    (``follows`` by followee and by follower, ``posts`` by author, ``post_stats`` by post),
+    done once for the batch rather than once per user."""
+    followers = (
+        select(Follow.followee_id.label("uid"), func.count().label("n"))
+        .where(Follow.followee_id.in_(ids))
+        .group_by(Follow.followee_id)
+        .subquery()
+    )
+    following = (
+        select(Follow.follower_id.label("uid"), func.count().label("n"))
+        .where(Follow.follower_id.in_(ids))
+        .group_by(Follow.follower_id)
+        .subquery()
+    )
+    authored = (
+        select(
+            Post.author_id.label("uid"),
+            func.sum(case((Post.status == PostStatus.PUBLISHED, 1), else_=0)).label("posts"),
+            func.sum(func.coalesce(PostStats.likes, 0)).label("likes"),
+        )
+        .outerjoin(PostStats, PostStats.post_id == Post.id)
+        .where(Post.author_id.in_(ids))
+        .group_by(Post.author_id)
+        .subquery()
+    )
+    return (
+        statement.add_columns(
+            func.coalesce(followers.c.n, 0).label("followers"),
+            func.coalesce(following.c.n, 0).label("following"),
+            func.coalesce(authored.c.posts, 0).label("posts"),
+            func.coalesce(authored.c.likes, 0).label("likes_received"),
+        )
+        .outerjoin(followers, followers.c.uid == User.id)
+        .outerjoin(following, following.c.uid == User.id)
+        .outerjoin(authored, authored.c.uid == User.id)
+    )
+
+
 async def profile(session: AsyncSession, user_id: int) -> dict[str, Any]:
     """A public profile with its counters, in one statement."""
     row = (
         await session.execute(
-            select(User, *_stats_columns(User.id)).where(
+            _with_stats(select(User), [user_id]).where(
                 User.id == user_id, User.status != UserStatus.DELETED
             )
         )
@@ -195,6 +237,79 @@ async def user_page(
 def _like_prefix(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return escaped + "%"
+
+
+def _card_columns(fields: frozenset[str] | None, stats: bool = False) -> list[Any]:
+    names = [name for name in CARD_FIELDS if fields is None or name in fields or name == "id"]
+    columns: list[Any] = [getattr(User, name) for name in names]
+    return columns + (_stats_columns(User.id) if stats else [])
+
+
+def _card(row: Any, fields: frozenset[str] | None, stats: bool) -> UserCard:
+    values = {
+        name: getattr(row, name)
+        for name in CARD_FIELDS
+        if fields is None or name in fields or name == "id"
+    }
+    if stats:
+        values["stats"] = UserStats(
+            followers=int(row.followers),
+            following=int(row.following),
+            posts=int(row.posts),
+            likes_received=int(row.likes_received),
+        )
+    return UserCard(**values)
+
+
+async def cards_by_ids(
+    session: AsyncSession, ids: list[int], *, fields: frozenset[str] | None, stats: bool
+) -> tuple[dict[int, UserCard], set[int]]:
+    """The live users among ``ids`` as cards holding only ``fields`` (None: all) and, with
+    ``stats``, their counters, and the ids that exist at all (deleted users included): one
+    statement for any number of ids (see :func:`_with_stats`)."""
+    if not ids:
+        return {}, set()
+    unique = sorted(set(ids))
+    statement = select(*_card_columns(fields), User.status.label("account_status"))
+    if stats:
+        statement = _with_stats(statement, unique)
+    rows = list(await session.execute(statement.where(User.id.in_(unique))))
+    cards = {
+        row.id: _card(row, fields, stats)
+        for row in rows
+        if row.account_status != UserStatus.DELETED
+    }
+    return cards, {row.id for row in rows}
+
+
+async def card_page(
+    session: AsyncSession,
+    *,
+    search: str | None,
+    fields: frozenset[str] | None,
+    stats: bool,
+    codec: CursorCodec,
+    cursor: str | None,
+    limit: int,
+) -> Page[UserCard]:
+    """:func:`user_page` loading only ``fields`` (and the counters with ``stats``)."""
+    statement = select(*_card_columns(fields, stats)).where(User.status != UserStatus.DELETED)
+    kind = "users:" + (search or "")
+    if search:
+        pattern = _like_prefix(search.lower())
+        statement = statement.where(
+            or_(
+                func.lower(User.username).like(pattern, escape="\\"),
+                func.lower(User.name).like(pattern, escape="\\"),
+            )
+        )
+    if cursor:
+        (last_id,) = codec.decode(kind, cursor, 1)
+        statement = statement.where(User.id > last_id)
+    rows = list(await session.execute(statement.order_by(User.id).limit(limit + 1)))
+    more = len(rows) > limit
+    cards = [_card(row, fields, stats) for row in rows[:limit]]
+    return Page(cards, codec.encode(kind, [cards[-1].id]) if more else None)
 
 
 async def users_by_ids(session: AsyncSession, ids: list[int]) -> list[User]:

@@ -13,6 +13,7 @@ also invalidate ``stats`` (the platform's follow count).
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from sqlalchemy import delete, exists, or_, select
@@ -28,6 +29,7 @@ from stratabase.exceptions import InvalidInput, PermissionDenied
 from stratabase.models import Block, Follow, Mute
 from stratabase.pagination import CursorCodec, Page
 from stratabase.social import queries
+from stratabase.social.cards import UserCard, UserInclude
 
 _EDGES: dict[str, tuple[Any, str, str]] = {
     "follow": (Follow, "follower_id", "followee_id"),
@@ -134,17 +136,71 @@ async def list_follows(
 
 async def list_users(
     db: Database,
+    cache: Cache | None = None,
     *,
     search: str | None,
     ids: list[int] | None,
     codec: CursorCodec,
     cursor: str | None,
     limit: int,
-) -> Page[Any]:
-    """A page of users (optionally by name prefix), or exactly ``ids`` in that order."""
-    async with db.session() as session:
-        if ids is not None:
-            return Page(await queries.users_by_ids(session, ids), None)
-        return await queries.user_page(
-            session, search=search, codec=codec, cursor=cursor, limit=limit
-        )
+    fields: frozenset[str] | None = None,
+    include: frozenset[UserInclude] = frozenset(),
+) -> Page[UserCard]:
+    """A page of users (optionally by name prefix), or exactly ``ids`` in that order (the
+    seeds' getMultipleUsers, with ``include={stats}`` also getUserStats): only ``fields``
+    (None: all) are loaded, and the counters only when included. One statement either way.
+
+    A batch by ``ids`` is cached (``profile:batch:<digest>``) with the tag ``user:<id>`` of
+    every user in it, which every write changing a card or its counters invalidates after
+    commit (as for :func:`get_profile`; a deleted or restored account too): never stale. A
+    batch naming an id that does not exist is answered but not stored, so a user created
+    later shows up on the next read.
+    """
+    stats = UserInclude.STATS in include
+    if ids is None:
+        async with db.session() as session:
+            return await queries.card_page(
+                session,
+                search=search,
+                fields=fields,
+                stats=stats,
+                codec=codec,
+                cursor=cursor,
+                limit=limit,
+            )
+    wanted = list(dict.fromkeys(ids))
+
+    async def load() -> dict[str, Any]:
+        async with db.session() as session:
+            cards, known = await queries.cards_by_ids(session, wanted, fields=fields, stats=stats)
+        found = {str(i): card.model_dump(mode="json") for i, card in cards.items()}
+        if len(known) < len(wanted):
+            raise _Incomplete(found)
+        return found
+
+    if cache is None:
+        found = await _complete(load)
+    else:
+        digest = hashlib.sha256(
+            repr((sorted(wanted), sorted(fields or ()), fields is None, stats)).encode()
+        ).hexdigest()[:32]
+        key = PROFILE.key("batch", digest)
+        tags = [tag_user(i) for i in wanted]
+        found = await _complete(lambda: cache.get_or_load(key, load, tags=tags))
+    return Page([UserCard.model_validate(found[str(i)]) for i in wanted if str(i) in found], None)
+
+
+async def _complete(load: Any) -> dict[str, Any]:
+    try:
+        found: dict[str, Any] = await load()
+    except _Incomplete as incomplete:
+        return incomplete.found
+    return found
+
+
+class _Incomplete(Exception):
+    """Some ids name no live user: the answer is returned, never stored."""
+
+    def __init__(self, found: dict[str, Any]) -> None:
+        super().__init__("incomplete batch")
+        self.found = found

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
 from stratabase.api.deps import CacheDep, CursorsDep, DatabaseDep
 from stratabase.api.routes._params import DEFAULT, Cursor, Fields, Limit
@@ -27,7 +25,7 @@ async def list_categories(
     cursor: Cursor = None,
     limit: Limit = DEFAULT,
     fields: Fields = None,
-) -> dict[str, Any] | JSONResponse:
+) -> Response:
     """Categories, optionally of one theme."""
     page = await reads.list_categories(
         db, cache, theme=theme, codec=codec, cursor=cursor, limit=limit
@@ -42,7 +40,7 @@ async def list_tags(
     cursor: Cursor = None,
     limit: Limit = DEFAULT,
     fields: Fields = None,
-) -> dict[str, Any] | JSONResponse:
+) -> Response:
     """Tags in creation order."""
     page = await reads.list_tags(db, codec=codec, cursor=cursor, limit=limit)
     return page_response(page, TagRead, fields)

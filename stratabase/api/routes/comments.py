@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Query, Response, status
+from fastapi import Query, Request, Response, status
+from pydantic import TypeAdapter
 
 from stratabase.api.deps import (
     CacheDep,
@@ -13,6 +14,7 @@ from stratabase.api.deps import (
     OptionalUserDep,
     WriterUserDep,
 )
+from stratabase.api.responses import json_answer
 from stratabase.api.routes._params import DEFAULT, Cursor, Limit, ObjectId
 from stratabase.api.routes._router import public_router
 from stratabase.api.schemas.common import PageOut
@@ -24,10 +26,12 @@ from stratabase.enums import LikeTarget
 from stratabase.schemas.content import CommentCreate, CommentUpdate
 
 router = public_router("/v1", "comments")
+_TREE = TypeAdapter(PageOut[CommentOut])
 
 
 @router.get("/posts/{post_id}/comments", response_model=PageOut[CommentOut])
 async def comment_tree(
+    request: Request,
     post_id: ObjectId,
     viewer: OptionalUserDep,
     db: DatabaseDep,
@@ -36,12 +40,15 @@ async def comment_tree(
     depth: int = Query(default=3, ge=0, le=comments.MAX_DEPTH, description="reply depth"),
     cursor: Cursor = None,
     limit: Limit = DEFAULT,
-) -> dict[str, Any]:
-    """Top-level comments (oldest first, paged) with their replies nested to ``depth``."""
+) -> Response:
+    """Top-level comments (oldest first, paged) with their replies nested to ``depth``.
+    Never stale: every comment write, comment like and post deletion shows on the next
+    read (the viewer's own likes are read fresh)."""
     page = await comments.tree(
         db, cache, viewer, post_id, codec=codec, cursor=cursor, limit=limit, depth=depth
     )
-    return {"items": page.items, "next_cursor": page.next_cursor, "has_more": page.has_more}
+    body = {"items": page.items, "next_cursor": page.next_cursor, "has_more": page.has_more}
+    return json_answer(request, _TREE.dump_json(_TREE.validate_python(body)), public=viewer is None)
 
 
 @router.post(

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from fastapi.responses import JSONResponse
+from fastapi import Request
+from fastapi.responses import Response
 
 from stratabase.api.deps import (
     CacheDep,
@@ -13,10 +12,10 @@ from stratabase.api.deps import (
     DatabaseDep,
     OptionalUserDep,
 )
+from stratabase.api.routes._lists import post_fields, post_page
 from stratabase.api.routes._params import DEFAULT, Cursor, Fields, Limit, ObjectId
 from stratabase.api.routes._router import public_router
 from stratabase.api.schemas.common import PageOut
-from stratabase.api.schemas.fields import page_response
 from stratabase.api.schemas.posts import PostOut
 from stratabase.feeds import service
 
@@ -25,6 +24,7 @@ router = public_router("/v1/feed", "feeds")
 
 @router.get("", response_model=PageOut[PostOut])
 async def home_feed(
+    request: Request,
     principal: CurrentUserDep,
     db: DatabaseDep,
     cache: CacheDep,
@@ -32,14 +32,20 @@ async def home_feed(
     cursor: Cursor = None,
     limit: Limit = DEFAULT,
     fields: Fields = None,
-) -> dict[str, Any] | JSONResponse:
-    """Published posts of the authors you follow, newest first (muted/blocked excluded)."""
-    page = await service.home(db, cache, principal, codec=codec, cursor=cursor, limit=limit)
-    return page_response(page, PostOut, fields)
+) -> Response:
+    """Published posts of the authors you follow, newest first (muted/blocked excluded).
+    Never stale: your own follows, mutes and blocks, and every post write of the authors
+    you follow, show on your next read."""
+    wanted, shape = post_fields(fields)
+    page = await service.home(
+        db, cache, principal, codec=codec, cursor=cursor, limit=limit, shape=shape
+    )
+    return post_page(request, page, wanted, public=False)
 
 
 @router.get("/categories/{category_id}", response_model=PageOut[PostOut])
 async def category_feed(
+    request: Request,
     category_id: ObjectId,
     viewer: OptionalUserDep,
     db: DatabaseDep,
@@ -48,9 +54,10 @@ async def category_feed(
     cursor: Cursor = None,
     limit: Limit = DEFAULT,
     fields: Fields = None,
-) -> dict[str, Any] | JSONResponse:
-    """Published posts of a category, newest first."""
+) -> Response:
+    """Published posts of a category, newest first (never stale)."""
+    wanted, shape = post_fields(fields)
     page = await service.category(
-        db, cache, viewer, category_id, codec=codec, cursor=cursor, limit=limit
+        db, cache, viewer, category_id, codec=codec, cursor=cursor, limit=limit, shape=shape
     )
-    return page_response(page, PostOut, fields)
+    return post_page(request, page, wanted, public=viewer is None)

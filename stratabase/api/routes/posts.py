@@ -6,7 +6,6 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import Query, Request, Response, status
-from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter
 
 from stratabase.api.deps import (
@@ -18,6 +17,7 @@ from stratabase.api.deps import (
     get_cursors,
 )
 from stratabase.api.responses import json_answer, splice
+from stratabase.api.routes._lists import post_fields, post_page
 from stratabase.api.routes._params import (
     DEFAULT,
     Cursor,
@@ -29,7 +29,6 @@ from stratabase.api.routes._params import (
 )
 from stratabase.api.routes._router import public_router
 from stratabase.api.schemas.common import PageOut
-from stratabase.api.schemas.fields import page_response
 from stratabase.api.schemas.posts import CommentOut, PostOut, PostPageOut
 from stratabase.api.schemas.users import LikeOut, ViewsOut
 from stratabase.auth.principal import Principal
@@ -49,6 +48,7 @@ router = public_router("/v1/posts", "posts")
 
 @router.get("", response_model=PageOut[PostOut])
 async def list_posts(
+    request: Request,
     db: DatabaseDep,
     viewer: OptionalUserDep,
     codec: CursorsDep,
@@ -61,46 +61,65 @@ async def list_posts(
     cursor: Cursor = None,
     limit: Limit = DEFAULT,
     fields: Fields = None,
-) -> dict[str, Any] | JSONResponse:
-    """Posts newest first, filtered; or exactly the visible posts among ``ids`` (batch)."""
+) -> Response:
+    """Posts newest first, filtered; or exactly the visible posts among ``ids`` (batch).
+    ``fields`` loads only the columns and relations named."""
+    names, shape = post_fields(fields)
     wanted = parse_ids(ids)
     if wanted is not None:
-        page = await reads.posts_by_ids(db, viewer, wanted)
+        page = await reads.posts_by_ids(db, viewer, wanted, shape)
     else:
         flt = PostFilter(
             category_id=category, tag=tag, author_id=author, kind=kind, status=post_status
         )
-        page = await reads.list_posts(db, viewer, flt, codec=codec, cursor=cursor, limit=limit)
-    return page_response(page, PostOut, fields)
+        page = await reads.list_posts(
+            db, viewer, flt, codec=codec, cursor=cursor, limit=limit, shape=shape
+        )
+    return post_page(request, page, names, public=viewer is None)
 
 
 @router.get("/popular", response_model=PageOut[PostOut])
 async def popular(
+    request: Request,
     db: DatabaseDep,
+    cache: CacheDep,
     viewer: OptionalUserDep,
     codec: CursorsDep,
     days: int = Query(default=7, ge=1, le=365),
+    kind: PostKind | None = None,
     cursor: Cursor = None,
     limit: Limit = DEFAULT,
     fields: Fields = None,
-) -> dict[str, Any] | JSONResponse:
-    """The most-liked posts published in the last ``days`` days."""
-    page = await feeds.popular(db, viewer, days=days, codec=codec, cursor=cursor, limit=limit)
-    return page_response(page, PostOut, fields)
+) -> Response:
+    """The most-liked posts (of ``kind``, or all) published in the last ``days`` days, from
+    a ranking recomputed every 30 s (order at most 45 s old; contents and stats fresh)."""
+    wanted, shape = post_fields(fields)
+    page = await feeds.popular(
+        db, viewer, days=days, kind=kind, cache=cache, shape=shape,
+        codec=codec, cursor=cursor, limit=limit,
+    )  # fmt: skip
+    return post_page(request, page, wanted, public=viewer is None)
 
 
 @router.get("/trending", response_model=PageOut[PostOut])
 async def trending(
+    request: Request,
     db: DatabaseDep,
+    cache: CacheDep,
     viewer: OptionalUserDep,
     codec: CursorsDep,
+    kind: PostKind | None = None,
     cursor: Cursor = None,
     limit: Limit = DEFAULT,
     fields: Fields = None,
-) -> dict[str, Any] | JSONResponse:
-    """Recent posts by engagement decayed with age (``score``)."""
-    page = await feeds.trending(db, viewer, codec=codec, cursor=cursor, limit=limit)
-    return page_response(page, PostOut, fields)
+) -> Response:
+    """Recent posts (of ``kind``, or all) by engagement decayed with age (``score``), from a
+    ranking recomputed every 30 s (order at most 45 s old; contents and stats fresh)."""
+    wanted, shape = post_fields(fields)
+    page = await feeds.trending(
+        db, viewer, kind=kind, cache=cache, shape=shape, codec=codec, cursor=cursor, limit=limit
+    )
+    return post_page(request, page, wanted, public=viewer is None)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=PostOut)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import Query
-from fastapi.responses import JSONResponse
+from fastapi import Query, Request
+from fastapi.responses import Response
+from pydantic import TypeAdapter
 
 from stratabase.api.deps import (
     CacheDep,
@@ -14,6 +15,7 @@ from stratabase.api.deps import (
     DatabaseDep,
     WriterUserDep,
 )
+from stratabase.api.responses import json_answer
 from stratabase.api.routes._params import (
     DEFAULT,
     Cursor,
@@ -25,38 +27,69 @@ from stratabase.api.routes._params import (
 )
 from stratabase.api.routes._router import public_router
 from stratabase.api.schemas.common import PageOut
-from stratabase.api.schemas.fields import page_response
-from stratabase.api.schemas.users import FollowUserOut, UserProfileOut
+from stratabase.api.schemas.fields import page_json, page_response, parse_fields
+from stratabase.api.schemas.users import FollowUserOut, UserCardOut, UserProfileOut
+from stratabase.pagination import Page
 from stratabase.schemas.accounts import UserPublicRead
 from stratabase.schemas.social import RelationshipRead
 from stratabase.social import service
+from stratabase.social.cards import UserInclude
 
 router = public_router("/v1/users", "users")
 
 Edge = Literal["follow", "block", "mute"]
 
 
-@router.get("", response_model=PageOut[UserPublicRead])
+_PROFILE = TypeAdapter(UserProfileOut)
+
+
+@router.get("", response_model=PageOut[UserCardOut])
 async def list_users(
+    request: Request,
     db: DatabaseDep,
+    cache: CacheDep,
     codec: CursorsDep,
     search: str | None = Query(default=None, min_length=1, max_length=100),
     ids: Ids = None,
+    include: Annotated[
+        UserInclude | None,
+        Query(description="`stats`: each user's followers, following, posts, likes received"),
+    ] = None,
     cursor: Cursor = None,
     limit: Limit = DEFAULT,
     fields: Fields = None,
-) -> dict[str, Any] | JSONResponse:
-    """Users whose username or name starts with ``search``, or the users ``ids`` (batch)."""
+) -> Response:
+    """Users whose username or name starts with ``search``, or the users ``ids`` (batch,
+    ≤ 100), with their counters when ``include=stats``: one statement, whatever the count.
+    ``fields`` loads only the columns named."""
+    model = UserPublicRead if include is None else UserCardOut
+    wanted = parse_fields(fields, model)
+    if wanted is not None and include is not None:
+        wanted.add("stats")
     page = await service.list_users(
-        db, search=search, ids=parse_ids(ids), codec=codec, cursor=cursor, limit=limit
+        db,
+        cache,
+        search=search,
+        ids=parse_ids(ids),
+        codec=codec,
+        cursor=cursor,
+        limit=limit,
+        fields=frozenset(wanted) if wanted is not None else None,
+        include=frozenset([include]) if include is not None else frozenset(),
     )
-    return page_response(page, UserPublicRead, fields)
+    items = [card.model_dump() for card in page.items]
+    body = page_json(Page(items, page.next_cursor), model, wanted)
+    return json_answer(request, body, public=True)
 
 
 @router.get("/{user_id}", response_model=UserProfileOut)
-async def get_user(user_id: ObjectId, db: DatabaseDep, cache: CacheDep) -> dict[str, Any]:
-    """A public profile with followers, following, posts and likes received."""
-    return await service.get_profile(db, cache, user_id)
+async def get_user(
+    request: Request, user_id: ObjectId, db: DatabaseDep, cache: CacheDep
+) -> Response:
+    """A public profile with followers, following, posts and likes received (cached; every
+    write that changes it invalidates it at once)."""
+    profile = await service.get_profile(db, cache, user_id)
+    return json_answer(request, _PROFILE.dump_json(_PROFILE.validate_python(profile)), public=True)
 
 
 @router.get("/{user_id}/relationship", response_model=RelationshipRead)
@@ -75,7 +108,7 @@ async def _follows(
     cursor: Cursor,
     limit: int,
     fields: str | None,
-) -> dict[str, Any] | JSONResponse:
+) -> Response:
     page = await service.list_follows(
         db, user_id, direction=direction, codec=codec, cursor=cursor, limit=limit
     )
@@ -90,7 +123,7 @@ async def followers(
     cursor: Cursor = None,
     limit: Limit = DEFAULT,
     fields: Fields = None,
-) -> dict[str, Any] | JSONResponse:
+) -> Response:
     """Who follows this user, most recent first."""
     return await _follows("followers", user_id, db, codec, cursor, limit, fields)
 
@@ -103,7 +136,7 @@ async def following(
     cursor: Cursor = None,
     limit: Limit = DEFAULT,
     fields: Fields = None,
-) -> dict[str, Any] | JSONResponse:
+) -> Response:
     """Whom this user follows, most recent first."""
     return await _follows("following", user_id, db, codec, cursor, limit, fields)
 

@@ -19,6 +19,12 @@ class UserProfileOut(UserPublicRead):
     stats: UserStatsOut
 
 
+class UserCardOut(UserPublicRead):
+    """A user of the users list; ``stats`` only with ``include=stats``."""
+
+    stats: UserStatsOut | None = None
+
+
 class FollowUserOut(UserPublicRead):
     followed_at: AwareDatetime
 

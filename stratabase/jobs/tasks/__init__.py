@@ -6,6 +6,7 @@ __all__ = [
     "episodes",
     "generation",
     "maintenance",
+    "rankings",
     "stats",
     "usage",
 ]
