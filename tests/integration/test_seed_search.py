@@ -115,3 +115,19 @@ async def test_rebuild_keeps_the_index_unique(db: Database) -> None:
                 ),
                 {"k": row[0], "r": row[1]},
             )
+
+
+@pytest.mark.parametrize("backend", ["postgres"])  # planner statistics are PostgreSQL's
+async def test_postgres_seed_leaves_planner_statistics(db: Database) -> None:
+    """The first reads after a seed are planned with the loaded tables' real sizes."""
+    await orchestrator.seed(db, theme="tech", size=SIZES["tiny"], seed=3)
+    async with db.session() as session:
+        analyzed = set(
+            await session.scalars(
+                text(
+                    "SELECT relname FROM pg_stat_user_tables WHERE "
+                    "coalesce(last_analyze, last_autoanalyze) IS NOT NULL"
+                )
+            )
+        )
+    assert {"posts", "users", "comments", "likes"} <= analyzed
