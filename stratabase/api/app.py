@@ -22,6 +22,7 @@ from stratabase.api.middleware import (
 )
 from stratabase.api.openapi import install_openapi
 from stratabase.api.routes import auth, categories, comments, feeds, health, posts, search, users
+from stratabase.api.routes.changes import router as changes_router
 from stratabase.api.routes.jobs import router as jobs_router
 from stratabase.api.routes.payments import router as payments_router
 from stratabase.api.routes.stats import router as stats_router
@@ -102,6 +103,7 @@ def build_api(sb: Stratabase, *, owned: bool) -> FastAPI:
     app.include_router(payments_router)
     app.include_router(jobs_router)
     app.include_router(stats_router)
+    app.include_router(changes_router)
     for module in (auth, users, posts, comments, feeds, search, categories):
         app.include_router(module.router)
     return app
