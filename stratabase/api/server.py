@@ -25,4 +25,5 @@ def server_config(app: FastAPI, settings: Settings, host: str, port: int) -> uvi
         proxy_headers=False,
         forwarded_allow_ips=[],
         server_header=False,  # do not announce the server and its version
+        timeout_graceful_shutdown=5,  # open change streams would hold a shutdown forever
     )
