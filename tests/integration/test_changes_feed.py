@@ -242,3 +242,33 @@ def contextlib_stack(feed: ChangeFeed, topics: Topics, count: int):  # type: ign
             yield [await exits.enter_async_context(feed.subscribe(topics)) for _ in range(count)]
 
     return stack()
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_a_dropped_listener_loses_nothing(settings: Settings, db: Database) -> None:
+    """Events from another process arrive by NOTIFY alone (no polling here); while the
+    listening connection is killed and comes back, the relay catches up from the table."""
+    feed = ChangeFeed(db, settings.model_copy(update={"changes_poll_seconds": 3600}))
+    other = Database(settings)  # another process: its commits do not wake this one
+    try:
+        async with feed.subscribe(Topics.parse("posts", None)) as subscription:
+            listener = feed._listener
+            assert listener is not None
+            await wait_for(listener.listening.is_set, "the listener")  # type: ignore[attr-defined]
+            await write(other, "post:1", "post.created")
+            (first,) = await take(subscription, 1)
+            async with db.session() as session:
+                killed = await session.scalar(
+                    text(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                        " WHERE datname = current_database() AND query LIKE 'LISTEN%'"
+                    )
+                )
+            assert killed == 1
+            await write(other, "post:2", "post.updated")  # possibly while nobody listens
+            await write(other, "post:3", "post.updated")
+            rest = await take(subscription, 2)
+    finally:
+        await feed.stop()
+        await other.dispose()
+    assert [first.id, *(e.id for e in rest)] == [e.id for e in await committed(db)]
