@@ -272,3 +272,55 @@ async def test_a_dropped_listener_loses_nothing(settings: Settings, db: Database
         await feed.stop()
         await other.dispose()
     assert [first.id, *(e.id for e in rest)] == [e.id for e in await committed(db)]
+
+
+async def test_job_state_changes_reach_admins_only(db: Database, feed: ChangeFeed) -> None:
+    from stratabase.jobs import queue
+    from stratabase.schemas.jobs import JobCreate
+
+    async def run(session: AsyncSession) -> list[int]:
+        ids = await queue.enqueue_many(session, [JobCreate(task="noop"), JobCreate(task="noop")])
+        claimed = await queue.claim(
+            session, queues=["default"], owner="w", limit=2, lease=timedelta(seconds=30)
+        )
+        await queue.ack(session, owner="w", ids=[claimed[0].id])
+        await queue.fail(
+            session, owner="w", job_id=claimed[1].id, error="x", retry_at=None, permanent=True
+        )
+        return ids
+
+    first, second = await db.transaction(run)
+    page = await feed.page(Topics.parse("jobs", ADMIN), after=0, limit=10)
+    assert [(e.type, e.payload["job_id"]) for e in page.events] == [
+        ("job.succeeded", first),
+        ("job.failed", second),
+    ]
+    assert (await feed.page(Topics.parse("posts", BOB), after=0, limit=10)).events == []
+
+
+async def test_maintenance_prune_applies_the_retention(
+    settings: Settings, db: Database, feed: ChangeFeed
+) -> None:
+    from stratabase.jobs.queue import ClaimedJob
+    from stratabase.jobs.registry import TaskContext
+    from stratabase.jobs.tasks.maintenance import prune
+
+    await write(db, "post:1", "post.created")
+    (old,) = await committed(db)
+
+    async def age(session: AsyncSession) -> None:
+        await session.execute(
+            text("UPDATE change_events SET created_at = :at"),
+            {"at": utcnow() - timedelta(days=settings.changes_retention_days + 1)},
+        )
+
+    await db.transaction(age)
+    await write(db, "post:1", "post.updated")
+    context = TaskContext(db, settings, ClaimedJob(1, "maintenance", "maintenance.prune", {}, 1, 3))
+    outcome = await prune(context, {})
+    assert outcome is not None and outcome["changes_deleted"] == 1
+    (kept,) = await committed(db)
+    assert kept.id > old.id
+    async with feed.subscribe(Topics.parse("posts", None), after=0) as subscription:
+        (resync,) = await take(subscription, 1)
+    assert resync == Resync("retention", kept.id)
