@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Header, HTTPException, Query, Request
+from fastapi import APIRouter, Header, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
@@ -24,7 +24,7 @@ from stratabase.changes import Change, Resync, Topics
 from stratabase.changes.topics import MAX_TOPICS, SignInRequired, render
 from stratabase.schemas.common import MAX_ID
 
-router = api_router("/v1/changes", tag="changes")
+http_router = api_router("/v1/changes", tag="changes")
 
 #: Longest ``topics`` value: MAX_TOPICS names of up to 29 characters and their commas.
 TOPICS_MAX_LENGTH = MAX_TOPICS * 30
@@ -98,7 +98,7 @@ async def _stream(sb: Stratabase, topics: Topics, after: int | None) -> AsyncIte
                 yield sse_event(item)
 
 
-@router.get(
+@http_router.get(
     "",
     response_model=ChangePageOut,
     responses={200: {"content": {"text/event-stream": {}}}},
@@ -149,4 +149,16 @@ async def changes(
     )
 
 
-__all__ = ["ChangeOut", "ChangePageOut", "router"]
+def _routers() -> APIRouter:
+    from stratabase.api.routes.changes_ws import router as ws_router
+
+    combined = APIRouter()
+    combined.include_router(http_router)
+    combined.include_router(ws_router)
+    return combined
+
+
+#: ``GET /v1/changes`` (SSE, long-poll) and ``/v1/changes/ws`` (WebSocket).
+router = _routers()
+
+__all__ = ["ChangeOut", "ChangePageOut", "change_data", "router"]
