@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from stratabase.cache import Cache
+    from stratabase.changes.feed import ChangeFeed
     from stratabase.jobs.registry import Registry
     from stratabase.jobs.service import JobService
     from stratabase.ledger.payments import PaymentService
@@ -115,6 +116,14 @@ class Stratabase:
         return JobService(self.db, registry, cursors=self.cursors)
 
     @functools.cached_property
+    def changes(self) -> ChangeFeed:
+        """The change feed: one relay per process (started by the first subscription,
+        stopped by ``close``) and the subscriptions it serves."""
+        from stratabase.changes.feed import ChangeFeed
+
+        return ChangeFeed(self.db, self.settings)
+
+    @functools.cached_property
     def cursors(self) -> CursorCodec:
         """Signs page cursors with the settings' secret key."""
         from stratabase.pagination import CursorCodec
@@ -166,6 +175,8 @@ class Stratabase:
         """Release what this object owns, in reverse order of need: limiter, cache, database."""
         self._opened = False
         built = self.__dict__
+        if "changes" in built:
+            await self.changes.stop()
         if self._owns_limiter and "limiter" in built:
             await self.limiter.close()
         if self._owns_cache and "cache" in built:

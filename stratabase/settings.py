@@ -145,6 +145,14 @@ class Settings(BaseSettings):
     #: Let the crawler fetch private, loopback and link-local addresses (tests, intranets).
     crawl_allow_private: bool = False
 
+    #: Change feed (docs/changes.md): SSE heartbeat, outbox retention, relay poll when no
+    #: wake-up came, events queued per subscriber before it gets ``resync``, long-poll cap.
+    changes_heartbeat_seconds: float = Field(default=15.0, gt=0, le=3600)
+    changes_retention_days: float = Field(default=7.0, gt=0)
+    changes_poll_seconds: float = Field(default=1.0, gt=0, le=3600)
+    changes_queue_size: int = Field(default=1000, ge=1, le=1_000_000)
+    changes_max_wait_seconds: float = Field(default=30.0, ge=0, le=3600)
+
     #: HTTP: largest request body accepted (413 beyond), counted while it is read.
     max_body_bytes: int = Field(default=1_048_576, ge=1024, le=1_073_741_824)
     #: HTTP: CORS is off while no origin is listed (comma-separated; ``*`` for any).

@@ -126,6 +126,7 @@ def server_config(
         forwarded_allow_ips=[],
         server_header=False,  # do not announce the server and its version
         timeout_worker_healthcheck=int(WORKER_HEALTHCHECK_SECONDS),
+        timeout_graceful_shutdown=5,  # open change streams would hold a shutdown forever
     )
 
 

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from stratabase.auth.principal import Principal
 from stratabase.cache import Cache, invalidate_tags_after_commit
 from stratabase.cache.keys import COMMENTS, TAG_STATS
+from stratabase.changes import emit
 from stratabase.content import queries, reads
 from stratabase.db import portable
 from stratabase.db.session import Database
@@ -203,6 +204,7 @@ async def create(
         session.add(comment)
         await session.flush()
         await _bump_comments(session, post_id, 1)
+        await emit.comment_changed(session, comment, "comment.created")
         invalidate_tags_after_commit(session, cache, [tag_comments(post_id), TAG_STATS])
         author = await session.get(User, actor.user_id)
         return _node(comment, {actor.user_id: author} if author else {}, set())
@@ -246,6 +248,7 @@ async def edit(
             comment.body = data.body
         comment.updated_at = utcnow()
         await session.flush()
+        await emit.comment_changed(session, comment, "comment.edited")
         invalidate_tags_after_commit(session, cache, [tag_comments(comment.post_id)])
         author = await session.get(User, actor.user_id)
         liked = await session.scalar(
@@ -277,6 +280,7 @@ async def delete(db: Database, cache: Cache, actor: Principal, comment_id: int) 
         )
         if result.rowcount:  # type: ignore[attr-defined]
             await _bump_comments(session, comment.post_id, -1)
+            await emit.comment_changed(session, comment, "comment.deleted")
             invalidate_tags_after_commit(session, cache, [tag_comments(comment.post_id), TAG_STATS])
 
     await db.transaction(work)

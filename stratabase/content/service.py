@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from stratabase.auth.principal import Principal
 from stratabase.cache import Cache, invalidate_tags_after_commit
 from stratabase.cache.keys import TAG_SEARCH, TAG_STATS, tag_category, tag_post, tag_user
+from stratabase.changes import emit
 from stratabase.content import queries
 from stratabase.content.comments import tag_comments
 from stratabase.content.counters import tag_post_stats
@@ -110,6 +111,7 @@ async def add_post(
     await session.flush()
     await index.sync_post(session, post)
     await enqueue_crawls(session, post)  # link previews of a published post
+    await emit.post_changed(session, post, "post.created")
     stale = [tag_user(author_id), *_listed(post)]
     if status == PostStatus.PUBLISHED:
         stale.append(TAG_STATS)
@@ -158,6 +160,7 @@ async def update_post(
         await session.flush()
         await index.sync_post(session, post)
         await enqueue_crawls(session, post)  # link previews of a published post
+        await emit.post_changed(session, post, "post.updated", before=status_before)
         invalidate_tags_after_commit(
             session,
             cache,
@@ -214,6 +217,7 @@ async def set_status(
         await session.flush()
         await index.sync_post(session, post)
         await enqueue_crawls(session, post)  # link previews of a published post
+        await emit.post_changed(session, post, before=status_before)
         invalidate_tags_after_commit(
             session,
             cache,
@@ -242,6 +246,7 @@ async def delete_post(db: Database, cache: Cache, actor: Principal, post_id: int
                 | (Like.target_type == LikeTarget.COMMENT) & Like.target_id.in_(comment_ids)
             )
         )
+        await emit.post_changed(session, post, "post.deleted")
         await session.delete(post)
         invalidate_tags_after_commit(
             session,
@@ -351,6 +356,7 @@ async def set_like(
             count = await _bump(session, target, target_id, 1 if liked else -1)
             stale = await _stale_by_like(session, target, target_id)
             invalidate_tags_after_commit(session, cache, [*stale, TAG_STATS])
+            await emit.like_changed(session, actor.user_id, target, target_id, liked, count)
         else:
             count = await _count(session, target, target_id)
         return {"liked": liked, "likes": count}

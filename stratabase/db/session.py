@@ -151,6 +151,8 @@ class Database:
         self.translator = self.engines.translator
         #: Who to wake in this process after a commit that enqueued jobs (see jobs/notify.py).
         self.wakeups = Wakeups()
+        #: Who to wake in this process after a commit that wrote change events (changes/).
+        self.change_wakeups = Wakeups()
 
     @property
     def engine(self):  # type: ignore[no-untyped-def]

@@ -32,6 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from stratabase.changes import emit
 from stratabase.db import portable
 from stratabase.db.types import utcnow
 from stratabase.enums import JobStatus
@@ -252,6 +253,7 @@ async def ack(
         )
     )
     done = rowcount(await session.execute(statement))
+    await emit.jobs_changed(session, ids, "succeeded")  # the admins' change feed
     if results:
         await session.execute(
             update(jobs).where(jobs.c.id == bindparam("job_id")).values(result=bindparam("res")),
@@ -302,6 +304,8 @@ async def fail(
         .returning(jobs.c.status)
     )
     row = (await session.execute(statement)).first()
+    if row is not None:
+        await emit.jobs_changed(session, [job_id], JobStatus(row[0]).value)  # admins' feed
     return None if row is None else JobStatus(row[0])
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stratabase.auth.principal import Principal
+from stratabase.changes import emit
 from stratabase.db.session import Database, after_commit
 from stratabase.enums import TransferStatus
 from stratabase.exceptions import AlreadyExists, Conflict, InvalidInput, PermissionDenied
@@ -106,6 +107,7 @@ class LedgerService(HoldOperations):
             user_ids=tuple(sorted({u for u in user_ids if u is not None})),
         )
         if session is not None:
+            emit.wallet_changed(session, change)  # the change feed's outbox, same transaction
             for hook in self.hooks:
                 after_commit(session, partial(hook, change))
             return None

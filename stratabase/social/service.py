@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from stratabase.auth.principal import Principal
 from stratabase.cache import Cache, invalidate_tags_after_commit
 from stratabase.cache.keys import PROFILE, TAG_STATS, tag_feed, tag_user
+from stratabase.changes import emit
 from stratabase.db import portable
 from stratabase.db.session import Database
 from stratabase.db.types import utcnow
@@ -70,6 +71,8 @@ async def set_edge(
                 )
             )
         invalidate_tags_after_commit(session, cache, _stale_by_edge(kind, actor.user_id, user_id))
+        if kind == "follow":
+            await emit.follow_changed(session, actor.user_id, user_id, followed=on)
         return await queries.relationship(session, actor.user_id, user_id)
 
     return await db.transaction(work)

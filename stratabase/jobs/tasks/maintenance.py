@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from stratabase.changes import outbox
 from stratabase.enums import JobStatus
 from stratabase.jobs import service
 from stratabase.jobs.registry import Registry, TaskContext, TaskResult, TaskSpec
@@ -32,7 +33,9 @@ async def prune(ctx: TaskContext, payload: dict[str, Any]) -> TaskResult:
         older_than=timedelta(days=days * FAILED_RETENTION_FACTOR),
         statuses=(JobStatus.DEAD, JobStatus.FAILED),
     )
-    return {"deleted": done + failed}
+    retention = timedelta(days=ctx.settings.changes_retention_days)  # the change feed's outbox
+    changes = await ctx.db.transaction(lambda session: outbox.prune(session, retention))
+    return {"deleted": done + failed, "changes_deleted": changes}
 
 
 def register(registry: Registry, *, periodic: bool = True) -> None:

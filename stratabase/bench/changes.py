@@ -1,0 +1,233 @@
+"""``stratabase bench changes``: commit-to-client latency of the change feed over SSE.
+
+Subscribers (1,000; 200 with ``--quick``) hold ``GET /v1/changes?topics=posts`` streams on
+real ``serve`` processes — one, then two sharing the database (and Redis when configured) —
+while this process commits events at a steady rate. Each event carries the wall-clock time
+its transaction was sent to commit; a subscriber's latency is its receipt time minus that.
+Every subscriber must receive every event once: loss and duplicates are counted, not
+assumed. The servers' memory per idle subscriber is their RSS growth over the connections.
+
+The subscribers are bare asyncio sockets (no HTTP client library): at a thousand streams
+the client's own parsing would otherwise be what we measure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from stratabase.bench.report import BenchContext, Result
+from stratabase.changes import outbox
+from stratabase.db import migrate
+from stratabase.db.session import Database
+from stratabase.exceptions import ConfigError
+from stratabase.settings import Settings
+
+#: Events per second the writer commits, and for how long.
+RATE = 20
+SECONDS = 10
+START_TIMEOUT = 60.0
+
+
+@dataclass
+class _Subscriber:
+    latencies: list[float] = field(default_factory=list)
+    ids: list[int] = field(default_factory=list)
+    connected: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Set once ``expected`` events arrived.
+    complete: asyncio.Event = field(default_factory=asyncio.Event)
+    expected: int = 0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def _spawn(settings: Settings, port: int) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STRATABASE_")}
+    env |= {
+        "STRATABASE_DATABASE_URL": settings.database_url,
+        "STRATABASE_REDIS_URL": settings.redis_url,
+        "STRATABASE_REDIS_PREFIX": settings.redis_prefix,
+        "STRATABASE_RATE_LIMIT_READ": "0",  # a thousand streams from one IP is the point
+        "STRATABASE_LOG_LEVEL": "WARNING",
+        "STRATABASE_PORT": str(port),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "stratabase", "serve"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+async def _wait_serving(port: int, process: subprocess.Popen[bytes]) -> None:
+    async with httpx.AsyncClient(trust_env=False) as http:
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            try:
+                await http.get(f"http://127.0.0.1:{port}/health", timeout=2)
+                return
+            except httpx.TransportError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise ConfigError("bench changes: `stratabase serve` did not start") from None
+                await asyncio.sleep(0.1)
+
+
+async def _subscribe(port: int, sub: _Subscriber, stop: asyncio.Event) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        f"GET /v1/changes?topics=posts HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        "Accept: text/event-stream\r\n\r\n".encode()
+    )
+    try:
+        while not stop.is_set():
+            line = await reader.readline()
+            if not line:
+                return
+            if line.startswith(b": connected"):
+                sub.connected.set()
+            elif line.startswith(b"data: "):
+                now = time.time()
+                data = json.loads(line[6:])
+                sub.ids.append(int(data["id"]))
+                sub.latencies.append(now - float(data["payload"]["t"]))
+                if len(sub.ids) >= sub.expected:
+                    sub.complete.set()
+    finally:
+        writer.close()
+        with contextlib.suppress(Exception):
+            await writer.wait_closed()
+
+
+async def _write(db: Database, count: int) -> float:
+    """Commit ``count`` events at ``RATE`` per second; returns the seconds it took."""
+    start = time.monotonic()
+    for n in range(count):
+        delay = start + n / RATE - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+        async def work(session: AsyncSession, n: int = n) -> None:
+            await outbox.append(session, "post:0", "bench.tick", {"n": n, "t": time.time()})
+
+        await db.transaction(work)
+    return time.monotonic() - start
+
+
+async def _round(
+    settings: Settings, db: Database, processes: int, subscribers: int
+) -> dict[str, float]:
+    count = RATE * SECONDS
+    ports = [_free_port() for _ in range(processes)]
+    servers = [_spawn(settings, port) for port in ports]
+    stop = asyncio.Event()
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        for port, server in zip(ports, servers, strict=True):
+            await _wait_serving(port, server)
+        idle = [_rss_kib(server.pid) for server in servers]
+        subs = [_Subscriber(expected=count) for _ in range(subscribers)]
+        for index, sub in enumerate(subs):
+            tasks.append(asyncio.create_task(_subscribe(ports[index % processes], sub, stop)))
+        async with asyncio.timeout(START_TIMEOUT):
+            for sub in subs:
+                await sub.connected.wait()
+        held = [_rss_kib(server.pid) for server in servers]
+        await _write(db, count)
+        with contextlib.suppress(TimeoutError):  # what did not arrive by then is lost
+            async with asyncio.timeout(30):
+                for sub in subs:
+                    await sub.complete.wait()
+    finally:
+        stop.set()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for server in servers:
+            server.terminate()
+        for server in servers:
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+    latencies = sorted(lat for s in subs for lat in s.latencies)
+    received = sum(len(set(s.ids)) for s in subs)
+    duplicates = sum(len(s.ids) - len(set(s.ids)) for s in subs)
+    ordered = all(s.ids == sorted(s.ids) for s in subs)
+    return {
+        "p50_ms": statistics.median(latencies) * 1000 if latencies else float("nan"),
+        "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000 if latencies else float("nan"),
+        "delivered_per_s": received / SECONDS,
+        "lost": count * subscribers - received,
+        "duplicates": duplicates,
+        "out_of_order": 0 if ordered else 1,
+        "kib_per_subscriber": (sum(held) - sum(idle)) / subscribers,
+    }
+
+
+async def run(ctx: BenchContext) -> list[Result]:
+    if ctx.backend != ctx.settings.backend:
+        raise ConfigError(
+            f"bench changes --backend {ctx.backend}: point STRATABASE_DATABASE_URL at it"
+        )
+    subscribers = 200 if ctx.options.get("quick") else 1_000
+    settings = ctx.settings
+    db = Database(settings)
+    results: list[Result] = []
+    try:
+        await migrate.upgrade(db)
+        for processes in (1, 2):
+            figures = await _round(settings, db, processes, subscribers)
+            plural = "es" * (processes > 1)
+            where = f"{subscribers:,} SSE subscribers, {processes} API process{plural}"
+            results += [
+                Result(f"commit→client p50, {where}", figures["p50_ms"], "ms", better="lower"),
+                Result(
+                    f"commit→client p99, {where}",
+                    figures["p99_ms"],
+                    "ms",
+                    better="lower",
+                    note=f"target ≤ 100 ms: {'met' if figures['p99_ms'] <= 100 else 'NOT met'}",
+                ),
+                Result(f"events delivered, {where}", figures["delivered_per_s"], "events/s"),
+                Result(
+                    f"lost / duplicated / out of order, {where}",
+                    figures["lost"] + figures["duplicates"] + figures["out_of_order"],
+                    "events",
+                    better="lower",
+                    note=f"lost {figures['lost']:.0f}, duplicates {figures['duplicates']:.0f}, "
+                    f"out of order {figures['out_of_order']:.0f} (target: all 0)",
+                ),
+                Result(
+                    f"server memory per idle subscriber, {where}",
+                    figures["kib_per_subscriber"],
+                    "KiB",
+                    better="lower",
+                    note="RSS growth of the API processes over the connections",
+                ),
+            ]
+    finally:
+        await db.dispose()
+    return results

@@ -1,0 +1,67 @@
+"""``/v1/changes/ws`` on both backends: the same events and resume rules as SSE, and topics
+added or dropped on an open socket without a duplicate or a gap."""
+
+from __future__ import annotations
+
+import asyncio
+import warnings
+from typing import Any
+
+from stratabase.api.app import create_app
+from stratabase.db.session import Database
+from stratabase.settings import Settings
+from tests.acceptance.api_support import NO_LIMITS
+from tests.integration.changes_support import write
+
+with warnings.catch_warnings():  # it asks for `httpx2`; the WebSocket part needs neither
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
+
+
+def _write(settings: Settings, topic: str, type: str, **payload: Any) -> None:
+    """Commit one event from outside the server (another process, as far as it knows)."""
+
+    async def run() -> None:
+        db = Database(settings)
+        try:
+            await write(db, topic, type, **payload)
+        finally:
+            await db.dispose()
+
+    asyncio.run(run())
+
+
+def test_websocket_subscribe_resume_and_unsubscribe(settings: Settings) -> None:
+    fast = settings.model_copy(update={"changes_poll_seconds": 0.05})
+    _write(settings, "post:1", "post.created")
+    app = create_app(fast, rate_limits=NO_LIMITS)
+    with TestClient(app) as client, client.websocket_connect("/v1/changes/ws") as ws:
+        ws.send_json({"action": "subscribe", "topics": ["posts"], "after": 0})
+        assert ws.receive_json() == {"type": "subscribed", "topics": ["posts"], "after": 0}
+        first = ws.receive_json()  # replayed from the outbox
+        assert first["type"] == "post.created" and first["topic"] == "post:1"
+        assert set(first) == {"id", "topic", "type", "payload", "created_at"}
+
+        _write(settings, "comments:1", "comment.created")  # not subscribed yet
+        _write(settings, "post:2", "post.updated")
+        second = ws.receive_json()
+        assert second["type"] == "post.updated" and second["id"] > first["id"]
+
+        ws.send_json({"action": "subscribe", "topics": ["comments:1"]})
+        subscribed = ws.receive_json()
+        assert subscribed["topics"] == ["comments:1", "posts"]
+        assert subscribed["after"] == second["id"]  # goes on from the last event sent
+        _write(settings, "comments:1", "comment.edited")
+        assert ws.receive_json()["type"] == "comment.edited"
+
+        ws.send_json({"action": "unsubscribe", "topics": ["posts"]})
+        assert ws.receive_json()["topics"] == ["comments:1"]
+        _write(settings, "post:3", "post.archived")  # no longer wanted
+        _write(settings, "comments:1", "comment.deleted")
+        assert ws.receive_json()["type"] == "comment.deleted"
+
+        ws.send_json({"action": "subscribe", "topics": ["jobs"]})
+        refused = ws.receive_json()
+        assert refused["type"] == "error" and refused["field"] == "topics"
+        ws.send_json({"action": "subscribe", "topics": ["posts"], "after": -1})
+        assert ws.receive_json()["field"] == "after"
