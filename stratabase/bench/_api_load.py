@@ -317,7 +317,8 @@ async def _single_process(ctx: _Context, targets: Targets) -> list[Result]:
     note = (
         f"minimal FastAPI route answering {page_bytes:,} pre-serialized bytes (our post "
         f"page's size), same uvicorn settings; mean of {len(rounds)} rounds "
-        f"({', '.join(f'{run.rate:,.0f}' for run in rounds)} req/s), wrk -t2 -c32"
+        f"({', '.join(f'{run.rate:,.0f}' for run in rounds)} req/s), wrk -t2 -c32 using "
+        f"{100 * max(run.cpu_share for run in rounds):.0f} % of a core at most"
     )
     results = [
         Result("ceiling: throughput", round(rate, 1), "req/s", note=note),

@@ -191,9 +191,19 @@ class Servers:
         self.stats_dir = stats_dir
         command = [sys.executable, "-m", "stratabase.bench._server", mode, str(port)]
         command += [str(stats_dir), str(page_bytes)]
-        self.processes = [
-            subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL) for _ in range(workers)
-        ]
+        #: The processes' output (slow-query warnings, errors): kept out of the results table.
+        self.log = stats_dir / "server.log"
+        with self.log.open("ab") as log:
+            self.processes = [
+                subprocess.Popen(
+                    command,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+                for _ in range(workers)
+            ]
 
     @property
     def url(self) -> str:
@@ -208,7 +218,8 @@ class Servers:
         while time.monotonic() < deadline:
             dead = [p.pid for p in self.processes if p.poll() is not None]
             if dead:
-                raise RuntimeError(f"bench server process(es) {dead} exited at startup")
+                tail = self.log.read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"bench server process(es) {dead} exited at startup:\n{tail}")
             if all((self.stats_dir / f"{p.pid}.json").exists() for p in self.processes):
                 try:
                     if (await client.get(f"{self.url}/health")).status_code < 500:

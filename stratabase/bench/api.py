@@ -150,6 +150,8 @@ async def _targets(db: Database) -> Targets:
         viewers = list(
             await session.scalars(
                 select(Follow.follower_id)
+                .join(User, User.id == Follow.follower_id)
+                .where(User.status == UserStatus.ACTIVE)  # may sign in and write
                 .group_by(Follow.follower_id)
                 .order_by(func.count().desc(), Follow.follower_id)
                 .limit(VIEWERS)
