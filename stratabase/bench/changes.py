@@ -188,6 +188,8 @@ async def _round(
 
 
 async def run(ctx: BenchContext) -> list[Result]:
+    """SSE subscribers on one and two serve processes: commit-to-client latency, delivery
+    rate, loss, duplicates and memory per idle subscriber."""
     if ctx.backend != ctx.settings.backend:
         raise ConfigError(
             f"bench changes --backend {ctx.backend}: point STRATABASE_DATABASE_URL at it"

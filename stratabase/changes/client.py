@@ -73,6 +73,7 @@ class ChangesClient:
         self.connections = 0
 
     async def aclose(self) -> None:
+        """Close the HTTP client if this object made it (one passed in stays the caller's)."""
         if self._owns_http:
             await self._http.aclose()
 

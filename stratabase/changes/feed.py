@@ -195,6 +195,7 @@ class ChangeFeed:
 
     @property
     def subscribers(self) -> int:
+        """How many subscriptions are open in this process (health, metrics, the benchmark)."""
         return len(self._subscriptions)
 
     async def start(self) -> None:
@@ -214,6 +215,7 @@ class ChangeFeed:
             self._task = asyncio.create_task(self._relay(), name="stratabase-changes-relay")
 
     async def stop(self) -> None:
+        """Stop the relay and the listener; open subscriptions see the end of their stream."""
         self.db.change_wakeups.unsubscribe(self._wake)
         if self._listener is not None:
             from stratabase.changes.listener import ChangeListener

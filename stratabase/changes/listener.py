@@ -38,6 +38,7 @@ class ChangeListener:
         self._wake.set()
 
     async def start(self) -> None:
+        """Listen in the background; a lost connection is retried, never fatal."""
         self._task = asyncio.create_task(self._run(), name="stratabase-changes-listener")
 
     async def _run(self) -> None:
@@ -72,6 +73,7 @@ class ChangeListener:
             await asyncio.sleep(step / 2 + random.uniform(0, step / 2))
 
     async def stop(self) -> None:
+        """Stop listening (idempotent); the relay's poll still catches up on anything missed."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

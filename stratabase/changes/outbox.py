@@ -82,6 +82,7 @@ class Change:
 
     @classmethod
     def from_row(cls, row: Any) -> Change:
+        """A ``change_events`` row as a value (payload copied: nothing shares the row)."""
         return cls(row.id, row.topic, row.type, dict(row.payload or {}), row.created_at)
 
 
@@ -133,6 +134,7 @@ async def read_after(
 
 
 async def pruned_through(session: AsyncSession) -> int:
+    """The largest id a prune removed: resume points at or below it get ``resync``."""
     value = await session.scalar(select(SystemState.value).where(SystemState.key == PRUNED_KEY))
     return int((value or {}).get("id", 0))
 

@@ -78,9 +78,11 @@ class Ranking:
 
     @property
     def version(self) -> str:
+        """When it was computed: cursors are pinned to it, so a page never mixes two rankings."""
         return self.computed_at.isoformat()
 
     def to_json(self) -> dict[str, Any]:
+        """A compact JSON form for the cache: entries as ``[post_id, author_id, score]``."""
         return {
             "list": self.list_name,
             "kind": self.kind.value if self.kind else None,
@@ -90,6 +92,7 @@ class Ranking:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Ranking:
+        """The inverse of :meth:`to_json` (from the cache)."""
         return cls(
             list_name=data["list"],
             kind=PostKind(data["kind"]) if data["kind"] else None,

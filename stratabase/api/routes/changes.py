@@ -41,6 +41,8 @@ class ChangeOut(BaseModel):
 
 
 class ChangePageOut(BaseModel):
+    """A long-poll page: events in id order and where to resume."""
+
     events: list[ChangeOut]
     #: Pass as ``after`` next time.
     next_after: int
@@ -49,6 +51,7 @@ class ChangePageOut(BaseModel):
 
 
 def change_data(change: Change) -> dict[str, Any]:
+    """The JSON every transport carries for one event (SSE ``data:``, WebSocket, long-poll)."""
     return {
         "id": change.id,
         "topic": render(change),
@@ -59,11 +62,13 @@ def change_data(change: Change) -> dict[str, Any]:
 
 
 def sse_event(change: Change) -> str:
+    """One SSE frame; its ``id:`` comes back as ``Last-Event-ID`` when a client reconnects."""
     data = json.dumps(change_data(change), separators=(",", ":"))
     return f"id: {change.id}\nevent: {change.type}\ndata: {data}\n\n"
 
 
 def sse_resync(resync: Resync) -> str:
+    """One ``event: resync`` frame: the client must refetch its state, then go on from ``after``."""
     data = json.dumps({"reason": resync.reason, "after": resync.after}, separators=(",", ":"))
     # After a pruned resume point the stream goes on from `after`: say so in `id:`, so a
     # reconnecting browser does not ask for the pruned point again. After an overflow the

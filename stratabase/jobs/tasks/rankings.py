@@ -21,6 +21,7 @@ TASK = "rankings.refresh"
 
 
 async def refresh(ctx: TaskContext, _payload: dict[str, Any]) -> TaskResult:
+    """Recompute every ranking into the worker's cache (none without a cache)."""
     cache: Cache | None = ctx.resources.get(CACHE)
     if cache is None:
         return {"rankings": 0}
@@ -28,6 +29,7 @@ async def refresh(ctx: TaskContext, _payload: dict[str, Any]) -> TaskResult:
 
 
 def register(registry: Registry, *, periodic: bool = True) -> None:
+    """Register ``rankings.refresh`` (and, unless ``periodic`` is False, its schedule)."""
     # One attempt: the next period recomputes anyway.
     registry.add(TaskSpec(TASK, refresh, queue="maintenance", max_attempts=1, timeout=25.0))
     if periodic:
