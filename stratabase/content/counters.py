@@ -19,6 +19,7 @@ itself, so the post page reads them apart from the cached body:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import exists, select
@@ -107,3 +108,17 @@ async def fresh_stats(db: Database, viewer: Principal, post_id: int) -> tuple[st
 
 
 __all__ = ["BOUND", "cached_stats", "fresh_stats", "render", "stats_tags", "tag_post_stats"]
+
+
+async def cached_many(db: Database, cache: Cache, post_ids: Sequence[int]) -> dict[int, str]:
+    """:func:`cached_stats` for a page of posts: the hits in one cache round trip, each miss
+    loaded (and stored) on its own, so a like or comment committed while it loads can never
+    leave an old count cached. Anonymous list pages (feeds, rankings, search) use it: a warm
+    page costs no statement for its counters, with the post page's bounds."""
+    keys = {POST_STATS.key(post_id): post_id for post_id in post_ids}
+    found = await cache.get_many(list(keys))
+    out = {keys[key]: text for key, text in found.items()}
+    for post_id in post_ids:
+        if post_id not in out:
+            out[post_id] = await cached_stats(db, cache, post_id)
+    return out

@@ -24,12 +24,14 @@ import hashlib
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stratabase.auth.principal import Principal
 from stratabase.cache import Cache
+from stratabase.cache.errors import CacheError
 from stratabase.cache.keys import Namespace, tag_feed
-from stratabase.content import queries
+from stratabase.content import counters, queries
 from stratabase.content.reads import jsonable_body
 from stratabase.db.session import Database
 from stratabase.models import Post
@@ -61,16 +63,36 @@ async def with_extras(
     viewer: Principal | None,
     bodies: list[dict[str, Any]],
     shape: queries.Shape = queries.FULL,
+    *,
+    cache: Cache | None = None,
 ) -> list[dict[str, Any]]:
-    """``bodies`` completed with fresh stats and the viewer's like (one read session), each
-    only if ``shape`` asks for it: a cached page with ``fields=`` naming neither costs no
-    statement at all."""
+    """``bodies`` completed with stats and the viewer's like, each only if ``shape`` asks
+    for it: a cached page with ``fields=`` naming neither costs no statement at all.
+
+    Signed-in readers (or no ``cache``) get exact counters and their like in one read
+    session. Anonymous readers get the post page's cached counters
+    (:func:`counters.cached_many`: likes and comments at once, views within
+    ``counters.BOUND``), so a warm anonymous page costs no statement; if the cache cannot
+    answer, the counters are read from the database instead."""
     want_stats, want_liked = shape.wants("stats"), shape.wants("liked")
     if not bodies or not (want_stats or want_liked):
         return bodies
+    ids = [b["id"] for b in bodies]
+    if viewer is None and cache is not None:
+        try:
+            texts = await counters.cached_many(db, cache, ids) if want_stats else {}
+        except CacheError:
+            pass
+        else:
+            for body in bodies:
+                if want_stats:
+                    body["stats"] = orjson.loads(texts[body["id"]])
+                if want_liked:
+                    body["liked"] = None
+            return bodies
     async with db.session() as session:
         stats, liked = await queries.extras(
-            session, [b["id"] for b in bodies], viewer, stats=want_stats, liked=want_liked
+            session, ids, viewer, stats=want_stats, liked=want_liked
         )
     for body in bodies:
         if want_stats:

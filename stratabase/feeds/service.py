@@ -77,7 +77,9 @@ async def home(
         key = pages.page_key(FEED, "home", viewer, following, cursor, limit)
         tags = [tag_feed(viewer.user_id), *(tag_user(author) for author in following)]
         page = await pages.cached_page(cache, key, load, tags)
-    return Page(await pages.with_extras(db, viewer, page["items"], shape), page["next"])
+    return Page(
+        await pages.with_extras(db, viewer, page["items"], shape, cache=cache), page["next"]
+    )
 
 
 async def _following(db: Database, cache: Cache, user_id: int) -> list[int]:
@@ -158,7 +160,9 @@ async def category(
         page = await pages.cached_page(cache, key, load, tags)
     except _NoCategory:
         raise NotFound(f"category {category_id} does not exist", field="category_id") from None
-    return Page(await pages.with_extras(db, viewer, page["items"], shape), page["next"])
+    return Page(
+        await pages.with_extras(db, viewer, page["items"], shape, cache=cache), page["next"]
+    )
 
 
 class _NoCategory(Exception):
@@ -244,7 +248,7 @@ async def _ranked(
     next_cursor = None
     if page["next"] is not None and page["next"][0] < len(ranking.entries):
         next_cursor = codec.encode(list_kind, [ranking.version, *page["next"]])
-    return Page(await pages.with_extras(db, viewer, page["items"], shape), next_cursor)
+    return Page(await pages.with_extras(db, viewer, page["items"], shape, cache=cache), next_cursor)
 
 
 def _window(limit: int) -> int:

@@ -102,7 +102,7 @@ async def search(
     if kind == "users":
         return Page(page["items"], page["next"])
     items = page["items"]
-    posts = await pages.with_extras(db, viewer, [item["post"] for item in items])
+    posts = await pages.with_extras(db, viewer, [item["post"] for item in items], cache=cache)
     for item, post in zip(items, posts, strict=True):
         item["post"] = post
     return Page(items, page["next"])

@@ -5,6 +5,7 @@ database backends, with the in-process cache and with two tiers over Redis."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 
 import httpx
@@ -17,6 +18,7 @@ from stratabase.jobs.tasks import episodes
 from stratabase.settings import Settings
 from tests.acceptance.api_support import Actor, Api, count_queries
 from tests.integration.cache_wiring_support import serve
+from tests.integration.test_cache_redis import until
 from tests.integration.test_jobs_publishing import _context, _world
 
 
@@ -37,6 +39,11 @@ async def _ids(api: Api, url: str, actor: Actor | None = None, **params: Any) ->
 
 async def _search(api: Api, q: str, actor: Actor | None = None) -> list[int]:
     return await _ids(api, "/v1/search", actor, q=q)
+
+
+async def _same(ids: Awaitable[list[int]], expected: list[int], *, ordered: bool = True) -> bool:
+    got = await ids
+    return got == expected if ordered else sorted(got) == sorted(expected)
 
 
 async def _ok(response: httpx.Response) -> None:
@@ -219,12 +226,17 @@ async def test_a_write_through_one_app_reaches_search_and_feeds_cached_by_anothe
                 assert await _ids(b, f"/v1/feed/categories/{tech}") == [old["id"]]
             new = await a.post(author, title="Narwhal again", category_id=tech)
             both = [new["id"], old["id"]]
-            assert sorted(await _search(b, "narwhal")) == sorted(both)
-            assert await _ids(b, "/v1/feed", me) == both
-            assert await _ids(b, f"/v1/feed/categories/{tech}") == both
+            # B learns of A's writes by the invalidation message (docs/cache.md): wait for it.
+            await until(
+                lambda: _same(_search(b, "narwhal"), both, ordered=False), "B's search page"
+            )
+            await until(lambda: _same(_ids(b, "/v1/feed", me), both), "B's home feed")
+            await until(
+                lambda: _same(_ids(b, f"/v1/feed/categories/{tech}"), both), "B's category feed"
+            )
             await _ok(await a.http.post(f"/v1/users/{author.id}/mute", headers=me.headers))
-            assert await _ids(b, "/v1/feed", me) == []
-            assert await _search(b, "narwhal", me) == []
+            await until(lambda: _same(_ids(b, "/v1/feed", me), []), "B's feed after a mute")
+            await until(lambda: _same(_search(b, "narwhal", me), []), "B's search after a mute")
     finally:
         await first.close()
         await second.close()
