@@ -8,6 +8,7 @@ resume point was pruned or the client fell behind.
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any
@@ -58,9 +59,21 @@ def change_data(change: Change) -> dict[str, Any]:
     }
 
 
+#: Frames of recent events: an event goes to every subscriber of the process, and is
+#: serialized once, not once per subscriber (ids are unique within the one database).
+_FRAMES: OrderedDict[int, str] = OrderedDict()
+_FRAMES_KEPT = 4096
+
+
 def sse_event(change: Change) -> str:
-    data = json.dumps(change_data(change), separators=(",", ":"))
-    return f"id: {change.id}\nevent: {change.type}\ndata: {data}\n\n"
+    frame = _FRAMES.get(change.id)
+    if frame is None:
+        data = json.dumps(change_data(change), separators=(",", ":"))
+        frame = f"id: {change.id}\nevent: {change.type}\ndata: {data}\n\n"
+        _FRAMES[change.id] = frame
+        if len(_FRAMES) > _FRAMES_KEPT:
+            _FRAMES.popitem(last=False)
+    return frame
 
 
 def sse_resync(resync: Resync) -> str:
