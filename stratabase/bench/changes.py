@@ -215,11 +215,11 @@ async def run(ctx: BenchContext) -> list[Result]:
                 ),
                 Result(f"events delivered, {where}", figures["delivered_per_s"], "events/s"),
                 Result(
-                    f"lost / duplicated / out of order, {where}",
+                    f"late (>30 s) / duplicated / out of order, {where}",
                     figures["lost"] + figures["duplicates"] + figures["out_of_order"],
                     "events",
                     better="lower",
-                    note=f"lost {figures['lost']:.0f}, duplicates {figures['duplicates']:.0f}, "
+                    note=f"late {figures['lost']:.0f}, duplicates {figures['duplicates']:.0f}, "
                     f"out of order {figures['out_of_order']:.0f} (target: all 0)",
                 ),
                 Result(

@@ -62,7 +62,8 @@ def change_data(change: Change) -> dict[str, Any]:
 
 
 def sse_event(change: Change) -> str:
-    """One SSE frame; its ``id:`` comes back as ``Last-Event-ID`` when a client reconnects."""
+    """One SSE frame; its ``id:`` comes back as ``Last-Event-ID`` when a client reconnects.
+    (Not memoized by id: two roots in one process, on two databases, share ids.)"""
     data = json.dumps(change_data(change), separators=(",", ":"))
     return f"id: {change.id}\nevent: {change.type}\ndata: {data}\n\n"
 
