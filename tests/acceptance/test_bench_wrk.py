@@ -133,3 +133,18 @@ def test_the_cli_says_so_in_one_line_when_wrk_is_missing(tmp_path: Path) -> None
     lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
     assert done.returncode == 2
     assert len(lines) == 1 and "wrk not found" in lines[0]
+
+
+def test_a_run_where_nothing_completes_reports_a_floor_that_fails_its_bound() -> None:
+    """A request slower than the whole run must not read as 0 ms (a pass)."""
+    from stratabase.bench._api_load import _figures
+    from stratabase.bench._server import Counts
+
+    def run(requests: int) -> _wrk.WrkRun:
+        return _wrk.WrkRun(requests, 5.0, 0.0, 0.0, 0.0, 0, 0, 0, 0.01)
+
+    results = {r.name: r for r in _figures("trending", run(0), run(0), Counts(), "note")}
+    one_client = results["trending: p99, 1 client"]
+    assert one_client.value == 5000.0 and one_client.meets_target is False
+    assert "no request completed" in one_client.note
+    assert results["trending: p99, 32 connections"].meets_target is False
