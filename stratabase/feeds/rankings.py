@@ -78,9 +78,11 @@ class Ranking:
 
     @property
     def version(self) -> str:
+        """The computation time as text: a cursor compares it to detect a newer ranking."""
         return self.computed_at.isoformat()
 
     def to_json(self) -> dict[str, Any]:
+        """The compact cache form (entries as ``[post, author, score]`` triples)."""
         return {
             "list": self.list_name,
             "kind": self.kind.value if self.kind else None,
@@ -90,6 +92,7 @@ class Ranking:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Ranking:
+        """Rebuild a ranking from :meth:`to_json`'s form, as read from the cache."""
         return cls(
             list_name=data["list"],
             kind=PostKind(data["kind"]) if data["kind"] else None,

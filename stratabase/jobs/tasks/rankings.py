@@ -21,6 +21,7 @@ TASK = "rankings.refresh"
 
 
 async def refresh(ctx: TaskContext, _payload: dict[str, Any]) -> TaskResult:
+    """Store every precomputed ranking; a no-op (``rankings: 0``) without a cache."""
     cache: Cache | None = ctx.resources.get(CACHE)
     if cache is None:
         return {"rankings": 0}
@@ -28,6 +29,8 @@ async def refresh(ctx: TaskContext, _payload: dict[str, Any]) -> TaskResult:
 
 
 def register(registry: Registry, *, periodic: bool = True) -> None:
+    """Add the task (one attempt, 25 s timeout) and, unless ``periodic`` is false, its
+    every-30-s schedule."""
     # One attempt: the next period recomputes anyway.
     registry.add(TaskSpec(TASK, refresh, queue="maintenance", max_attempts=1, timeout=25.0))
     if periodic:
