@@ -85,6 +85,7 @@ asyncio.run(main())
 
 
 async def run(ctx: BenchContext) -> list[Result]:
+    """The suite's figures (see the module docstring), ``small`` seed with ``--quick``."""
     quick = bool(ctx.options.get("quick"))
     if ctx.backend == "postgres":
         if ctx.settings.backend != "postgres":

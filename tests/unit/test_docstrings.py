@@ -21,17 +21,11 @@ PACKAGE = Path(stratabase.__file__).parent
 #: post page, search, bench): trim as each lands complete.
 OWNED_ELSEWHERE = frozenset(
     {
-        "api/app.py",
         "api/deps.py",
-        "api/middleware.py",
         "api/routes/comments.py",
         "api/schemas/users.py",
-        "bench/api.py",
         "bench/cache.py",
-        "bench/ledger.py",
-        "bench/queue.py",
         "bench/report.py",
-        "bench/seed.py",
         "content/comments.py",
         "content/queries.py",
         "content/reads.py",
@@ -48,7 +42,6 @@ OWNED_ELSEWHERE = frozenset(
         "seed/orchestrator.py",
         "seed/people.py",
         "seed/progress.py",
-        "seed/publishing.py",
         "seed/sizes.py",
         "seed/stepped.py",
         "seed/theme.py",
