@@ -22,7 +22,6 @@ PACKAGE = Path(stratabase.__file__).parent
 OWNED_ELSEWHERE = frozenset(
     {
         "api/deps.py",
-        "api/routes/comments.py",
         "api/schemas/users.py",
         "bench/cache.py",
         "bench/report.py",
@@ -36,19 +35,15 @@ OWNED_ELSEWHERE = frozenset(
         "search/text.py",
         "seed/content.py",
         "seed/context.py",
-        "seed/digest.py",
         "seed/loader.py",
         "seed/operations.py",
         "seed/orchestrator.py",
         "seed/people.py",
         "seed/progress.py",
-        "seed/sizes.py",
         "seed/stepped.py",
         "seed/theme.py",
         "seed/threads.py",
         "seed/wallets.py",
-        "social/queries.py",
-        "social/service.py",
     }
 )
 
