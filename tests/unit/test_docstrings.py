@@ -23,11 +23,8 @@ OWNED_ELSEWHERE = frozenset(
     {
         "api/deps.py",
         "api/schemas/users.py",
-        "bench/cache.py",
         "bench/report.py",
-        "content/comments.py",
         "content/queries.py",
-        "content/reads.py",
         "content/service.py",
         "jobs/tasks/stats.py",
         "schemas/content.py",
