@@ -25,7 +25,6 @@ OWNED_ELSEWHERE = frozenset(
         "api/schemas/users.py",
         "bench/report.py",
         "content/queries.py",
-        "content/service.py",
         "jobs/tasks/stats.py",
         "schemas/content.py",
         "search/index.py",
