@@ -31,11 +31,9 @@ OWNED_ELSEWHERE = frozenset(
         "search/text.py",
         "seed/content.py",
         "seed/context.py",
-        "seed/orchestrator.py",
         "seed/progress.py",
         "seed/theme.py",
         "seed/threads.py",
-        "seed/wallets.py",
     }
 )
 
