@@ -22,8 +22,6 @@ PACKAGE = Path(stratabase.__file__).parent
 OWNED_ELSEWHERE = frozenset(
     {
         "api/deps.py",
-        "api/schemas/users.py",
-        "bench/report.py",
         "content/queries.py",
         "jobs/tasks/stats.py",
         "schemas/content.py",
