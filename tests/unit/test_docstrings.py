@@ -26,7 +26,6 @@ OWNED_ELSEWHERE = frozenset(
         "jobs/tasks/stats.py",
         "schemas/content.py",
         "search/index.py",
-        "search/text.py",
         "seed/content.py",
         "seed/context.py",
         "seed/progress.py",
