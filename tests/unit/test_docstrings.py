@@ -30,7 +30,6 @@ OWNED_ELSEWHERE = frozenset(
         "seed/context.py",
         "seed/progress.py",
         "seed/theme.py",
-        "seed/threads.py",
     }
 )
 
