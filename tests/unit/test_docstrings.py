@@ -28,7 +28,6 @@ OWNED_ELSEWHERE = frozenset(
         "search/index.py",
         "seed/content.py",
         "seed/context.py",
-        "seed/progress.py",
         "seed/theme.py",
     }
 )
