@@ -22,7 +22,6 @@ PACKAGE = Path(stratabase.__file__).parent
 OWNED_ELSEWHERE = frozenset(
     {
         "api/deps.py",
-        "content/queries.py",
         "jobs/tasks/stats.py",
         "schemas/content.py",
         "search/index.py",
