@@ -24,7 +24,6 @@ OWNED_ELSEWHERE = frozenset(
         "api/deps.py",
         "jobs/tasks/stats.py",
         "schemas/content.py",
-        "search/index.py",
         "seed/content.py",
         "seed/context.py",
         "seed/theme.py",
