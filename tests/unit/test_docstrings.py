@@ -26,7 +26,6 @@ OWNED_ELSEWHERE = frozenset(
         "schemas/content.py",
         "seed/content.py",
         "seed/context.py",
-        "seed/theme.py",
     }
 )
 
