@@ -43,6 +43,7 @@ class StratabaseAPI(FastAPI):
     inside them, the anonymous post page's fast path (:mod:`stratabase.api.fast_path`)."""
 
     def build_middleware_stack(self) -> ASGIApp:
+        """Wrap Starlette's whole stack, so these layers see every response (see the class)."""
         return SecurityHeaders(PostPageFastPath(super().build_middleware_stack()))
 
 

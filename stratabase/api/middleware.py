@@ -163,6 +163,7 @@ class ProblemCORS(CORSMiddleware):
     """Starlette's CORS, with a refused preflight answered as problem+json like any error."""
 
     def preflight_response(self, request_headers: Headers) -> Response:
+        """Starlette's answer, but a refusal becomes problem+json keeping its CORS headers."""
         response = super().preflight_response(request_headers)
         if response.status_code < 400:
             return response

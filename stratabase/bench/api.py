@@ -45,6 +45,7 @@ VIEWERS = 8
 
 
 async def run(ctx: BenchContext) -> list[Result]:
+    """Seed a scratch database, serve it, and drive every endpoint with wrk (module doc)."""
     wrk_binary()  # no wrk: one line now, not after seeding
     quick = bool(ctx.options.get("quick"))
     if ctx.backend == "postgres":

@@ -70,6 +70,7 @@ def sample_value() -> dict[str, Any]:
 
 
 async def throughput(op: Op, total: int, tasks: int) -> float:
+    """Calls per second of ``op``, ``total`` calls shared by ``tasks`` concurrent tasks."""
     per_task = max(1, total // tasks)
 
     async def worker() -> None:
@@ -186,6 +187,7 @@ async def _single_flight(cache: SmartCache, misses: int) -> int:
 
 
 async def run(ctx: BenchContext) -> list[Result]:
+    """The suite's figures (see the module docstring); needs Redis."""
     url = ctx.settings.redis_url
     if not url:
         raise ConfigError("the cache suite needs Redis: set STRATABASE_REDIS_URL")

@@ -36,6 +36,7 @@ HOT = 10
 
 
 async def run(ctx: BenchContext) -> list[Result]:
+    """The suite's figures (see the module docstring); ``--quick`` runs 3 s over 1,000 wallets."""
     quick = bool(ctx.options.get("quick"))
     seconds = 3 if quick else 10
     wallets = 1_000 if quick else WALLETS

@@ -203,6 +203,7 @@ async def _remaining_done(db: Database, sql: str, n: int) -> int:
 
 
 async def run(ctx: BenchContext) -> list[Result]:
+    """Enqueue and drain rates (2,000 jobs with ``--quick``, else 20,000), ours then pgqueuer's."""
     n = 2_000 if ctx.options.get("quick") else 20_000
     with tempfile.TemporaryDirectory() as workdir:
         settings = _bench_settings(ctx, Path(workdir))

@@ -29,18 +29,22 @@ class Result:
 
     @property
     def ratio(self) -> float | None:
+        """``value / reference`` (3 decimals); None without a (non-zero) reference."""
         if self.reference in (None, 0):
             return None
         return round(self.value / self.reference, 3)
 
     @property
     def meets_target(self) -> bool | None:
+        """Whether the ratio reaches the target in the ``better`` direction; None if either
+        is missing."""
         ratio = self.ratio
         if ratio is None or self.target is None:
             return None
         return ratio >= self.target if self.better == "higher" else ratio <= self.target
 
     def as_dict(self) -> dict[str, Any]:
+        """The fields plus ``ratio`` and ``meets_target``, for the JSON file."""
         data = asdict(self)
         data["ratio"] = self.ratio
         data["meets_target"] = self.meets_target
@@ -57,6 +61,7 @@ class BenchContext:
 
 
 def render(suite: str, backend: str, results: list[Result], console: Console) -> None:
+    """One table of the results, a missed target marked ``NO``."""
     table = Table(title=f"stratabase bench {suite} ({backend})")
     for column, justify in (
         ("name", "left"),
@@ -85,6 +90,7 @@ def render(suite: str, backend: str, results: list[Result], console: Console) ->
 
 
 def write_json(path: Path, suite: str, backend: str, results: list[Result]) -> None:
+    """Write the results to ``path`` (parents created), for comparing runs later."""
     payload = {"suite": suite, "backend": backend, "results": [r.as_dict() for r in results]}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=2) + "\n")

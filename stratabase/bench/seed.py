@@ -105,6 +105,7 @@ async def _add(session: Any, target: Any, values: dict[str, Any]) -> None:
 
 
 async def run(ctx: BenchContext) -> list[Result]:
+    """The suite's figures (see the module docstring); drops and recreates the database."""
     quick = bool(ctx.options.get("quick"))
     main = "small" if quick else ("large" if ctx.backend == "postgres" else "medium")
     with tempfile.TemporaryDirectory(prefix="sb-bench-seed-") as scratch:

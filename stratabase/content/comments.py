@@ -169,6 +169,8 @@ async def _load_page(
 async def create(
     db: Database, cache: Cache, actor: Principal, post_id: int, data: CommentCreate
 ) -> dict[str, Any]:
+    """Comment on a published post, or reply; past the maximum depth a reply becomes its
+    parent's sibling. Blocked users and replies to deleted comments are refused."""
     actor.require_writer()
 
     async def work(session: AsyncSession) -> dict[str, Any]:
@@ -238,6 +240,7 @@ async def _live_comment(session: AsyncSession, comment_id: int, viewer: Principa
 async def edit(
     db: Database, cache: Cache, actor: Principal, comment_id: int, data: CommentUpdate
 ) -> dict[str, Any]:
+    """Change a live comment's body; only its author may."""
     actor.require_writer()
 
     async def work(session: AsyncSession) -> dict[str, Any]:

@@ -30,6 +30,7 @@ PUBLIC_USER_FIELDS = ("id", "username", "name", "avatar_url", "bio")
 
 
 def public_user(user: User) -> dict[str, Any]:
+    """Only the fields anyone may see of a user (never email, role or password)."""
     return {name: getattr(user, name) for name in PUBLIC_USER_FIELDS}
 
 
@@ -62,6 +63,7 @@ def visible(viewer: Principal | None) -> ColumnElement[bool]:
 
 
 async def get_visible_post(session: AsyncSession, post_id: int, viewer: Principal | None) -> Post:
+    """The post if the viewer may see it; otherwise :class:`NotFound`, as if it did not exist."""
     post = await session.get(Post, post_id)
     if post is None or not can_see(post, viewer):
         raise NotFound(f"post {post_id} does not exist", field="post_id")
@@ -108,6 +110,7 @@ class Shape:
     fields: frozenset[str] | None = None
 
     def wants(self, name: str) -> bool:
+        """Whether the answer includes the key ``name``."""
         return self.fields is None or name in self.fields
 
     def attributes(self) -> list[str]:
@@ -298,6 +301,8 @@ async def extras(
 
 @dataclass(frozen=True)
 class PostFilter:
+    """What a post list narrows to; published posts unless ``status`` says otherwise."""
+
     category_id: int | None = None
     tag: str | None = None
     author_id: int | None = None
@@ -338,6 +343,7 @@ async def page_posts(
 
 
 def filtered(flt: PostFilter, viewer: Principal | None) -> Select[Any]:
+    """The posts matching the filter that the viewer may see, unordered."""
     statement = select(Post).where(Post.status == flt.status, visible(viewer))
     if flt.category_id is not None:
         statement = statement.where(Post.category_id == flt.category_id)
@@ -377,4 +383,5 @@ async def posts_by_ids(
 
 
 def published_since(since: Any) -> ColumnElement[bool]:
+    """Published posts whose publication time is ``since`` or later."""
     return and_(Post.status == PostStatus.PUBLISHED, Post.published_at >= since)

@@ -194,6 +194,7 @@ async def posts_by_ids(
     ids: Sequence[int],
     shape: queries.Shape = queries.FULL,
 ) -> Page[dict[str, Any]]:
+    """The visible posts among ``ids``, in the order asked, hydrated to ``shape``."""
     async with db.session() as session:
         posts = await queries.posts_by_ids(session, ids, viewer, shape)
         return Page(await queries.hydrate(session, posts, viewer, shape), None)
@@ -238,6 +239,7 @@ def categories_key(theme: str | None, after_id: object, limit: int) -> str:
 async def list_tags(
     db: Database, *, codec: CursorCodec, cursor: str | None, limit: int
 ) -> Page[Tag]:
+    """Every tag, by id, one cursor page at a time."""
     statement = select(Tag)
     if cursor:
         (last_id,) = codec.decode("tags", cursor, 1)

@@ -121,6 +121,8 @@ async def add_post(
 async def create_post(
     db: Database, cache: Cache, actor: Principal, data: PostCreate
 ) -> dict[str, Any]:
+    """Create a post by the actor and return it hydrated; cached lists it joins are
+    invalidated after commit."""
     actor.require_writer()
 
     async def work(session: AsyncSession) -> dict[str, Any]:
@@ -134,6 +136,7 @@ async def create_post(
 async def update_post(
     db: Database, cache: Cache, actor: Principal, post_id: int, data: PostUpdate
 ) -> dict[str, Any]:
+    """Apply the fields given (only those) to the actor's own post; returns it hydrated."""
     actor.require_writer()
     changes = data.changes()
 
@@ -234,6 +237,8 @@ async def set_status(
 
 
 async def delete_post(db: Database, cache: Cache, actor: Principal, post_id: int) -> None:
+    """Delete the actor's own post for good, with its likes and its comments' likes, and
+    drop it from the search index."""
     actor.require_writer()
 
     async def work(session: AsyncSession) -> None:

@@ -11,6 +11,7 @@ _NON_SLUG = re.compile(r"[^a-z0-9]+")
 
 
 def slugify(text: str, *, max_length: int = 60) -> str:
+    """Lowercase ASCII words joined by ``-``, never empty (``item`` when nothing is left)."""
     slug = _NON_SLUG.sub("-", normalise(text)).strip("-")
     return slug[:max_length].strip("-") or "item"
 

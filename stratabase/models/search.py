@@ -22,6 +22,8 @@ SearchVector = TSVECTOR().with_variant(Text(), "sqlite")
 
 
 class SearchDocument(IdMixin, Base):
+    """One searchable post or user (unique per kind and id), with its text vector."""
+
     __tablename__ = "search_documents"
     __table_args__ = (
         UniqueConstraint("kind", "ref_id"),

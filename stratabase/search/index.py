@@ -23,6 +23,7 @@ TS_CONFIG = "simple"
 
 
 def dialect_name(session: AsyncSession) -> str:
+    """``postgresql`` or ``sqlite``: which index (tsvector or FTS5) the session writes."""
     return session.get_bind().dialect.name
 
 
@@ -43,6 +44,7 @@ def block_text(blocks: list[Any]) -> str:
 
 
 async def upsert(session: AsyncSession, kind: str, ref_id: int, title: str, body: str) -> None:
+    """Index or re-index one document (one per kind and id)."""
     values: dict[str, Any] = {
         "kind": kind,
         "ref_id": ref_id,
@@ -69,6 +71,7 @@ async def upsert(session: AsyncSession, kind: str, ref_id: int, title: str, body
 
 
 def document(kind: str, ref_id: int, title: str, body: str) -> dict[str, Any]:
+    """One document's parameters for :func:`insert_many`."""
     return {
         "p_kind": kind,
         "p_ref_id": ref_id,
@@ -107,15 +110,18 @@ async def insert_many(session: AsyncSession, documents: list[dict[str, Any]]) ->
 
 
 def post_document(post: Any) -> dict[str, Any]:
+    """A post's document: its title, and its summary and block text as the body."""
     body = "\n".join(filter(None, [post.summary or "", block_text(post.content_blocks)]))
     return document("post", post.id, post.title, body)
 
 
 def user_document(user: Any) -> dict[str, Any]:
+    """A user's document: username and name as the title, the bio as the body."""
     return document("user", user.id, f"{user.username} {user.name}", user.bio or "")
 
 
 async def remove(session: AsyncSession, kind: str, ref_id: int) -> None:
+    """Drop a document from the index; nothing happens if it is not there."""
     await session.execute(
         delete(SearchDocument).where(SearchDocument.kind == kind, SearchDocument.ref_id == ref_id)
     )
@@ -131,6 +137,7 @@ async def sync_post(session: AsyncSession, post: Any) -> None:
 
 
 async def sync_user(session: AsyncSession, user: Any) -> None:
+    """Re-index a user after a change; a deleted user leaves the index."""
     if str(user.status) == "deleted":
         await remove(session, "user", user.id)
     else:

@@ -61,6 +61,7 @@ GIN_COST_RATIO = 5.0
 
 
 def validate_query(text: str) -> str:
+    """The cleaned query, or :class:`InvalidInput` on field ``q`` if empty or too long."""
     cleaned = clean_query(text)
     if not cleaned:
         raise InvalidInput("the search query is empty", field="q")

@@ -21,6 +21,7 @@ MARK_OPEN, MARK_CLOSE = "<mark>", "</mark>"
 
 
 def normalise(word: str) -> str:
+    """Accents removed and case folded, so ``Café`` and ``cafe`` match."""
     decomposed = unicodedata.normalize("NFKD", word)
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
 
@@ -37,6 +38,7 @@ def strip_accents(text: str) -> str:
 
 
 def tokens(text: str) -> list[str]:
+    """The words of ``text`` (runs of Unicode word characters), each normalised."""
     return [token for token in (normalise(m.group()) for m in _WORD.finditer(text)) if token]
 
 
@@ -47,6 +49,7 @@ def terms_string(text: str) -> str:
 
 
 def clean_query(text: str) -> str:
+    """Control characters become spaces and the ends are trimmed; nothing else changes."""
     return _CONTROL.sub(" ", text).strip()
 
 
@@ -63,10 +66,12 @@ class ParsedQuery:
 
     @property
     def positive_tokens(self) -> list[str]:
+        """Every token a match may contain (excluded ones left out), e.g. to highlight."""
         return [t for group in self.groups for phrase in group for t in phrase]
 
     @property
     def empty(self) -> bool:
+        """Nothing to look for (only exclusions, or no words at all)."""
         return not self.groups
 
 

@@ -135,6 +135,7 @@ def body_pool(
 
 
 def title_pool(theme: Theme, seed: int, size: int = 2048) -> Titles:
+    """Titles and matching slugs from the theme's patterns, the same for one seed."""
     rng = random.Random(f"{seed}:{theme.name}:titles")
     titles, slugs = [], []
     for _ in range(size):

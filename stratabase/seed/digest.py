@@ -33,6 +33,7 @@ NOT_CONTENT = frozenset(_DERIVED | _OPERATIONAL)
 
 
 async def row_counts(conn: AsyncConnection) -> dict[str, int]:
+    """Rows per table, every table of the models, for the seed report."""
     counts = {}
     for table in metadata.sorted_tables:
         counts[table.name] = int(
@@ -42,6 +43,7 @@ async def row_counts(conn: AsyncConnection) -> dict[str, int]:
 
 
 async def database_bytes(conn: AsyncConnection, database_url: str) -> int:
+    """The database's size on disk (on SQLite the file plus its WAL)."""
     if conn.dialect.name == "postgresql":
         result = await conn.execute(text("SELECT pg_database_size(current_database())"))
         return int(result.scalar_one())

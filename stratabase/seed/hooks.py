@@ -14,6 +14,8 @@ from stratabase.settings import Settings
 
 @dataclass(frozen=True)
 class HookResult:
+    """What a post-seed hook did, for the seed report: its name, whether it ran, why not."""
+
     name: str
     done: bool
     detail: str

@@ -77,6 +77,7 @@ async def load(
 
 
 async def driver_connection(conn: AsyncConnection) -> Any:
+    """The driver's own connection (asyncpg, aiosqlite) under SQLAlchemy's, for bulk loading."""
     return (await conn.get_raw_connection()).driver_connection
 
 
@@ -229,10 +230,12 @@ class Rebuild:
 
     @property
     def validations(self) -> list[str]:
+        """``VALIDATE CONSTRAINT`` for each foreign key added ``NOT VALID``."""
         return [validate_sql(table, name) for table, name in self.foreign_keys]
 
 
 def validate_sql(table: str, constraint: str) -> str:
+    """The statement that checks a ``NOT VALID`` constraint's existing rows."""
     return f'ALTER TABLE "{table}" VALIDATE CONSTRAINT "{constraint}"'
 
 

@@ -35,6 +35,7 @@ def _weighted(r: float) -> int:
 
 
 def jobs(ctx: Context) -> TableData:
+    """Queue jobs in every status, so the jobs pages and the worker have history."""
     rng = ctx.rng("jobs")
     rand = rng.random
     count = max(2 * len(JOB_STATUSES), ctx.users // 10)
@@ -78,6 +79,7 @@ def jobs(ctx: Context) -> TableData:
 
 
 def user_events(ctx: Context) -> TableData:
+    """Two activity events per user."""
     rng = ctx.rng("user_events")
     rand = rng.random
     count = 2 * ctx.users
@@ -99,6 +101,7 @@ def user_events(ctx: Context) -> TableData:
 
 
 def token_usage(ctx: Context) -> TableData:
+    """Daily token usage per organization over the last 14 days."""
     rng = ctx.rng("token_usage")
     rand = rng.random
     days = 14

@@ -61,6 +61,8 @@ LOCAL_HOSTS = {None, "", "localhost", "127.0.0.1", "::1"}
 
 @dataclass
 class SeedResult:
+    """What a seed run did, for the CLI's report and the bench: rows per table and time."""
+
     theme: str
     size: str
     seed: int
@@ -71,9 +73,11 @@ class SeedResult:
 
     @property
     def rows(self) -> int:
+        """Rows written, all tables together."""
         return sum(self.tables.values())
 
     def as_dict(self) -> dict[str, Any]:
+        """The JSON report, with rows per second and any extra figures merged in."""
         return {
             "theme": self.theme,
             "size": self.size,
@@ -498,6 +502,8 @@ async def clean(db: Database, settings: Settings) -> list[HookResult]:
 
 
 async def stats(db: Database) -> dict[str, Any]:
+    """Rows per table, size on disk, theme and whether a seed was interrupted; refuses an
+    unmigrated database."""
     async with db.engine.connect() as conn:
         if not await conn.run_sync(lambda c: inspect(c).has_table("system_state")):
             raise MigrationError("the database is not migrated: run `stratabase migrate`")

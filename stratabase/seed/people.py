@@ -68,6 +68,7 @@ def name_pools(seed: int) -> tuple[list[str], list[str]]:
 
 
 def organizations(ctx: Context) -> TableData:
+    """Organizations with Faker-made names, the same for one seed."""
     from faker import Faker
 
     rng = ctx.rng("organizations")
@@ -89,6 +90,8 @@ def organizations(ctx: Context) -> TableData:
 
 
 def users(ctx: Context) -> TableData:
+    """Users created over 400 days, a few suspended or deleted; a fresh seed starts with
+    the demo logins and the theme's personas."""
     rng = ctx.rng("users")
     firsts, lasts = name_pools(ctx.seed)
     personas = ctx.theme.personas
@@ -144,6 +147,7 @@ def follows(ctx: Context) -> TableData:
 
 
 def blocks_and_mutes(ctx: Context, table: str) -> TableData:
+    """Distinct random pairs of users for ``table`` (``blocks`` or ``mutes``)."""
     rng = ctx.rng(table)
     n = ctx.users
     seen: set[tuple[int, int]] = set()

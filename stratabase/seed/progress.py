@@ -27,24 +27,29 @@ SHOW_AFTER_SECONDS = 1.0
 
 
 class Reporter(Protocol):
-    def start(self, table: str, total: int, unit: str = "rows") -> None: ...
+    """Where the seed reports progress, one table (or step list) at a time."""
 
-    def advance(self, rows: int) -> None: ...
+    def start(self, table: str, total: int, unit: str = "rows") -> None:
+        """Begin ``table`` (``total`` units); the previous one counts as complete."""
 
-    def finish(self) -> None: ...
+    def advance(self, rows: int) -> None:
+        """``rows`` more done; ``advance(0)`` just lets the display refresh."""
+
+    def finish(self) -> None:
+        """The seed is over: complete the last table and release the display."""
 
 
 class Silent:
     """For ``--quiet``, ``--json``, tests and ``stratabase up``."""
 
     def start(self, table: str, total: int, unit: str = "rows") -> None:
-        pass
+        """Report nothing."""
 
     def advance(self, rows: int) -> None:
-        pass
+        """Report nothing."""
 
     def finish(self) -> None:
-        pass
+        """Report nothing."""
 
 
 class _RowsPerSecond(ProgressColumn):
@@ -73,6 +78,7 @@ class RichReporter:
         self._running = False
 
     def start(self, table: str, total: int, unit: str = "rows") -> None:
+        """Complete the previous bar and add a hidden one for ``table``."""
         if not self._running:
             self._progress.start()
             self._running = True
@@ -82,6 +88,7 @@ class RichReporter:
         self._shown = False
 
     def advance(self, rows: int) -> None:
+        """Move the bar; show it once the table has taken a second."""
         if self._task is None:
             return
         self._progress.advance(self._task, rows)
@@ -96,6 +103,7 @@ class RichReporter:
             self._task = None
 
     def finish(self) -> None:
+        """Complete the last bar and stop the live display."""
         self._finish_task()
         if self._running:
             self._progress.stop()

@@ -88,6 +88,7 @@ def projects(ctx: Context, state: ContentState) -> list[TableData]:
 
 
 def chats(ctx: Context, state: ContentState) -> list[TableData]:
+    """Chat sessions (some in projects) and their messages, from the theme's chat prompts."""
     rng = ctx.rng("chats", themed=True)
     rand = rng.random
     at, uid = ctx.clock.at, ctx.user_id

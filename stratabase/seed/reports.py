@@ -19,6 +19,7 @@ REPORT_COLUMNS = (
 
 
 def reports(ctx: Context, state: ContentState) -> list[TableData]:
+    """Content reports on posts, comments and users, and moderators' reviews of them."""
     rng = ctx.rng("reports", themed=True)
     rand = rng.random
     at, uid = ctx.clock.at, ctx.user_id

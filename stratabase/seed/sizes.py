@@ -25,10 +25,12 @@ class Size:
 
     @property
     def comments(self) -> int:
+        """Comments to generate: a fixed number per post."""
         return self.posts * COMMENTS_PER_POST
 
     @property
     def likes(self) -> int:
+        """Likes to generate: a fixed number per post."""
         return self.posts * LIKES_PER_POST
 
 

@@ -51,9 +51,11 @@ class RebuildLanes:
         self._steps_left = 0
 
     def add_lane(self) -> None:
+        """Open one more connection taking steps (each lane is one connection)."""
         self._lanes.append(asyncio.create_task(self._lane()))
 
     def table_loaded(self, table: Table) -> None:
+        """Queue ``table``'s keys, indexes and validations, now that its rows are in."""
         plan = loader.rebuild_plan(table, self.engine.dialect)
         self._steps_left += 1 + len(plan.indexes) + len(plan.validations)
         self._queue.put_nowait(plan)
@@ -81,6 +83,7 @@ class RebuildLanes:
             raise RuntimeError("the rebuild lanes stopped with steps left")
 
     def cancel(self) -> None:
+        """Stop every lane now, steps left undone (on failure or interruption)."""
         for lane in self._lanes:
             lane.cancel()
 

@@ -47,6 +47,8 @@ class _Strict(BaseModel):
 
 
 class CategorySpec(_Strict):
+    """A category the theme seeds; slugs are unique within the theme."""
+
     name: Short
     slug: Annotated[str, Field(pattern=SLUG, max_length=100)]
     description: Text
@@ -60,21 +62,29 @@ class Persona(_Strict):
 
 
 class Quote(_Strict):
+    """A quotation posts may cite, with its source."""
+
     text: Text
     cite: Short
 
 
 class CodeSample(_Strict):
+    """A code block posts may show, with its language tag."""
+
     language: Annotated[str, Field(pattern=r"^[a-z0-9+#-]+$", max_length=30)]
     code: Text
 
 
 class Embed(_Strict):
+    """An embedded media link (https only) posts may carry."""
+
     provider: Short
     url: Annotated[str, Field(pattern=r"^https://\S+$", max_length=500)]
 
 
 class Cadence(_Strict):
+    """When a project publishes: weekdays and a local ``HH:MM`` in ``timezone``."""
+
     days: Annotated[
         list[Annotated[str, Field(pattern=r"^(mon|tue|wed|thu|fri|sat|sun)$")]],
         Field(min_length=1, max_length=7),
@@ -84,6 +94,8 @@ class Cadence(_Strict):
 
 
 class ProjectIdea(_Strict):
+    """A recurring project (a series) with its cadence and at least three episode titles."""
+
     name: Short
     description: Text
     cadence: Cadence
@@ -155,6 +167,7 @@ _NON_SLUG = re.compile(r"[^a-z0-9]+")
 
 
 def slugify(text: str) -> str:
+    """Lowercase ASCII words joined by ``-`` (may be empty, unlike the content slugs)."""
     return _NON_SLUG.sub("-", text.lower()).strip("-")
 
 

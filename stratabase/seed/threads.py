@@ -61,6 +61,8 @@ def _plan(rng_random: Any, pick: Any, n: int, likes: int, users: int) -> tuple[a
 
 
 def plan_likes(ctx: Context, state: ContentState, comments: int) -> LikePlan:
+    """Which posts and comments get how many likes (skewed: a few get most), planned
+    before the rows so comment and post counters match the likes written."""
     rng = ctx.rng("likes", themed=True)
     total = ctx.size.likes
     on_posts = int(total * POST_LIKE_SHARE) if comments else total
@@ -84,6 +86,7 @@ class ThreadState:
 
 
 def comments(ctx: Context, state: ContentState, likes: LikePlan, threads: ThreadState) -> TableData:
+    """The comment threads, recording into ``threads`` what likes and stats need."""
     rng = ctx.rng("comments", themed=True)
     rand = rng.random
     total = ctx.size.comments
@@ -131,6 +134,7 @@ def comments(ctx: Context, state: ContentState, likes: LikePlan, threads: Thread
 def likes_table(
     ctx: Context, state: ContentState, plan: LikePlan, threads: ThreadState
 ) -> TableData:
+    """The likes of the plan, each dated after what it likes."""
     rng = ctx.rng("like_times", themed=True)
     rand = rng.random
     users = ctx.users
@@ -155,6 +159,7 @@ def likes_table(
 def post_stats(
     ctx: Context, state: ContentState, plan: LikePlan, threads: ThreadState
 ) -> TableData:
+    """Post counters agreeing with the likes and comments written; views are derived."""
     rng = ctx.rng("post_stats", themed=True)
     rand = rng.random
     at, pbase = ctx.clock.at, ctx.start.offset("posts")
@@ -172,6 +177,7 @@ def post_stats(
 
 
 def highlights(ctx: Context, state: ContentState) -> TableData:
+    """Readers' highlights: spans of a post's paragraphs, some with a note."""
     rng = ctx.rng("highlights", themed=True)
     rand = rng.random
     count = max(1, state.posts // 10)

@@ -36,6 +36,8 @@ PAYMENT_COLUMNS = (
 
 @dataclass
 class Account:
+    """A ledger account being planned, with the totals the seed moved through it."""
+
     id: int
     user: int | None
     code: str | None
@@ -47,6 +49,8 @@ class Account:
 
 @dataclass
 class WalletPlan:
+    """Every ledger row a seed writes, planned first so balances and entries agree."""
+
     accounts: list[Account] = field(default_factory=list)
     transfers: list[tuple[Any, ...]] = field(default_factory=list)
     entries: list[tuple[Any, ...]] = field(default_factory=list)
@@ -59,6 +63,7 @@ class WalletPlan:
 
 
 def plan_wallets(ctx: Context) -> WalletPlan:
+    """Accounts, transfers, entries, payments and their events, the same for one seed."""
     rng = ctx.rng("wallets")
     rand = rng.random
     at, uid = ctx.clock.at, ctx.user_id
@@ -144,6 +149,7 @@ def plan_wallets(ctx: Context) -> WalletPlan:
 
 
 def tables(ctx: Context, plan: WalletPlan) -> list[TableData]:
+    """The plan as table data: new accounts, transfers, entries, payments and events."""
     at, uid = ctx.clock.at, ctx.user_id
     span = 400 * DAY
 

@@ -36,6 +36,7 @@ def hidden_authors(viewer_id: int) -> ColumnElement[bool]:
 
 
 async def get_user(session: AsyncSession, user_id: int) -> User:
+    """The user, or :class:`NotFound` on ``user_id`` if missing or deleted."""
     user = await session.get(User, user_id)
     if user is None or user.status == UserStatus.DELETED:
         raise NotFound(f"user {user_id} does not exist", field="user_id")
@@ -313,6 +314,7 @@ async def card_page(
 
 
 async def users_by_ids(session: AsyncSession, ids: list[int]) -> list[User]:
+    """Live users in the order asked, duplicates once; missing or deleted ids are skipped."""
     if not ids:
         return []
     found = {

@@ -117,6 +117,7 @@ async def get_profile(db: Database, cache: Cache, user_id: int) -> dict[str, Any
 
 
 async def get_relationship(db: Database, viewer: Principal, user_id: int) -> dict[str, Any]:
+    """Every edge between the viewer and the user; NotFound if the user is gone."""
     async with db.session() as session:
         await queries.get_user(session, user_id)
         return await queries.relationship(session, viewer.user_id, user_id)
@@ -131,6 +132,7 @@ async def list_follows(
     cursor: str | None,
     limit: int,
 ) -> Page[dict[str, Any]]:
+    """One page of a user's followers or followees, newest edge first."""
     async with db.session() as session:
         return await queries.follow_page(
             session, user_id, direction=direction, codec=codec, cursor=cursor, limit=limit

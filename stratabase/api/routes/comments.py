@@ -90,6 +90,7 @@ async def delete_comment(
 async def like_comment(
     comment_id: ObjectId, principal: WriterUserDep, db: DatabaseDep, cache: CacheDep
 ) -> Any:
+    """Like a comment; liking it again changes nothing."""
     return await content.set_like(db, cache, principal, LikeTarget.COMMENT, comment_id, liked=True)
 
 
@@ -97,4 +98,5 @@ async def like_comment(
 async def unlike_comment(
     comment_id: ObjectId, principal: WriterUserDep, db: DatabaseDep, cache: CacheDep
 ) -> Any:
+    """Withdraw a like; withdrawing one not given changes nothing."""
     return await content.set_like(db, cache, principal, LikeTarget.COMMENT, comment_id, liked=False)

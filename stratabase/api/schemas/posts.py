@@ -10,6 +10,8 @@ from stratabase.schemas.content import CategoryRead, MediaRead, PostRead, PostSt
 
 
 class PostOut(PostRead):
+    """A post as the API shows it: the row plus whatever relations the list hydrated."""
+
     author: UserPublicRead | None = None
     category: CategoryRead | None = None
     tags: list[TagRead] = []

@@ -8,6 +8,8 @@ from stratabase.schemas.accounts import UserPublicRead
 
 
 class UserStatsOut(BaseModel):
+    """A user's counters, as the profile and the users list (``include=stats``) show them."""
+
     followers: int
     following: int
     posts: int
@@ -15,6 +17,8 @@ class UserStatsOut(BaseModel):
 
 
 class UserProfileOut(UserPublicRead):
+    """A user's public profile with their counters."""
+
     created_at: AwareDatetime
     stats: UserStatsOut
 
@@ -26,13 +30,19 @@ class UserCardOut(UserPublicRead):
 
 
 class FollowUserOut(UserPublicRead):
+    """A user in a followers or following list, with when the follow began."""
+
     followed_at: AwareDatetime
 
 
 class LikeOut(BaseModel):
+    """The viewer's like after the change, and the target's like count."""
+
     liked: bool
     likes: int
 
 
 class ViewsOut(BaseModel):
+    """A post's view count after recording a view."""
+
     views: int
