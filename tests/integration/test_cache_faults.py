@@ -28,6 +28,7 @@ from stratabase.api.app import create_app
 from stratabase.cache import SmartCache, two_tier_cache
 from stratabase.cache.breaker import CircuitBreaker
 from stratabase.cache.two_tier import TwoTierStore
+from stratabase.content.reads import body_key
 from stratabase.db.session import Database
 from stratabase.models import CacheInvalidation
 from stratabase.ratelimit import RateLimiter, RateLimits
@@ -228,7 +229,7 @@ async def test_requests_stay_fast_and_right_while_redis_is_away(
             assert await title(p, url) == "v4"  # at every read
             report = (await timed(p, "GET", "/health")).json()
             # the shared tier is in use again
-            shared = await raw.exists(p.store.remote.keys.data(f"post:{post['id']}"))
+            shared = await raw.exists(p.store.remote.keys.data(body_key(post["id"])))
             return report["status"] == "ok" and bool(shared)
 
         try:
