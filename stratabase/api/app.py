@@ -32,6 +32,7 @@ from stratabase.api.routes.wallet import router as wallet_router
 from stratabase.cache import Cache
 from stratabase.db.session import Database
 from stratabase.settings import Settings
+from stratabase.studio import install_studio
 
 if TYPE_CHECKING:
     from stratabase.app import Stratabase
@@ -132,4 +133,5 @@ def build_api(sb: Stratabase, *, owned: bool, ready: bool = False) -> FastAPI:
     app.include_router(payments_router)
     app.include_router(jobs_router)
     app.include_router(changes_router)
+    install_studio(app)  # /studio: admins' and moderators' web UI (docs/studio.md)
     return app
