@@ -12,7 +12,6 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
-from stratabase.api.errors import problem
 from stratabase.studio.overview import gauges
 from stratabase.studio.session import StudioForbidden, StudioSignInRequired
 from stratabase.studio.state import StudioState
@@ -22,6 +21,7 @@ API_PREFIX = "/studio/api"
 
 
 async def _sign_in_required(request: Request, exc: Exception) -> Response:
+    from stratabase.api.errors import problem
     from stratabase.studio.routes import login_redirect
 
     if request.url.path.startswith(API_PREFIX):
@@ -35,6 +35,7 @@ async def _sign_in_required(request: Request, exc: Exception) -> Response:
 
 
 async def _forbidden(request: Request, exc: Exception) -> Response:
+    from stratabase.api.errors import problem
     from stratabase.studio.routes import login_page
 
     detail = str(exc)

@@ -122,6 +122,7 @@ function lineChart(container, title, series, opts) {
   });
   current.textContent = formatValue(last, opts.unit);
   figure.dataset.points = String(points);
+  figure.dataset.max = String(maxValue);
   figure.dataset.last = last === null ? "" : String(last);
   figure.append(root);
   if (series.length > 1) figure.append(legend);
