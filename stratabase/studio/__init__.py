@@ -12,8 +12,6 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
-from stratabase.studio.overview import gauges
-from stratabase.studio.session import StudioForbidden, StudioSignInRequired
 from stratabase.studio.state import StudioState
 from stratabase.studio.timeline import TimelineHook
 
@@ -47,6 +45,8 @@ async def _forbidden(request: Request, exc: Exception) -> Response:
 def install_studio(app: FastAPI) -> StudioState:
     """Mount ``/studio`` on ``app`` (built by ``build_api``) and start its timeline."""
     from stratabase.studio import routes
+    from stratabase.studio.overview import gauges
+    from stratabase.studio.session import StudioForbidden, StudioSignInRequired
 
     sb = app.state.stratabase
     state = StudioState()

@@ -12,6 +12,7 @@ page and API; without a session, pages redirect to the login page and APIs answe
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import secrets
 from typing import Annotated
 
@@ -54,7 +55,18 @@ class CsrfRefused(PermissionDenied):
 
 
 def _secure(request: Request) -> bool:
-    return request.url.scheme == "https"
+    """HTTPS directly, or ``X-Forwarded-Proto: https`` from a trusted proxy."""
+    if request.url.scheme == "https":
+        return True
+    sb: Stratabase = request.app.state.stratabase
+    try:
+        peer = ipaddress.ip_address(request.client.host if request.client else "")
+    except ValueError:
+        return False
+    if not any(peer in network for network in sb.settings.trusted_proxy_networks):
+        return False
+    proto = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+    return proto == "https"
 
 
 def set_session_cookie(response: Response, request: Request, token: str, max_age: int) -> None:

@@ -282,7 +282,7 @@ async function tablePage(name) {
     for (const [key, value] of new FormData(filters)) if (value) next.set(key, value);
     location.href = `/studio/data/${name}?${next}`;
   });
-  const head = el("tr", {}, el("th", {}, ""), info.columns.map((c) => el("th", { scope: "col", title: c.type }, c.name, c.primary_key ? " 🔑" : "")));
+  const head = el("tr", {}, el("th", {}, ""), info.columns.map((c) => el("th", { scope: "col", title: c.type }, c.name, c.primary_key ? el("span", { class: "pk", title: "primary key" }, "PK") : null)));
   const body = el("tbody", {}, page.items.map((row) =>
     el("tr", {}, el("td", {}, el("a", { href: rowLink(name, info, row), class: "open", "data-testid": "open-row" }, "open")),
       info.columns.map((c) => el("td", {}, cell(c, row[c.name]))))));
