@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
 from sqlalchemy import select
 
@@ -12,7 +13,7 @@ from stratabase.db.session import Database
 from stratabase.enums import JobStatus, Role, UserStatus
 from stratabase.models import AuditLog, User
 from stratabase.schemas.accounts import UserCreate
-from stratabase.settings import Settings
+from stratabase.settings import Settings, load_settings
 from tests.acceptance.api_support import Api, assert_problem, make_api
 from tests.studio.studio_support import CSRF, cookies, dead_job, send, studio_routes
 
@@ -232,3 +233,28 @@ async def test_the_overview_counts_traffic(api: Api) -> None:
     assert data["ledger"]["verify"]["ok"] is True
     assert "depth" in data["jobs"] and "pool" in data
     assert any(b["gauges"] for b in data["series"])
+
+
+async def test_cookies_are_secure_over_https_or_from_a_trusted_tls_proxy(
+    settings: Settings, db: Database
+) -> None:
+    form = {"csrf_token": CSRF}
+    proto = {"X-Forwarded-Proto": "https"}
+
+    def session_cookie(response: httpx.Response) -> str:
+        return next(
+            c for c in response.headers.get_list("set-cookie") if c.startswith("sb_studio=")
+        )
+
+    async for api in make_api(settings, db):
+        api.http.cookies.set("sb_studio_csrf", CSRF)
+        untrusted = await api.http.post("/studio/logout", data=form, headers=proto)
+        assert "Secure" not in session_cookie(untrusted)  # anyone can send that header
+        api.http.base_url = httpx.URL("https://test")
+        direct = await api.http.post("/studio/logout", data=form)
+        assert "Secure" in session_cookie(direct)
+    behind_proxy = load_settings(database_url=settings.database_url, trusted_proxies="127.0.0.1")
+    async for api in make_api(behind_proxy, db):
+        api.http.cookies.set("sb_studio_csrf", CSRF)
+        forwarded = await api.http.post("/studio/logout", data=form, headers=proto)
+        assert "Secure" in session_cookie(forwarded)

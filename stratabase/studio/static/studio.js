@@ -444,5 +444,10 @@ async function route() {
 document.getElementById("logout-token").value = csrfToken();
 get("/studio/api/me").then((me) => {
   document.getElementById("whoami").textContent = `${me.role} #${me.id}`;
+  if (me.role !== "admin") {
+    // The job service is for admins: moderators are not offered a page they cannot use.
+    const jobs = document.querySelector("nav.main a[data-section=jobs]");
+    if (jobs) jobs.hidden = true;
+  }
 }).catch(() => {});
 route();
