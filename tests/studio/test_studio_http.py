@@ -145,6 +145,11 @@ async def test_the_data_browser_pages_filters_relates_and_masks(api: Api) -> Non
     tables = (await send(api.http, "GET", "/studio/api/tables", jar)).json()["items"]
     names = {t["name"] for t in tables}
     assert {"users", "posts", "comments", "jobs", "ledger_transfers", "sessions"} <= names
+    for table in tables:  # every table pages (seeded below or empty) on this backend
+        listed = await send(
+            api.http, "GET", f"/studio/api/tables/{table['name']}/rows?limit=5", jar
+        )
+        assert listed.status_code == 200, (table["name"], listed.text)
     users_table = next(t for t in tables if t["name"] == "users")
     secret = {c["name"] for c in users_table["columns"] if c["secret"]}
     assert "password_hash" in secret

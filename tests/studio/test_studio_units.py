@@ -94,3 +94,17 @@ def test_the_slow_log_is_bounded_and_keeps_no_parameters() -> None:
     assert len(slow.recent) == RECENT and len(slow.shapes) == SHAPES
     top = slow.top(3)
     assert top[0]["max_ms"] >= top[1]["max_ms"] >= top[2]["max_ms"]
+
+
+def test_the_browser_masks_secrets_whatever_the_table() -> None:
+    from stratabase.secret_key import STATE_KEY
+    from stratabase.studio.browser import MASK, render_row, table_of
+
+    users = render_row(table_of("users"), {"id": 1, "password_hash": "$argon2id$…"})
+    assert users["password_hash"] == MASK and users["id"] == 1
+    sessions = render_row(table_of("sessions"), {"id": 2, "token_hash": "ab" * 32})
+    assert sessions["token_hash"] == MASK
+    state = render_row(table_of("system_state"), {"key": STATE_KEY, "value": {"key": "s3cret"}})
+    assert state["value"] == MASK and "s3cret" not in str(state)
+    theme = render_row(table_of("system_state"), {"key": "seed", "value": {"theme": "tech"}})
+    assert theme["value"] == {"theme": "tech"}
