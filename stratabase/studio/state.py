@@ -1,5 +1,10 @@
 """What the studio keeps in its process: the timeline, the slow statements, the last
-``ledger verify`` verdict. One per app, on ``app.state.studio``."""
+``ledger verify`` verdict. One per app, on ``app.state.studio``.
+
+Not a service of the composition root: none of it is a use case, it holds only what this
+app's own HTTP hook measured (an app built twice on one root keeps two timelines). The
+studio's routes read services from the root like every route.
+"""
 
 from __future__ import annotations
 
