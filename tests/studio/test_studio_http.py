@@ -224,7 +224,7 @@ async def test_hide_a_post_and_suspend_a_user_are_audited(api: Api) -> None:
 async def test_the_overview_counts_traffic(api: Api) -> None:
     admin = await api.user(role=Role.ADMIN)
     author = await api.user()
-    await api.post(author)
+    post = await api.post(author)
     for _ in range(5):
         assert (await api.http.get("/v1/posts", headers=author.headers)).status_code == 200
     assert (await api.http.get("/v1/nothing-here")).status_code == 404
@@ -238,6 +238,19 @@ async def test_the_overview_counts_traffic(api: Api) -> None:
     assert data["ledger"]["verify"]["ok"] is True
     assert "depth" in data["jobs"] and "pool" in data
     assert any(b["gauges"] for b in data["series"])
+
+    # The post page's fast path answers anonymous readers below the hook: not counted.
+    async def total() -> int:
+        answer = await send(api.http, "GET", "/studio/api/overview", cookies(admin))
+        return int(answer.json()["requests"]["total_15m"])
+
+    before = await total()
+    api.http.cookies.clear()
+    assert (await api.http.get(f"/v1/posts/{post['id']}")).status_code == 200
+    assert await total() == before
+    signed = await api.http.get(f"/v1/posts/{post['id']}", headers=author.headers)
+    assert signed.status_code == 200
+    assert await total() == before + 1
 
 
 async def test_cookies_are_secure_over_https_or_from_a_trusted_tls_proxy(
