@@ -159,24 +159,38 @@ async def update_post(
         post.updated_at = utcnow()
         if tags is not None:
             await _set_tags(session, post.id, tags)
-        await session.flush()
-        await index.sync_post(session, post)
-        await enqueue_crawls(session, post)  # link previews of a published post
-        await emit.post_changed(session, post, "post.updated", before=status_before)
-        invalidate_tags_after_commit(
-            session,
-            cache,
-            {
-                tag_post(post.id),
-                tag_user(post.author_id),
-                *listed_before,
-                *_listed(post),
-                *_stats_if_moved(status_before, post.status),
-            },
-        )
+        await _changed(session, cache, post, status_before, listed_before, "post.updated")
         return await _hydrated(session, post, actor)
 
     return await db.transaction(work)
+
+
+async def _changed(
+    session: AsyncSession,
+    cache: Cache,
+    post: Post,
+    status_before: PostStatus,
+    listed_before: list[str],
+    event: str | None = None,
+) -> None:
+    """What follows any change of a post, in its transaction: the search entry, link
+    previews (of a published post), the change event (``event``, or that of its new
+    status) and the cache tags it makes stale, before and after (run after commit)."""
+    await session.flush()
+    await index.sync_post(session, post)
+    await enqueue_crawls(session, post)
+    await emit.post_changed(session, post, event, before=status_before)
+    invalidate_tags_after_commit(
+        session,
+        cache,
+        {
+            tag_post(post.id),
+            tag_user(post.author_id),
+            *listed_before,
+            *_listed(post),
+            *_stats_if_moved(status_before, PostStatus(post.status)),
+        },
+    )
 
 
 def _listed(post: Post) -> list[str]:
@@ -216,20 +230,7 @@ async def set_status(
         if target == PostStatus.PUBLISHED and post.published_at is None:
             post.published_at = utcnow()
         post.updated_at = utcnow()
-        await session.flush()
-        await index.sync_post(session, post)
-        await enqueue_crawls(session, post)  # link previews of a published post
-        await emit.post_changed(session, post, before=status_before)
-        invalidate_tags_after_commit(
-            session,
-            cache,
-            [
-                tag_post(post.id),
-                tag_user(post.author_id),
-                *_listed(post),
-                *_stats_if_moved(status_before, target),
-            ],
-        )
+        await _changed(session, cache, post, status_before, _listed(post))
         return await _hydrated(session, post, actor)
 
     return await db.transaction(work)

@@ -153,12 +153,7 @@ async def profile(session: AsyncSession, user_id: int) -> Profile:
         avatar_url=user.avatar_url,
         bio=user.bio,
         created_at=user.created_at,
-        stats=UserStats(
-            followers=int(row.followers),
-            following=int(row.following),
-            posts=int(row.posts),
-            likes_received=int(row.likes_received),
-        ),
+        stats=_stats_of(row),
     )
 
 
@@ -218,6 +213,18 @@ async def user_page(
 ) -> Page[User]:
     """Users by id, optionally whose username or name starts with ``search``."""
     statement = select(User).where(User.status != UserStatus.DELETED)
+    statement, kind = _searched(statement, search, codec, cursor)
+    rows = list(await session.scalars(statement.order_by(User.id).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page(rows, codec.encode(kind, [rows[-1].id]) if more else None)
+
+
+def _searched(
+    statement: Any, search: str | None, codec: CursorCodec, cursor: str | None
+) -> tuple[Any, str]:
+    """``statement`` narrowed to names starting with ``search`` and to ids after the
+    cursor's, with the cursor kind of that list (a cursor of another search is refused)."""
     kind = "users:" + (search or "")
     if search:
         pattern = _like_prefix(search.lower())
@@ -230,10 +237,7 @@ async def user_page(
     if cursor:
         (last_id,) = codec.decode(kind, cursor, 1)
         statement = statement.where(User.id > last_id)
-    rows = list(await session.scalars(statement.order_by(User.id).limit(limit + 1)))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page(rows, codec.encode(kind, [rows[-1].id]) if more else None)
+    return statement, kind
 
 
 def _like_prefix(text: str) -> str:
@@ -254,13 +258,18 @@ def _card(row: Any, fields: frozenset[str] | None, stats: bool) -> UserCard:
         if fields is None or name in fields or name == "id"
     }
     if stats:
-        values["stats"] = UserStats(
-            followers=int(row.followers),
-            following=int(row.following),
-            posts=int(row.posts),
-            likes_received=int(row.likes_received),
-        )
+        values["stats"] = _stats_of(row)
     return UserCard(**values)
+
+
+def _stats_of(row: Any) -> UserStats:
+    """The counters of a row selected with :func:`_with_stats` (or its columns)."""
+    return UserStats(
+        followers=int(row.followers),
+        following=int(row.following),
+        posts=int(row.posts),
+        likes_received=int(row.likes_received),
+    )
 
 
 async def cards_by_ids(
@@ -296,18 +305,7 @@ async def card_page(
 ) -> Page[UserCard]:
     """:func:`user_page` loading only ``fields`` (and the counters with ``stats``)."""
     statement = select(*_card_columns(fields, stats)).where(User.status != UserStatus.DELETED)
-    kind = "users:" + (search or "")
-    if search:
-        pattern = _like_prefix(search.lower())
-        statement = statement.where(
-            or_(
-                func.lower(User.username).like(pattern, escape="\\"),
-                func.lower(User.name).like(pattern, escape="\\"),
-            )
-        )
-    if cursor:
-        (last_id,) = codec.decode(kind, cursor, 1)
-        statement = statement.where(User.id > last_id)
+    statement, kind = _searched(statement, search, codec, cursor)
     rows = list(await session.execute(statement.order_by(User.id).limit(limit + 1)))
     more = len(rows) > limit
     cards = [_card(row, fields, stats) for row in rows[:limit]]
