@@ -44,26 +44,34 @@ def _root(request: Request) -> Stratabase:
 
 
 async def get_database(request: Request) -> Database:
+    """The root's database (engine and session scope), shared by every request."""
     return _root(request).db
 
 
 async def get_settings(request: Request) -> Settings:
+    """The settings the root was built from: routes read limits and flags here, never from the
+    environment."""
     return _root(request).settings
 
 
 async def get_cache(request: Request) -> Cache:
+    """The root's cache, so a route and the services it calls share one instance (and its
+    invalidation)."""
     return _root(request).cache
 
 
 async def get_ledger(request: Request) -> LedgerService:
+    """The root's token ledger, with its batcher and hooks (never one built per request)."""
     return _root(request).ledger
 
 
 async def get_payments(request: Request) -> PaymentService:
+    """The root's payment service, holding the webhook secrets it checks with."""
     return _root(request).payments
 
 
 async def get_jobs(request: Request) -> JobService:
+    """The root's job service: the one place the queue's rules (defaults, state machine) live."""
     return _root(request).jobs
 
 
@@ -134,24 +142,30 @@ async def get_optional_user(
 async def get_current_user(
     principal: Annotated[Principal | None, Depends(get_optional_user)],
 ) -> Principal:
+    """The signed-in caller; without a token a 401 with a Bearer challenge, so clients know to sign
+    in."""
     if principal is None:
         raise _unauthorized("sign in first: send 'Authorization: Bearer <token>'")
     return principal
 
 
 async def get_moderator(principal: Annotated[Principal, Depends(get_current_user)]) -> Principal:
+    """The caller if a moderator (hiding posts, reviewing reports); 403 otherwise."""
     if not principal.is_moderator:
         raise PermissionDenied("moderators only")
     return principal
 
 
 async def get_admin(principal: Annotated[Principal, Depends(get_current_user)]) -> Principal:
+    """The caller if an administrator (operator-only routes); 403 otherwise."""
     if not principal.is_admin:
         raise PermissionDenied("administrators only")
     return principal
 
 
 async def get_writer(principal: Annotated[Principal, Depends(get_current_user)]) -> Principal:
+    """The caller unless suspended (suspended accounts read but never write); 403 before any
+    work."""
     principal.require_writer()
     return principal
 

@@ -28,7 +28,7 @@ from stratabase.bench.report import BenchContext, Result
 from stratabase.db import migrate
 from stratabase.db.session import Database
 from stratabase.exceptions import ConfigError
-from stratabase.jobs import service
+from stratabase.jobs.service import JobService
 from stratabase.schemas.jobs import JobCreate
 from stratabase.settings import Settings, load_settings
 
@@ -122,7 +122,7 @@ async def _ours(db: Database, url: str, n: int) -> tuple[float, dict[int, float]
     specs = [JobCreate(queue=QUEUE, task=TASK, max_attempts=1) for _ in range(n)]
     await _execute(db, f"DELETE FROM jobs WHERE queue = '{QUEUE}'")
     start = time.perf_counter()
-    await service.enqueue_batch(db, specs)
+    await JobService(db).enqueue_batch(None, specs)
     enqueue_rate = n / (time.perf_counter() - start)
     drains: dict[int, float] = {}
     # Polled: what is left (cheap, over the partial index of ready jobs), so the poll does
@@ -133,7 +133,7 @@ async def _ours(db: Database, url: str, n: int) -> tuple[float, dict[int, float]
     succeeded = f"SELECT count(*) FROM jobs WHERE queue = '{QUEUE}' AND status = 'succeeded'"
     for processes in PROCESS_COUNTS:
         await _execute(db, f"DELETE FROM jobs WHERE queue = '{QUEUE}'")
-        await service.enqueue_batch(db, specs)
+        await JobService(db).enqueue_batch(None, specs)
         drains[processes] = await _drain(
             db,
             n,

@@ -6,7 +6,7 @@ import json
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import typer
 from sqlalchemy.engine import make_url
@@ -190,23 +190,23 @@ def clean(ctx: typer.Context, as_json: bool = JsonOption) -> None:
 def stats(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     """Row counts per table, database size and the current theme."""
     settings = settings_from(ctx)
-    report: dict[str, Any] = _with_db(settings, orchestrator.stats)
+    report = _with_db(settings, orchestrator.stats)
     if as_json:
-        typer.echo(json.dumps(report, indent=2))
+        typer.echo(json.dumps(report.as_dict(), indent=2))
         return
     from rich.table import Table  # only here: every other command would pay for it
 
-    table = Table(title=f"stratabase stats ({report['backend']})")
+    table = Table(title=f"stratabase stats ({report.backend})")
     table.add_column("table")
     table.add_column("rows", justify="right")
-    for name, count in report["tables"].items():
+    for name, count in report.tables.items():
         table.add_row(name, f"{count:,}")
     console.print(table)
     console.print(
-        f"theme: {report['theme'] or 'none'}   rows: {report['rows']:,}   "
-        f"size: {report['database_bytes'] / 1_048_576:,.1f} MiB"
+        f"theme: {report.theme or 'none'}   rows: {report.rows:,}   "
+        f"size: {report.database_bytes / 1_048_576:,.1f} MiB"
     )
-    if report["seed_interrupted"]:
+    if report.seed_interrupted:
         console.print("[yellow]a seed did not finish: run `stratabase reset`[/]")
 
 

@@ -6,6 +6,7 @@ __all__ = [
     "platform",
     "queries",
     "reads",
+    "results",
     "service",
     "slugs",
     "warming",

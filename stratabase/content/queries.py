@@ -14,13 +14,21 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import load_only
 
 from stratabase.auth.principal import Principal
+from stratabase.content.results import (
+    PostAnswer,
+    PostBody,
+    PostStatsJson,
+    PublicUser,
+    StatsPart,
+    TagJson,
+)
 from stratabase.enums import LikeTarget, PostKind, PostStatus
 from stratabase.exceptions import NotFound
 from stratabase.models import Category, Like, Media, Post, PostStats, Tag, User, post_tags
@@ -29,9 +37,15 @@ from stratabase.pagination import CursorCodec, Page, after
 PUBLIC_USER_FIELDS = ("id", "username", "name", "avatar_url", "bio")
 
 
-def public_user(user: User) -> dict[str, Any]:
+def public_user(user: User) -> PublicUser:
     """Only the fields anyone may see of a user (never email, role or password)."""
-    return {name: getattr(user, name) for name in PUBLIC_USER_FIELDS}
+    return {
+        "id": user.id,
+        "username": user.username,
+        "name": user.name,
+        "avatar_url": user.avatar_url,
+        "bio": user.bio,
+    }
 
 
 def can_see(post: Post, viewer: Principal | None) -> bool:
@@ -70,7 +84,7 @@ async def get_visible_post(session: AsyncSession, post_id: int, viewer: Principa
     return post
 
 
-def _stats(stats: PostStats | None, post_id: int) -> dict[str, Any]:
+def _stats(stats: PostStats | None, post_id: int) -> PostStatsJson:
     if stats is None:
         return {"post_id": post_id, "views": 0, "likes": 0, "shares": 0, "comments": 0}
     return {
@@ -141,12 +155,13 @@ async def hydrate(
     posts: Sequence[Post],
     viewer: Principal | None,
     shape: Shape = FULL,
-) -> list[dict[str, Any]]:
+) -> list[PostAnswer]:
     """Answers for ``posts``, in order: at most six statements for any page, and only the
     ones the ``shape`` needs (none beyond the page for plain columns)."""
     if not posts:
         return []
-    out = await bodies(session, posts, shape)
+    # The bodies, completed in place into answers (same dicts, more keys).
+    out = cast(list[PostAnswer], await bodies(session, posts, shape))
     want_stats, want_liked = shape.wants("stats"), shape.wants("liked")
     if want_stats or want_liked:
         stats, liked = await extras(
@@ -154,7 +169,7 @@ async def hydrate(
         )
         for answer in out:
             if want_stats:
-                answer.update(stats[answer["id"]])
+                answer["stats"] = stats[answer["id"]]["stats"]
             if want_liked:
                 answer["liked"] = liked.get(answer["id"])
     return out
@@ -162,7 +177,7 @@ async def hydrate(
 
 async def bodies(
     session: AsyncSession, posts: Sequence[Post], shape: Shape = FULL
-) -> list[dict[str, Any]]:
+) -> list[PostBody]:
     """The viewer-independent part of each post (author, category, tags, media): what a
     cache may share between viewers. At most four statements for any page, one per
     relation the ``shape`` asks for."""
@@ -188,7 +203,7 @@ async def bodies(
             c.id: c
             for c in await session.scalars(select(Category).where(Category.id.in_(category_ids)))
         }
-    tags: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    tags: dict[int, list[TagJson]] = defaultdict(list)
     if shape.wants("tags"):
         tag_rows = await session.execute(
             select(post_tags.c.post_id, Tag.id, Tag.name, Tag.slug)
@@ -208,10 +223,11 @@ async def bodies(
         return [_full_body(post, authors, categories, tags, media) for post in posts]
     out = []
     for post in posts:
-        answer: dict[str, Any] = {}
-        for key in shape.fields:
-            if key in POST_COLUMNS:
-                answer[key] = getattr(post, POST_COLUMNS[key])
+        columns = {
+            key: getattr(post, attr) for key, attr in POST_COLUMNS.items() if key in shape.fields
+        }
+        # Only the asked keys: the partial shape is what the TypedDict's NotRequired allow.
+        answer = cast(PostBody, columns)
         answer["id"] = post.id
         if "content_blocks" in answer:
             answer["content_blocks"] = answer["content_blocks"] or []
@@ -234,9 +250,9 @@ def _full_body(
     post: Post,
     authors: dict[int, User],
     categories: dict[int, Category],
-    tags: dict[int, list[dict[str, Any]]],
+    tags: dict[int, list[TagJson]],
     media: dict[int, list[Media]],
-) -> dict[str, Any]:
+) -> PostBody:
     author = authors.get(post.author_id)
     return {
         "id": post.id,
@@ -266,7 +282,7 @@ async def extras(
     *,
     stats: bool = True,
     liked: bool = True,
-) -> tuple[dict[int, dict[str, Any]], dict[int, bool | None]]:
+) -> tuple[dict[int, StatsPart], dict[int, bool | None]]:
     """What changes on every like, comment and view, or differs per viewer: ``{"stats": …}``
     per post and whether the viewer likes it (None when anonymous). Two statements at most,
     none for a part not asked for (``stats=False``, ``liked=False``: empty maps)."""

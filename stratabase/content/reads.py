@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel
 from sqlalchemy import select
@@ -35,6 +35,7 @@ from stratabase.auth.principal import Principal
 from stratabase.cache import Cache
 from stratabase.cache.keys import CUSTOM, POST, tag_post
 from stratabase.content import counters, queries
+from stratabase.content.results import CachedBody, CategoryJson, PostAnswer, PostBody
 from stratabase.db.session import Database
 from stratabase.enums import PostStatus
 from stratabase.exceptions import NotFound, PermissionDenied
@@ -84,13 +85,13 @@ async def get_post(db: Database, cache: Cache, viewer: Principal | None, post_id
     return PostPage(post_id, body["status"], body["author_id"], json)
 
 
-async def post_body(db: Database, cache: Cache, post_id: int) -> dict[str, Any] | None:
+async def post_body(db: Database, cache: Cache, post_id: int) -> CachedBody | None:
     """The viewer-independent part of a post page, cached under :func:`body_key`: its
     ``status`` and ``author_id`` (visibility), and ``head`` and ``tail``, the JSON text
     around ``stats`` (see :func:`render_body`). None if the post does not exist (absence is
     not cached)."""
 
-    async def load() -> dict[str, Any]:
+    async def load() -> CachedBody:
         async with db.session() as session:
             post = await session.get(Post, post_id)
             if post is None:
@@ -98,7 +99,7 @@ async def post_body(db: Database, cache: Cache, post_id: int) -> dict[str, Any] 
             return render_body((await queries.bodies(session, [post]))[0])
 
     try:
-        body: dict[str, Any] = await cache.get_or_load(
+        body: CachedBody = await cache.get_or_load(
             body_key(post_id), load, tags=[tag_post(post_id)]
         )
     except _Absent:
@@ -124,7 +125,7 @@ class _Tail(BaseModel):
 _HEAD_EXCLUDED = frozenset({"stats", "tags", "media"})
 
 
-def render_body(body: dict[str, Any]) -> dict[str, Any]:
+def render_body(body: PostBody) -> CachedBody:
     """A :func:`queries.bodies` answer serialized once: ``head`` is the JSON object of the
     post's own fields without its closing brace; ``tail`` is ``,"tags":…,"category":…``."""
     post = PostRead.model_validate(body)
@@ -145,12 +146,16 @@ def render_body(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def jsonable_body(body: dict[str, Any]) -> dict[str, Any]:
-    """A :func:`queries.bodies` answer with its ORM objects turned into plain data."""
+def jsonable_body(body: PostBody) -> dict[str, Any]:
+    """A :func:`queries.bodies` answer with its ORM objects turned into plain data (the
+    same dict, changed in place), ready for a cached page.
+
+    Typed as a plain JSON object, not :class:`PostBody`, while the feed pages that store it
+    (``feeds.pages``) hold ``dict[str, Any]`` bodies; they narrow it when they are typed."""
     if body["category"] is not None:
         body["category"] = CategoryRead.model_validate(body["category"]).model_dump(mode="json")
     body["media"] = [MediaRead.model_validate(m).model_dump(mode="json") for m in body["media"]]
-    return body
+    return cast(dict[str, Any], body)
 
 
 class _Absent(Exception):
@@ -166,7 +171,7 @@ async def list_posts(
     cursor: str | None,
     limit: int,
     shape: queries.Shape = queries.FULL,
-) -> Page[dict[str, Any]]:
+) -> Page[PostAnswer]:
     """A keyset page of posts. Drafts (and archived, hidden) lists are the caller's own,
     except that moderators may list every hidden post. Only ``shape``'s columns and
     relations are loaded (``fields=``)."""
@@ -193,7 +198,7 @@ async def posts_by_ids(
     viewer: Principal | None,
     ids: Sequence[int],
     shape: queries.Shape = queries.FULL,
-) -> Page[dict[str, Any]]:
+) -> Page[PostAnswer]:
     """The visible posts among ``ids``, in the order asked, hydrated to ``shape``."""
     async with db.session() as session:
         posts = await queries.posts_by_ids(session, ids, viewer, shape)
@@ -208,7 +213,7 @@ async def list_categories(
     codec: CursorCodec,
     cursor: str | None,
     limit: int,
-) -> Page[dict[str, Any]]:
+) -> Page[CategoryJson]:
     """A page of categories (cached: the list changes only when a category does)."""
     kind = f"categories:{theme or ''}"
     after_id = codec.decode(kind, cursor, 1)[0] if cursor else 0
@@ -225,7 +230,7 @@ async def list_categories(
     page = await cache.get_or_load(
         categories_key(theme, after_id, limit), load, tags=[TAG_CATEGORIES]
     )
-    items = page["items"]
+    items: list[CategoryJson] = page["items"]
     next_cursor = codec.encode(kind, [items[-1]["id"]]) if page["more"] else None
     return Page(items, next_cursor)
 

@@ -33,6 +33,7 @@ from stratabase.changes import emit
 from stratabase.content import queries
 from stratabase.content.comments import tag_comments
 from stratabase.content.counters import tag_post_stats
+from stratabase.content.results import LikeResult, PostAnswer
 from stratabase.content.slugs import slugify, unique_post_slug
 from stratabase.db import portable
 from stratabase.db.session import Database
@@ -73,7 +74,7 @@ async def _owned_post(session: AsyncSession, post_id: int, actor: Principal) -> 
     return post
 
 
-async def _hydrated(session: AsyncSession, post: Post, viewer: Principal) -> dict[str, Any]:
+async def _hydrated(session: AsyncSession, post: Post, viewer: Principal) -> PostAnswer:
     return (await queries.hydrate(session, [post], viewer))[0]
 
 
@@ -118,14 +119,12 @@ async def add_post(
     return post, stale
 
 
-async def create_post(
-    db: Database, cache: Cache, actor: Principal, data: PostCreate
-) -> dict[str, Any]:
+async def create_post(db: Database, cache: Cache, actor: Principal, data: PostCreate) -> PostAnswer:
     """Create a post by the actor and return it hydrated; cached lists it joins are
     invalidated after commit."""
     actor.require_writer()
 
-    async def work(session: AsyncSession) -> dict[str, Any]:
+    async def work(session: AsyncSession) -> PostAnswer:
         post, stale = await add_post(session, actor.user_id, data)
         invalidate_tags_after_commit(session, cache, stale)
         return await _hydrated(session, post, actor)
@@ -135,12 +134,12 @@ async def create_post(
 
 async def update_post(
     db: Database, cache: Cache, actor: Principal, post_id: int, data: PostUpdate
-) -> dict[str, Any]:
+) -> PostAnswer:
     """Apply the fields given (only those) to the actor's own post; returns it hydrated."""
     actor.require_writer()
     changes = data.changes()
 
-    async def work(session: AsyncSession) -> dict[str, Any]:
+    async def work(session: AsyncSession) -> PostAnswer:
         post = await _owned_post(session, post_id, actor)
         listed_before = _listed(post)
         status_before = post.status
@@ -160,24 +159,38 @@ async def update_post(
         post.updated_at = utcnow()
         if tags is not None:
             await _set_tags(session, post.id, tags)
-        await session.flush()
-        await index.sync_post(session, post)
-        await enqueue_crawls(session, post)  # link previews of a published post
-        await emit.post_changed(session, post, "post.updated", before=status_before)
-        invalidate_tags_after_commit(
-            session,
-            cache,
-            {
-                tag_post(post.id),
-                tag_user(post.author_id),
-                *listed_before,
-                *_listed(post),
-                *_stats_if_moved(status_before, post.status),
-            },
-        )
+        await _changed(session, cache, post, status_before, listed_before, "post.updated")
         return await _hydrated(session, post, actor)
 
     return await db.transaction(work)
+
+
+async def _changed(
+    session: AsyncSession,
+    cache: Cache,
+    post: Post,
+    status_before: PostStatus,
+    listed_before: list[str],
+    event: str | None = None,
+) -> None:
+    """What follows any change of a post, in its transaction: the search entry, link
+    previews (of a published post), the change event (``event``, or that of its new
+    status) and the cache tags it makes stale, before and after (run after commit)."""
+    await session.flush()
+    await index.sync_post(session, post)
+    await enqueue_crawls(session, post)
+    await emit.post_changed(session, post, event, before=status_before)
+    invalidate_tags_after_commit(
+        session,
+        cache,
+        {
+            tag_post(post.id),
+            tag_user(post.author_id),
+            *listed_before,
+            *_listed(post),
+            *_stats_if_moved(status_before, PostStatus(post.status)),
+        },
+    )
 
 
 def _listed(post: Post) -> list[str]:
@@ -201,11 +214,11 @@ def _check_transition(post: Post, target: PostStatus) -> None:
 
 async def set_status(
     db: Database, cache: Cache, actor: Principal, post_id: int, target: PostStatus
-) -> dict[str, Any]:
+) -> PostAnswer:
     """Publish or archive (the author), hide or restore (a moderator)."""
     actor.require_writer()
 
-    async def work(session: AsyncSession) -> dict[str, Any]:
+    async def work(session: AsyncSession) -> PostAnswer:
         post = await queries.get_visible_post(session, post_id, actor)
         moderating = target == PostStatus.HIDDEN or post.status == PostStatus.HIDDEN
         if moderating and not actor.is_moderator:
@@ -217,20 +230,7 @@ async def set_status(
         if target == PostStatus.PUBLISHED and post.published_at is None:
             post.published_at = utcnow()
         post.updated_at = utcnow()
-        await session.flush()
-        await index.sync_post(session, post)
-        await enqueue_crawls(session, post)  # link previews of a published post
-        await emit.post_changed(session, post, before=status_before)
-        invalidate_tags_after_commit(
-            session,
-            cache,
-            [
-                tag_post(post.id),
-                tag_user(post.author_id),
-                *_listed(post),
-                *_stats_if_moved(status_before, target),
-            ],
-        )
+        await _changed(session, cache, post, status_before, _listed(post))
         return await _hydrated(session, post, actor)
 
     return await db.transaction(work)
@@ -335,11 +335,11 @@ async def _bump(session: AsyncSession, target: LikeTarget, target_id: int, delta
 
 async def set_like(
     db: Database, cache: Cache, actor: Principal, target: LikeTarget, target_id: int, *, liked: bool
-) -> dict[str, Any]:
-    """Like or unlike; doing it twice is a no-op. Returns ``liked`` and the exact count."""
+) -> LikeResult:
+    """Like or unlike; doing it twice is a no-op. Returns the state and the exact count."""
     actor.require_writer()
 
-    async def work(session: AsyncSession) -> dict[str, Any]:
+    async def work(session: AsyncSession) -> LikeResult:
         if liked:
             await _like_target(session, actor, target, target_id)
             like = {
@@ -364,7 +364,7 @@ async def set_like(
             await emit.like_changed(session, actor.user_id, target, target_id, liked, count)
         else:
             count = await _count(session, target, target_id)
-        return {"liked": liked, "likes": count}
+        return LikeResult(liked=liked, likes=count)
 
     return await db.transaction(work)
 

@@ -229,6 +229,15 @@ async def claim(
     return claimed
 
 
+#: The values that end a lease (the job is no longer held by a worker).
+_UNLEASED: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None}
+
+
+def _held(session: AsyncSession, owner: str, ids: Sequence[int]) -> Any:
+    """An UPDATE of the jobs among ``ids`` that ``owner`` still holds (running, its lease)."""
+    return update(jobs).where(_id_in(session, ids), IS_RUNNING, jobs.c.lease_owner == owner)
+
+
 async def ack(
     session: AsyncSession,
     *,
@@ -241,16 +250,8 @@ async def ack(
     if not ids:
         return 0
     now = now or utcnow()
-    statement = (
-        update(jobs)
-        .where(_id_in(session, ids), IS_RUNNING, jobs.c.lease_owner == owner)
-        .values(
-            status=literal_column("'succeeded'"),
-            finished_at=now,
-            lease_owner=None,
-            lease_expires_at=None,
-            updated_at=now,
-        )
+    statement = _held(session, owner, ids).values(
+        status=literal_column("'succeeded'"), finished_at=now, updated_at=now, **_UNLEASED
     )
     done = rowcount(await session.execute(statement))
     await emit.jobs_changed(session, ids, "succeeded")  # the admins' change feed
@@ -316,17 +317,12 @@ async def release(
     if not ids:
         return 0
     now = now or utcnow()
-    statement = (
-        update(jobs)
-        .where(_id_in(session, ids), IS_RUNNING, jobs.c.lease_owner == owner)
-        .values(
-            status=literal_column("'queued'"),
-            attempts=case((jobs.c.attempts > 0, jobs.c.attempts - 1), else_=0),
-            run_at=now,
-            lease_owner=None,
-            lease_expires_at=None,
-            updated_at=now,
-        )
+    statement = _held(session, owner, ids).values(
+        status=literal_column("'queued'"),
+        attempts=case((jobs.c.attempts > 0, jobs.c.attempts - 1), else_=0),
+        run_at=now,
+        updated_at=now,
+        **_UNLEASED,
     )
     return rowcount(await session.execute(statement))
 

@@ -1,24 +1,27 @@
 """Use cases of the queue for callers outside the worker: enqueue, retry, cancel, prune.
 
-Each function owns its transaction (``Database.transaction``); enqueue wakes workers —
-by NOTIFY inside the transaction on PostgreSQL, and in-process after commit.
+:class:`JobService` (``Stratabase.jobs``) is the one public way to use the queue: the API's
+routes, every ``stratabase jobs`` command, the built-in tasks, the queue bench and library
+code all call it. Each method owns its transaction (``Database.transaction``); enqueueing
+wakes workers — by NOTIFY inside the transaction on PostgreSQL, and in-process after commit.
+The single other entry point is :func:`enqueue_in`, for a job that must exist if and only
+if the caller's own transaction commits (a post's link-preview crawls, an episode's
+follow-ups, the worker's periodic jobs): it has no transaction of its own to offer.
 
 What a job request means is decided here, once, for every entry point (HTTP, CLI, library):
 given a task registry, :func:`resolve` refuses an unknown task and takes the queue and
-attempts the request leaves out from the task's registration.
-
-:class:`JobService` (``Stratabase.jobs``) is what the entry points call: the API's routes
-and every ``stratabase jobs`` command. The module functions are its building blocks, and
-the producer API of code that runs beside the queue without its registry (built-in tasks,
-bench, tests): ``enqueue_in`` inside a caller's transaction, the others in their own.
+attempts the request leaves out from the task's registration. A service built without a
+registry is a plain producer (for workers whose tasks this process does not know): it
+stores the request as given.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from sqlalchemy import delete, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -80,152 +83,110 @@ def resolve(spec: JobCreate, registry: Registry) -> JobCreate:
     return spec.model_copy(update={k: v for k, v in defaults.items() if k not in given})
 
 
-async def enqueue(db: Database, spec: JobCreate, *, registry: Registry | None = None) -> int | None:
-    """Enqueue one job; None when its unique key is already queued or running.
+class JobFilter(TypedDict, total=False):
+    """Which jobs a bulk retry or cancel touches (``retry_where``, ``cancel_where``): any of
+    ``ids``, ``queue``, ``task`` (at least one), within ``statuses`` (None or empty: every
+    status the move applies to)."""
 
-    With ``registry`` the request is checked and completed by :func:`resolve` first; without
-    it the spec is stored as given (a producer for workers whose tasks it does not know).
-    """
-    if registry is not None:
-        spec = resolve(spec, registry)
-    ids = await db.transaction(lambda session: enqueue_in(session, [spec]))
-    return ids[0] if ids else None
-
-
-async def enqueue_batch(db: Database, specs: Sequence[JobCreate], *, chunk: int = 10_000) -> int:
-    """Enqueue many jobs, ``chunk`` per statement and transaction; returns how many were new."""
-    total = 0
-    for start in range(0, len(specs), chunk):
-        part = specs[start : start + chunk]
-        total += await db.transaction(functools.partial(_enqueue_counted, specs=part))
-    return total
+    ids: Sequence[int] | None
+    queue: str | None
+    task: str | None
+    statuses: Sequence[JobStatus] | None
 
 
-def _filtered(
-    statement: Any,
-    *,
-    ids: Sequence[int] | None,
-    queue: str | None,
-    task: str | None,
-    statuses: Sequence[JobStatus],
-) -> Any:
-    if ids is None and queue is None and task is None:
-        raise InvalidInput("give job ids or a filter (queue, task, status)")
-    statement = statement.where(jobs.c.status.in_([s.value for s in statuses]))
-    if ids is not None:
-        statement = statement.where(jobs.c.id.in_(list(ids)))
-    if queue is not None:
-        statement = statement.where(jobs.c.queue == queue)
-    if task is not None:
-        statement = statement.where(jobs.c.task == task)
-    return statement
+@dataclass(frozen=True)
+class _Selection:
+    """The jobs a retry or cancel touches: ``ids`` and/or a filter, within ``statuses``."""
+
+    statuses: Sequence[JobStatus]
+    ids: Sequence[int] | None = None
+    queue: str | None = None
+    task: str | None = None
+
+    @classmethod
+    def of(cls, where: JobFilter, default: Sequence[JobStatus]) -> _Selection:
+        """The selection a :class:`JobFilter` names, ``default`` statuses if it names none."""
+        return cls(
+            where.get("statuses") or default,
+            where.get("ids"),
+            where.get("queue"),
+            where.get("task"),
+        )
+
+    def where(self, statement: Any) -> Any:
+        """``statement`` narrowed to the selection; no ids and no filter is InvalidInput."""
+        if self.ids is None and self.queue is None and self.task is None:
+            raise InvalidInput("give job ids or a filter (queue, task, status)")
+        statement = statement.where(jobs.c.status.in_([s.value for s in self.statuses]))
+        if self.ids is not None:
+            statement = statement.where(jobs.c.id.in_(list(self.ids)))
+        if self.queue is not None:
+            statement = statement.where(jobs.c.queue == self.queue)
+        if self.task is not None:
+            statement = statement.where(jobs.c.task == self.task)
+        return statement
 
 
-async def _requeue(
+async def _move(
     session: AsyncSession,
-    *,
-    ids: Sequence[int] | None = None,
-    queue: str | None = None,
-    task: str | None = None,
-    statuses: Sequence[JobStatus] = RETRYABLE,
-) -> list[int]:
-    if any(s not in RETRYABLE for s in statuses):
-        raise InvalidInput("only dead, failed or cancelled jobs can be retried", field="status")
+    selection: _Selection,
+    allowed: Sequence[JobStatus],
+    refusal: str,
+    **values: Any,
+) -> list[tuple[int, str]]:
+    """One edge of the state machine for every selected job in ``allowed`` statuses:
+    ``(id, queue)`` of the jobs moved; a status outside ``allowed`` is ``refusal``."""
+    if any(s not in allowed for s in selection.statuses):
+        raise InvalidInput(refusal, field="status")
+    statement = selection.where(update(jobs)).values(**values)
+    rows = await session.execute(statement.returning(jobs.c.id, jobs.c.queue))
+    return [(row[0], row[1]) for row in rows]
+
+
+async def _requeue(session: AsyncSession, selection: _Selection) -> list[int]:
     now = utcnow()
-    statement = _filtered(update(jobs), ids=ids, queue=queue, task=task, statuses=statuses)
-    statement = statement.values(
+    rows = await _move(
+        session,
+        selection,
+        RETRYABLE,
+        "only dead, failed or cancelled jobs can be retried",
         status=literal_column("'queued'"),
         attempts=0,
         run_at=now,
         finished_at=None,
         updated_at=now,
-    ).returning(jobs.c.id, jobs.c.queue)
-    rows = (await session.execute(statement)).all()
-    if rows:
-        await _wake(session, {row[1] for row in rows})
-    return sorted(row[0] for row in rows)
-
-
-async def retry(
-    db: Database,
-    *,
-    ids: Sequence[int] | None = None,
-    queue: str | None = None,
-    task: str | None = None,
-    statuses: Sequence[JobStatus] = RETRYABLE,
-) -> list[int]:
-    """Queue finished jobs again with fresh attempts; returns the ids re-queued.
-
-    A job whose unique key is active again in another job is refused (AlreadyExists).
-    """
-    return await db.transaction(
-        functools.partial(_requeue, ids=ids, queue=queue, task=task, statuses=statuses)
     )
+    if rows:
+        await _wake(session, {queue for _, queue in rows})
+    return sorted(job_id for job_id, _ in rows)
 
 
-async def _cancel(
-    session: AsyncSession,
-    *,
-    ids: Sequence[int] | None = None,
-    queue: str | None = None,
-    task: str | None = None,
-    statuses: Sequence[JobStatus] = CANCELLABLE,
-) -> list[int]:
-    if any(s not in CANCELLABLE for s in statuses):
-        raise InvalidInput("only queued or running jobs can be cancelled", field="status")
+async def _cancel(session: AsyncSession, selection: _Selection) -> list[int]:
     now = utcnow()
-    statement = _filtered(update(jobs), ids=ids, queue=queue, task=task, statuses=statuses)
-    statement = statement.values(
+    rows = await _move(
+        session,
+        selection,
+        CANCELLABLE,
+        "only queued or running jobs can be cancelled",
         status=literal_column("'cancelled'"),
         finished_at=now,
         lease_owner=None,
         lease_expires_at=None,
         updated_at=now,
-    ).returning(jobs.c.id)
-    return sorted(row[0] for row in await session.execute(statement))
-
-
-async def cancel(
-    db: Database,
-    *,
-    ids: Sequence[int] | None = None,
-    queue: str | None = None,
-    task: str | None = None,
-    statuses: Sequence[JobStatus] = CANCELLABLE,
-) -> list[int]:
-    """Cancel queued (and running) jobs; a running handler is stopped at its next heartbeat."""
-    return await db.transaction(
-        functools.partial(_cancel, ids=ids, queue=queue, task=task, statuses=statuses)
     )
+    return sorted(job_id for job_id, _ in rows)
 
 
-async def prune(
-    db: Database,
-    *,
-    older_than: timedelta,
-    statuses: Sequence[JobStatus] = (JobStatus.SUCCEEDED, JobStatus.CANCELLED),
-    now: datetime | None = None,
+async def _prune_chunk(
+    session: AsyncSession, *, statuses: Sequence[JobStatus], cutoff: datetime
 ) -> int:
-    """Delete finished jobs older than the retention, in chunks; returns how many."""
-    if any(s in (JobStatus.QUEUED, JobStatus.RUNNING) for s in statuses):
-        raise InvalidInput("queued or running jobs are never pruned", field="status")
-    cutoff = (now or utcnow()) - older_than
-    total = 0
-    while True:
-
-        async def work(session: AsyncSession) -> int:
-            chunk = (
-                select(jobs.c.id)
-                .where(jobs.c.status.in_([s.value for s in statuses]), jobs.c.finished_at < cutoff)
-                .limit(PRUNE_CHUNK)
-                .scalar_subquery()
-            )
-            return rowcount(await session.execute(delete(jobs).where(jobs.c.id.in_(chunk))))
-
-        deleted = await db.transaction(work)
-        total += deleted
-        if deleted < PRUNE_CHUNK:
-            return total
+    chunk = (
+        select(jobs.c.id)
+        .where(jobs.c.status.in_([s.value for s in statuses]), jobs.c.finished_at < cutoff)
+        .limit(PRUNE_CHUNK)
+        .scalar_subquery()
+    )
+    return rowcount(await session.execute(delete(jobs).where(jobs.c.id.in_(chunk))))
 
 
 async def _read(session: AsyncSession, job_id: int) -> JobRead:
@@ -244,25 +205,34 @@ def _require_admin(principal: Principal | None) -> None:
 class JobService:
     """The queue as one app sees it: the tasks it accepts, and its operators' use cases.
 
-    Every method is one transaction and states the state machine here, not in its callers:
-    retry takes a dead, failed or cancelled job back to queued; cancel takes a queued or
-    running one to cancelled; anything else is a Conflict. A ``principal`` (HTTP) must be
-    an admin; None is a trusted caller (CLI, library). Lists are paged by opaque cursors
-    signed with ``cursors`` (by default with the database settings' secret key).
+    Every method is one transaction (bulk ones one per chunk) and states the state machine
+    here, not in its callers: retry takes a dead, failed or cancelled job back to queued;
+    cancel takes a queued or running one to cancelled; anything else is a Conflict. A
+    ``principal`` (HTTP) must be an admin; None is a trusted caller (CLI, tasks, library).
+    With a ``registry``, requests are checked and completed by :func:`resolve`; without
+    one they are stored as given. Lists are paged by opaque cursors signed with
+    ``cursors`` (by default with the database settings' secret key).
     """
 
     def __init__(
-        self, db: Database, registry: Registry, *, cursors: CursorCodec | None = None
+        self,
+        db: Database,
+        registry: Registry | None = None,
+        *,
+        cursors: CursorCodec | None = None,
     ) -> None:
         self.db = db
         self.registry = registry
         self.cursors = cursors or CursorCodec(db.settings.secret_key.get_secret_value())
 
+    def _resolved(self, spec: JobCreate) -> JobCreate:
+        return spec if self.registry is None else resolve(spec, self.registry)
+
     async def submit(self, principal: Principal | None, spec: JobCreate) -> JobRead:
         """Enqueue ``spec`` as the registry defines its task; AlreadyExists when its unique
         key is already queued or running."""
         _require_admin(principal)
-        spec = resolve(spec, self.registry)
+        spec = self._resolved(spec)
 
         async def work(session: AsyncSession) -> JobRead:
             ids = await enqueue_in(session, [spec])
@@ -311,7 +281,7 @@ class JobService:
         _require_admin(principal)
 
         async def work(session: AsyncSession) -> JobRead:
-            if not await _requeue(session, ids=[job_id]):
+            if not await _requeue(session, _Selection(RETRYABLE, ids=[job_id])):
                 await _read(session, job_id)  # NotFound first
                 raise Conflict("only dead, failed or cancelled jobs can be retried")
             return await _read(session, job_id)
@@ -323,7 +293,7 @@ class JobService:
         _require_admin(principal)
 
         async def work(session: AsyncSession) -> JobRead:
-            if not await _cancel(session, ids=[job_id]):
+            if not await _cancel(session, _Selection(CANCELLABLE, ids=[job_id])):
                 await _read(session, job_id)
                 raise Conflict("only queued or running jobs can be cancelled")
             return await _read(session, job_id)
@@ -331,40 +301,44 @@ class JobService:
         return await self.db.transaction(work)
 
     async def retry_where(
-        self,
-        principal: Principal | None,
-        *,
-        ids: Sequence[int] | None = None,
-        queue: str | None = None,
-        task: str | None = None,
-        statuses: Sequence[JobStatus] | None = None,
+        self, principal: Principal | None, **where: Unpack[JobFilter]
     ) -> list[int]:
         """Bulk retry by ids and/or filter (every retryable status when ``statuses`` is
-        empty); returns the ids re-queued."""
+        empty), with fresh attempts; returns the ids re-queued. A job whose unique key is
+        active again in another job is refused (AlreadyExists)."""
         _require_admin(principal)
-        return await retry(self.db, ids=ids, queue=queue, task=task, statuses=statuses or RETRYABLE)
+        selection = _Selection.of(where, RETRYABLE)
+        return await self.db.transaction(functools.partial(_requeue, selection=selection))
 
     async def cancel_where(
-        self,
-        principal: Principal | None,
-        *,
-        ids: Sequence[int] | None = None,
-        queue: str | None = None,
-        task: str | None = None,
-        statuses: Sequence[JobStatus] | None = None,
+        self, principal: Principal | None, **where: Unpack[JobFilter]
     ) -> list[int]:
         """Bulk cancel by ids and/or filter (every cancellable status when ``statuses`` is
-        empty); returns the ids cancelled."""
+        empty); returns the ids cancelled. A running handler stops at its next heartbeat."""
         _require_admin(principal)
-        return await cancel(
-            self.db, ids=ids, queue=queue, task=task, statuses=statuses or CANCELLABLE
-        )
+        selection = _Selection.of(where, CANCELLABLE)
+        return await self.db.transaction(functools.partial(_cancel, selection=selection))
 
     async def enqueue(self, principal: Principal | None, spec: JobCreate) -> int | None:
         """Enqueue ``spec`` as the registry defines its task (``stratabase jobs enqueue``);
         None, not an error, when its unique key is already queued or running."""
         _require_admin(principal)
-        return await enqueue(self.db, spec, registry=self.registry)
+        spec = self._resolved(spec)
+        ids = await self.db.transaction(lambda session: enqueue_in(session, [spec]))
+        return ids[0] if ids else None
+
+    async def enqueue_batch(
+        self, principal: Principal | None, specs: Sequence[JobCreate], *, chunk: int = 10_000
+    ) -> int:
+        """Enqueue many jobs, ``chunk`` per statement and transaction (a bulk load, the
+        queue bench); returns how many were new (duplicate unique keys are skipped)."""
+        _require_admin(principal)
+        specs = [self._resolved(spec) for spec in specs] if self.registry else specs
+        total = 0
+        for start in range(0, len(specs), chunk):
+            part = specs[start : start + chunk]
+            total += await self.db.transaction(functools.partial(_enqueue_counted, specs=part))
+        return total
 
     async def prune(
         self,
@@ -372,10 +346,23 @@ class JobService:
         *,
         older_than: timedelta,
         statuses: Sequence[JobStatus] = (JobStatus.SUCCEEDED, JobStatus.CANCELLED),
+        now: datetime | None = None,
     ) -> int:
-        """Delete finished jobs older than ``older_than``, in chunks; returns how many."""
+        """Delete finished jobs older than ``older_than`` (before ``now``, by default the
+        present), :data:`PRUNE_CHUNK` per transaction so none grows without bound; returns
+        how many. Queued and running jobs are never pruned (InvalidInput)."""
         _require_admin(principal)
-        return await prune(self.db, older_than=older_than, statuses=statuses)
+        if any(s in (JobStatus.QUEUED, JobStatus.RUNNING) for s in statuses):
+            raise InvalidInput("queued or running jobs are never pruned", field="status")
+        cutoff = (now or utcnow()) - older_than
+        total = 0
+        while True:
+            deleted = await self.db.transaction(
+                functools.partial(_prune_chunk, statuses=statuses, cutoff=cutoff)
+            )
+            total += deleted
+            if deleted < PRUNE_CHUNK:
+                return total
 
     async def stats(self, principal: Principal | None) -> queries.JobStats:
         """Jobs per queue and status, and how late each queue's oldest queued job is."""

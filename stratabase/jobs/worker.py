@@ -24,7 +24,7 @@ import logging
 import time
 import traceback
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -404,6 +404,21 @@ async def _wait_any(waitables: Sequence[Any], timeout: float | None) -> None:
             task.cancel()
 
 
+@contextlib.asynccontextmanager
+async def in_background(worker: Worker, *, stop_timeout: float = 30) -> AsyncIterator[Worker]:
+    """Run ``worker`` for the duration of an ``async with`` block (a library user's or a
+    test's): the block starts once the worker is ready, and leaving it stops the worker
+    and waits (up to ``stop_timeout`` seconds) for its running jobs to finish."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        await worker.ready.wait()
+        yield worker
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, stop_timeout)
+
+
 async def run_embedded_worker(
     db: Database,
     settings: Settings,
@@ -430,4 +445,4 @@ async def run_embedded_worker(
     await worker.run(stop)
 
 
-__all__ = ["Worker", "WorkerConfig", "run_embedded_worker"]
+__all__ = ["Worker", "WorkerConfig", "in_background", "run_embedded_worker"]

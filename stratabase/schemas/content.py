@@ -41,17 +41,23 @@ class _Block(BaseModel):
 
 
 class ParagraphBlock(_Block):
+    """Plain text, the commonest block."""
+
     type: Literal["paragraph"] = "paragraph"
     text: str = Field(min_length=1, max_length=20_000)
 
 
 class HeadingBlock(_Block):
+    """A section heading; ``level`` 1 to 6 as in HTML, 2 by default (the title is the 1)."""
+
     type: Literal["heading"] = "heading"
     text: str = Field(min_length=1, max_length=300)
     level: int = Field(default=2, ge=1, le=6)
 
 
 class QuoteBlock(_Block):
+    """A quotation, with an optional source."""
+
     type: Literal["quote"] = "quote"
     text: str = Field(min_length=1, max_length=5_000)
     cite: str | None = Field(default=None, max_length=300)
@@ -61,12 +67,16 @@ ListItem = Annotated[str, StringConstraints(min_length=1, max_length=2_000)]
 
 
 class ListBlock(_Block):
+    """A bulleted (or ``ordered``) list of short text items."""
+
     type: Literal["list"] = "list"
     items: list[ListItem] = Field(min_length=1, max_length=100)
     ordered: bool = False
 
 
 class ImageBlock(_Block):
+    """An image by URL; the size, when given, lets clients reserve space before it loads."""
+
     type: Literal["image"] = "image"
     url: HttpUrlStr
     alt: str | None = Field(default=None, max_length=500)
@@ -76,6 +86,8 @@ class ImageBlock(_Block):
 
 
 class CodeBlock(_Block):
+    """Source code, kept verbatim (whitespace included) with an optional language hint."""
+
     type: Literal["code"] = "code"
     #: Not stripped: leading indentation is part of the code.
     code: Annotated[str, StringConstraints(strip_whitespace=False, min_length=1, max_length=50_000)]
@@ -83,6 +95,8 @@ class CodeBlock(_Block):
 
 
 class EmbedBlock(_Block):
+    """A link a client may render as an embed (video, social post), by ``provider``."""
+
     type: Literal["embed"] = "embed"
     url: HttpUrlStr
     provider: str | None = Field(default=None, max_length=60)
@@ -98,6 +112,9 @@ ContentBlocks = Annotated[list[ContentBlock], Field(max_length=200)]
 
 
 class CategoryRead(ReadModel):
+    """A category as clients see it: categories belong to a theme and come from seeds or admin
+    tools."""
+
     id: int
     theme: str
     name: str
@@ -122,6 +139,9 @@ TagNames = Annotated[list[TagName], Field(max_length=20), AfterValidator(_unique
 
 
 class TagRead(ReadModel):
+    """A tag: ``slug`` is its identity (``Python`` and ``python`` are one tag), ``name`` its first
+    spelling."""
+
     id: int
     name: str
     slug: str
@@ -164,6 +184,8 @@ class PostUpdate(UpdateModel):
 
 
 class PostStatsRead(ReadModel):
+    """A post's counters; zero (and no ``updated_at``) before anything was counted."""
+
     post_id: int
     views: int = 0
     likes: int = 0
@@ -173,6 +195,8 @@ class PostStatsRead(ReadModel):
 
 
 class MediaRead(ReadModel):
+    """A media item attached to a post, in display order (``position``)."""
+
     id: int
     post_id: int
     type: MediaType
@@ -222,4 +246,6 @@ class CommentCreate(InputModel):
 
 
 class CommentUpdate(UpdateModel):
+    """An edit of a comment: only its body can change (the thread it sits in cannot)."""
+
     body: str | None = Field(default=None, min_length=1, max_length=10_000)

@@ -7,7 +7,8 @@ a post that was rolled back, and never misses one that was committed.
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, TypedDict
 
 from sqlalchemy import bindparam, delete, func, insert, literal, literal_column
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -70,7 +71,21 @@ async def upsert(session: AsyncSession, kind: str, ref_id: int, title: str, body
     )
 
 
-def document(kind: str, ref_id: int, title: str, body: str) -> dict[str, Any]:
+class IndexDocument(TypedDict):
+    """One document as :func:`insert_many`'s statement parameters (``p_`` + column), ready
+    for one executemany: a ``TypedDict`` because the driver takes the mapping as is."""
+
+    p_kind: str
+    p_ref_id: int
+    p_title: str
+    p_body: str
+    #: Normalised tokens (:func:`~stratabase.search.text.terms_string`): what is matched.
+    p_title_terms: str
+    p_body_terms: str
+    p_updated_at: datetime
+
+
+def document(kind: str, ref_id: int, title: str, body: str) -> IndexDocument:
     """One document's parameters for :func:`insert_many`."""
     return {
         "p_kind": kind,
@@ -83,7 +98,7 @@ def document(kind: str, ref_id: int, title: str, body: str) -> dict[str, Any]:
     }
 
 
-async def insert_many(session: AsyncSession, documents: list[dict[str, Any]]) -> None:
+async def insert_many(session: AsyncSession, documents: list[IndexDocument]) -> None:
     """Bulk insert of new documents (from :func:`document`), one executemany."""
     if not documents:
         return
@@ -109,13 +124,13 @@ async def insert_many(session: AsyncSession, documents: list[dict[str, Any]]) ->
     await session.execute(statement, documents)
 
 
-def post_document(post: Any) -> dict[str, Any]:
+def post_document(post: Any) -> IndexDocument:
     """A post's document: its title, and its summary and block text as the body."""
     body = "\n".join(filter(None, [post.summary or "", block_text(post.content_blocks)]))
     return document("post", post.id, post.title, body)
 
 
-def user_document(user: Any) -> dict[str, Any]:
+def user_document(user: Any) -> IndexDocument:
     """A user's document: username and name as the title, the bio as the body."""
     return document("user", user.id, f"{user.username} {user.name}", user.bio or "")
 

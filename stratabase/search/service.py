@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict, cast
 
-from sqlalchemy import ColumnElement, cast, func, select
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import cast as sql_cast
 from sqlalchemy import text as sql
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import BigInteger
@@ -32,6 +33,7 @@ from stratabase.auth.principal import Principal
 from stratabase.cache import Cache
 from stratabase.cache.keys import SEARCH, TAG_SEARCH
 from stratabase.content import queries as content_queries
+from stratabase.content.results import PublicUser
 from stratabase.db.session import Database
 from stratabase.enums import UserStatus
 from stratabase.exceptions import InvalidInput
@@ -51,6 +53,32 @@ from stratabase.search.text import (
 from stratabase.social.queries import hidden_authors
 
 Kind = Literal["posts", "users"]
+
+
+class SearchHit(TypedDict):
+    """One ranked match. A ``TypedDict``, not a class: a page of hits is cached as JSON and
+    handed back as is, with only the post's counters and the viewer's like spliced in per
+    request (as for post lists), so a cached page costs no conversion.
+
+    ``title`` and ``snippet`` are HTML-escaped, matches in ``<mark>``; ``post`` (a post
+    answer as JSON data, see :class:`stratabase.content.results.PostAnswer`) or ``user`` is
+    set, by ``type``."""
+
+    #: ``post`` or ``user``.
+    type: str
+    id: int
+    rank: int
+    title: str
+    snippet: str
+    post: dict[str, Any] | None
+    user: PublicUser | None
+
+
+class _HitPage(TypedDict):
+    """A cached page of hits and its next cursor."""
+
+    items: list[SearchHit]
+    next: str | None
 
 
 #: Ranking looks at most at this many matches: the newest (highest document id, see the
@@ -80,7 +108,7 @@ async def search(
     cursor: str | None,
     limit: int,
     cache: Cache | None = None,
-) -> Page[dict[str, Any]]:
+) -> Page[SearchHit]:
     """A page of ranked hits. Pages are cached per (kind, normalised query, cursor, limit,
     viewer class) with the tag ``search``, which every write of an indexed post and every
     sign-up and account status change invalidate after commit, and the viewer's
@@ -92,18 +120,23 @@ async def search(
         return Page([], None)
 
     async def load() -> dict[str, Any]:
-        return await _search_page(db, viewer, cleaned, parsed, kind, codec, cursor, limit)
+        # As JSON data for the page cache, which holds any JSON object.
+        return cast(
+            dict[str, Any],
+            await _search_page(db, viewer, cleaned, parsed, kind, codec, cursor, limit),
+        )
 
     if cache is None:
-        page = await load()
+        page = cast(_HitPage, await load())
     else:
         key = pages.page_key(SEARCH, kind, viewer, cleaned, cursor, limit)
         tags = [TAG_SEARCH, *pages.viewer_tags(viewer)]
-        page = await pages.cached_page(cache, key, load, tags)
+        page = cast(_HitPage, await pages.cached_page(cache, key, load, tags))
     if kind == "users":
         return Page(page["items"], page["next"])
     items = page["items"]
-    posts = await pages.with_extras(db, viewer, [item["post"] for item in items], cache=cache)
+    bodies = [item["post"] for item in items if item["post"] is not None]
+    posts = await pages.with_extras(db, viewer, bodies, cache=cache)
     for item, post in zip(items, posts, strict=True):
         item["post"] = post
     return Page(items, page["next"])
@@ -118,7 +151,7 @@ async def _search_page(
     codec: CursorCodec,
     cursor: str | None,
     limit: int,
-) -> dict[str, Any]:
+) -> _HitPage:
     """``{"items": hits, "next": cursor}``; post hits carry bodies without stats."""
     cursor_kind = f"search:{kind}:{cleaned}"
     position = tuple(codec.decode(cursor_kind, cursor, 2)) if cursor else None
@@ -239,7 +272,7 @@ async def _ranked(
         .limit(CANDIDATES)
         .subquery()
     )
-    rank = cast(func.ts_rank_cd(candidates.c.vector, query) * 1_000_000, BigInteger)
+    rank = sql_cast(func.ts_rank_cd(candidates.c.vector, query) * 1_000_000, BigInteger)
     rows = await session.execute(select(candidates.c.ref_id, rank))
     return [(int(ref_id), int(value)) for ref_id, value in rows]
 
@@ -267,18 +300,20 @@ async def _hydrate(
     rows: list[Any],
     parsed: ParsedQuery,
     viewer: Principal | None,
-) -> list[dict[str, Any]]:
+) -> list[SearchHit]:
     ids = [doc.ref_id for doc, _ in rows]
+    posts: dict[int, dict[str, Any]] = {}
+    users: dict[int, PublicUser] = {}
     if kind == "posts":
-        posts = await content_queries.posts_by_ids(session, ids, viewer)
-        by_id = {p["id"]: p for p in await pages.json_bodies(session, posts)}
+        found = await content_queries.posts_by_ids(session, ids, viewer)
+        posts = {p["id"]: p for p in await pages.json_bodies(session, found)}
     else:
-        users = await session.scalars(select(User).where(User.id.in_(ids)))
-        by_id = {u.id: content_queries.public_user(u) for u in users}
-    results = []
+        for row in await session.scalars(select(User).where(User.id.in_(ids))):
+            users[row.id] = content_queries.public_user(row)
+    results: list[SearchHit] = []
     for doc, rank in rows:
-        item = by_id.get(doc.ref_id)
-        if item is None:
+        post, user = posts.get(doc.ref_id), users.get(doc.ref_id)
+        if post is None and user is None:
             continue
         results.append(
             {
@@ -287,8 +322,8 @@ async def _hydrate(
                 "rank": int(rank),
                 "title": snippet(doc.title, parsed, width=40),
                 "snippet": snippet(doc.body, parsed),
-                "post": item if kind == "posts" else None,
-                "user": item if kind == "users" else None,
+                "post": post,
+                "user": user,
             }
         )
     return results

@@ -42,6 +42,7 @@ class Episodes:
 
     @property
     def total(self) -> int:
+        """How many posts are episodes (all at the end of the id range)."""
         return self.projects * self.per_project
 
 
@@ -60,13 +61,17 @@ class ContentState:
     tag_ids: list[int] = field(default_factory=list)
 
     def post_id(self, ctx: Context, index: int) -> int:
+        """The id the post at ``index`` gets (after any existing posts when appending)."""
         return ctx.start.offset("posts") + index + 1
 
     def first_episode(self) -> int:
+        """The index of the first episode: episodes are the last posts."""
         return self.posts - self.episodes.total
 
 
 def plan_episodes(ctx: Context) -> Episodes:
+    """How many episodes each project gets: as many as the theme has titles for, a quarter of the
+    posts at most."""
     projects = ctx.organizations
     longest = max(len(idea.episode_titles) for idea in ctx.theme.projects)
     per_project = min(longest, (ctx.size.posts // 4) // projects)
@@ -74,6 +79,8 @@ def plan_episodes(ctx: Context) -> Episodes:
 
 
 def categories(ctx: Context, state: ContentState) -> TableData:
+    """The theme's categories, reusing those that exist (``--append``), and their ids in
+    ``state``."""
     existing = ctx.start.categories
     base = ctx.start.offset("categories")
     new: list[tuple[Any, ...]] = []
@@ -90,6 +97,8 @@ def categories(ctx: Context, state: ContentState) -> TableData:
 
 
 def tags(ctx: Context, state: ContentState) -> TableData:
+    """The theme's tags, reusing those that exist (a tag is global, shared by themes), and their ids
+    in ``state``."""
     existing = ctx.start.tags
     base = ctx.start.offset("tags")
     new: list[tuple[Any, ...]] = []
@@ -111,6 +120,7 @@ RECENT_SPAN = 2 * DAY
 
 
 def posts(ctx: Context, state: ContentState) -> TableData:
+    """The posts, recording in ``state`` the facts later tables need (kind, status, body, time)."""
     rng = ctx.rng("posts", themed=True)
     rand = rng.random
     titles = title_pool(ctx.theme, ctx.seed)
@@ -163,6 +173,7 @@ def posts(ctx: Context, state: ContentState) -> TableData:
 
 
 def post_tags(ctx: Context, state: ContentState) -> TableData:
+    """Zero to three tags per post, spread over the theme's tags."""
     rng = ctx.rng("post_tags", themed=True)
     rand = rng.random
     tag_ids = state.tag_ids

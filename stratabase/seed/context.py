@@ -64,9 +64,11 @@ class DatetimeClock:
         self._ts = int(self.epoch.timestamp())
 
     def at(self, seconds: int) -> datetime:
+        """The instant as an aware ``datetime``."""
         return datetime.fromtimestamp(self._ts + seconds, UTC)
 
     def day(self, days: int) -> date:
+        """The date ``days`` from the epoch's."""
         return self.epoch.date() + timedelta(days=days)
 
 
@@ -83,9 +85,11 @@ class PostgresClock:
         self._us = int((self.epoch - POSTGRES_EPOCH).total_seconds()) * 1_000_000
 
     def at(self, seconds: int) -> int:
+        """The instant as microseconds since 2000-01-01 UTC (COPY's binary form)."""
         return self._us + seconds * 1_000_000
 
     def day(self, days: int) -> date:
+        """The date ``days`` from the epoch's."""
         return self.epoch.date() + timedelta(days=days)
 
 
@@ -97,9 +101,11 @@ class SQLiteClock:
         self._ts = int(self.epoch.timestamp())
 
     def at(self, seconds: int) -> str:
+        """The instant as the text SQLAlchemy stores in SQLite."""
         return time.strftime("%Y-%m-%d %H:%M:%S.000000", time.gmtime(self._ts + seconds))
 
     def day(self, days: int) -> str:
+        """The date ``days`` from the epoch's, as ISO text."""
         return (self.epoch.date() + timedelta(days=days)).isoformat()
 
 
@@ -123,9 +129,11 @@ class Start:
 
     @property
     def appending(self) -> bool:
+        """Whether rows already exist (``--append``): ids then start after them."""
         return any(self.offsets.values())
 
     def offset(self, table: str) -> int:
+        """The largest id already used in ``table`` (0 if none): new ids start after it."""
         return self.offsets.get(table, 0)
 
 
@@ -141,6 +149,9 @@ class TableData:
 
 @dataclass
 class Context:
+    """What every table generator reads: theme, size, seed, clock and where ids start. Same context,
+    same rows."""
+
     theme: Theme
     size: Size
     seed: int
@@ -154,16 +165,20 @@ class Context:
 
     @property
     def users(self) -> int:
+        """How many users this seed makes."""
         return self.size.users
 
     @property
     def organizations(self) -> int:
+        """How many organizations: one per 50 users, at least two."""
         return max(2, self.size.users // 50)
 
     def user_id(self, index: int) -> int:
+        """The id of the user at ``index`` (after any existing users)."""
         return self.start.offset("users") + index + 1
 
     def org_id(self, index: int) -> int:
+        """The id of the organization at ``index`` (after any existing ones)."""
         return self.start.offset("organizations") + index + 1
 
 
@@ -179,6 +194,7 @@ def role_of(index: int) -> str:
 
 
 def moderator_indexes(users: int) -> list[int]:
+    """Indexes of the users who moderate or administer (see :func:`role_of`)."""
     return [i for i in range(users) if role_of(i) != "user"]
 
 

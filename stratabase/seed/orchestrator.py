@@ -10,6 +10,7 @@ their indexes are rebuilt on a second connection) and rely on that mark alone.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import time
@@ -501,7 +502,28 @@ async def clean(db: Database, settings: Settings) -> list[HookResult]:
     return [await hook(db, settings) for hook in CLEAN_HOOKS]
 
 
-async def stats(db: Database) -> dict[str, Any]:
+@dataclass(frozen=True)
+class DatabaseStats:
+    """What ``stratabase stats`` reports: rows per table, size on disk and the theme."""
+
+    backend: str
+    #: The current theme's name, None before the first seed.
+    theme: str | None
+    #: The recorded seed (theme, size, seed, epoch…) as stored, None before the first seed.
+    seed: dict[str, Any] | None
+    #: A seed started and did not finish: the data is partial (``stratabase reset``).
+    seed_interrupted: bool
+    database_bytes: int
+    #: Rows, all tables together.
+    rows: int
+    tables: dict[str, int]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON report (``stratabase stats --json``), keys in field order."""
+        return dataclasses.asdict(self)
+
+
+async def stats(db: Database) -> DatabaseStats:
     """Rows per table, size on disk, theme and whether a seed was interrupted; refuses an
     unmigrated database."""
     async with db.engine.connect() as conn:
@@ -511,15 +533,15 @@ async def stats(db: Database) -> dict[str, Any]:
         size = await database_bytes(conn, db.settings.database_url)
         theme = await _state(conn, THEME_KEY)
         mark = await _state(conn, SEED_MARK_KEY)
-    return {
-        "backend": db.backend,
-        "theme": theme.get("name") if theme else None,
-        "seed": theme,
-        "seed_interrupted": mark is not None,
-        "database_bytes": size,
-        "rows": sum(counts.values()),
-        "tables": counts,
-    }
+    return DatabaseStats(
+        backend=db.backend,
+        theme=theme.get("name") if theme else None,
+        seed=theme,
+        seed_interrupted=mark is not None,
+        database_bytes=size,
+        rows=sum(counts.values()),
+        tables=counts,
+    )
 
 
 async def seed_if_empty(

@@ -4,5 +4,6 @@
 __all__ = [
     "cards",
     "queries",
+    "results",
     "service",
 ]

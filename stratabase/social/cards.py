@@ -1,6 +1,7 @@
-"""Typed answers of the users list: a public user card, with its counters when asked for.
+"""Typed answers of the users list and profiles: a public user card, with its counters.
 
-Fields that were not asked for (``fields=``) are None and were never loaded.
+In a card, fields that were not asked for (``fields=``) are None and were never loaded; a
+:class:`Profile` always has them all.
 """
 
 from __future__ import annotations
@@ -45,3 +46,17 @@ class UserCard(BaseModel):
     bio: str | None = None
     created_at: datetime | None = None
     stats: UserStats | None = None
+
+
+class Profile(BaseModel):
+    """A user's public profile with their counters (every field loaded)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    username: str
+    name: str
+    avatar_url: str | None = None
+    bio: str | None = None
+    created_at: datetime
+    stats: UserStats

@@ -11,7 +11,8 @@ from stratabase.enums import PostStatus, UserStatus
 from stratabase.exceptions import NotFound, PermissionDenied
 from stratabase.models import Block, Follow, Mute, Post, PostStats, User
 from stratabase.pagination import CursorCodec, Page, after
-from stratabase.social.cards import CARD_FIELDS, UserCard, UserStats
+from stratabase.social.cards import CARD_FIELDS, Profile, UserCard, UserStats
+from stratabase.social.results import FollowedUser, Relationship
 
 
 async def require_not_blocked(session: AsyncSession, owner_id: int, actor_id: int) -> None:
@@ -43,7 +44,7 @@ async def get_user(session: AsyncSession, user_id: int) -> User:
     return user
 
 
-async def relationship(session: AsyncSession, viewer_id: int, user_id: int) -> dict[str, Any]:
+async def relationship(session: AsyncSession, viewer_id: int, user_id: int) -> Relationship:
     """Every edge between the two users, in one statement."""
 
     def edge(model: Any, left: Any, right: Any, a: int, b: int) -> Any:
@@ -60,14 +61,14 @@ async def relationship(session: AsyncSession, viewer_id: int, user_id: int) -> d
             )
         )
     ).one()
-    return {
-        "user_id": user_id,
-        "following": bool(row[0]),
-        "followed_by": bool(row[1]),
-        "blocking": bool(row[2]),
-        "blocked_by": bool(row[3]),
-        "muting": bool(row[4]),
-    }
+    return Relationship(
+        user_id=user_id,
+        following=bool(row[0]),
+        followed_by=bool(row[1]),
+        blocking=bool(row[2]),
+        blocked_by=bool(row[3]),
+        muting=bool(row[4]),
+    )
 
 
 def _stats_columns(user_id_column: Any) -> list[Any]:
@@ -133,7 +134,7 @@ def _with_stats(statement: Any, ids: list[int]) -> Any:
     )
 
 
-async def profile(session: AsyncSession, user_id: int) -> dict[str, Any]:
+async def profile(session: AsyncSession, user_id: int) -> Profile:
     """A public profile with its counters, in one statement."""
     row = (
         await session.execute(
@@ -145,20 +146,15 @@ async def profile(session: AsyncSession, user_id: int) -> dict[str, Any]:
     if row is None:
         raise NotFound(f"user {user_id} does not exist", field="user_id")
     user = row[0]
-    return {
-        "id": user.id,
-        "username": user.username,
-        "name": user.name,
-        "avatar_url": user.avatar_url,
-        "bio": user.bio,
-        "created_at": user.created_at,
-        "stats": {
-            "followers": int(row.followers),
-            "following": int(row.following),
-            "posts": int(row.posts),
-            "likes_received": int(row.likes_received),
-        },
-    }
+    return Profile(
+        id=user.id,
+        username=user.username,
+        name=user.name,
+        avatar_url=user.avatar_url,
+        bio=user.bio,
+        created_at=user.created_at,
+        stats=_stats_of(row),
+    )
 
 
 async def follow_page(
@@ -169,7 +165,7 @@ async def follow_page(
     codec: CursorCodec,
     cursor: str | None,
     limit: int,
-) -> Page[dict[str, Any]]:
+) -> Page[FollowedUser]:
     """Followers (``direction="followers"``) or followees, newest edge first: one statement."""
     await get_user(session, user_id)
     if direction == "followers":
@@ -193,14 +189,14 @@ async def follow_page(
     more = len(rows) > limit
     rows = rows[:limit]
     items = [
-        {
-            "id": user.id,
-            "username": user.username,
-            "name": user.name,
-            "avatar_url": user.avatar_url,
-            "bio": user.bio,
-            "followed_at": followed_at,
-        }
+        FollowedUser(
+            id=user.id,
+            username=user.username,
+            name=user.name,
+            avatar_url=user.avatar_url,
+            bio=user.bio,
+            followed_at=followed_at,
+        )
         for user, followed_at in rows
     ]
     next_cursor = codec.encode(kind, [rows[-1][1], rows[-1][0].id]) if more else None
@@ -217,6 +213,18 @@ async def user_page(
 ) -> Page[User]:
     """Users by id, optionally whose username or name starts with ``search``."""
     statement = select(User).where(User.status != UserStatus.DELETED)
+    statement, kind = _searched(statement, search, codec, cursor)
+    rows = list(await session.scalars(statement.order_by(User.id).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page(rows, codec.encode(kind, [rows[-1].id]) if more else None)
+
+
+def _searched(
+    statement: Any, search: str | None, codec: CursorCodec, cursor: str | None
+) -> tuple[Any, str]:
+    """``statement`` narrowed to names starting with ``search`` and to ids after the
+    cursor's, with the cursor kind of that list (a cursor of another search is refused)."""
     kind = "users:" + (search or "")
     if search:
         pattern = _like_prefix(search.lower())
@@ -229,10 +237,7 @@ async def user_page(
     if cursor:
         (last_id,) = codec.decode(kind, cursor, 1)
         statement = statement.where(User.id > last_id)
-    rows = list(await session.scalars(statement.order_by(User.id).limit(limit + 1)))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page(rows, codec.encode(kind, [rows[-1].id]) if more else None)
+    return statement, kind
 
 
 def _like_prefix(text: str) -> str:
@@ -253,13 +258,18 @@ def _card(row: Any, fields: frozenset[str] | None, stats: bool) -> UserCard:
         if fields is None or name in fields or name == "id"
     }
     if stats:
-        values["stats"] = UserStats(
-            followers=int(row.followers),
-            following=int(row.following),
-            posts=int(row.posts),
-            likes_received=int(row.likes_received),
-        )
+        values["stats"] = _stats_of(row)
     return UserCard(**values)
+
+
+def _stats_of(row: Any) -> UserStats:
+    """The counters of a row selected with :func:`_with_stats` (or its columns)."""
+    return UserStats(
+        followers=int(row.followers),
+        following=int(row.following),
+        posts=int(row.posts),
+        likes_received=int(row.likes_received),
+    )
 
 
 async def cards_by_ids(
@@ -295,18 +305,7 @@ async def card_page(
 ) -> Page[UserCard]:
     """:func:`user_page` loading only ``fields`` (and the counters with ``stats``)."""
     statement = select(*_card_columns(fields, stats)).where(User.status != UserStatus.DELETED)
-    kind = "users:" + (search or "")
-    if search:
-        pattern = _like_prefix(search.lower())
-        statement = statement.where(
-            or_(
-                func.lower(User.username).like(pattern, escape="\\"),
-                func.lower(User.name).like(pattern, escape="\\"),
-            )
-        )
-    if cursor:
-        (last_id,) = codec.decode(kind, cursor, 1)
-        statement = statement.where(User.id > last_id)
+    statement, kind = _searched(statement, search, codec, cursor)
     rows = list(await session.execute(statement.order_by(User.id).limit(limit + 1)))
     more = len(rows) > limit
     cards = [_card(row, fields, stats) for row in rows[:limit]]

@@ -30,7 +30,8 @@ from stratabase.exceptions import InvalidInput, PermissionDenied
 from stratabase.models import Block, Follow, Mute
 from stratabase.pagination import CursorCodec, Page
 from stratabase.social import queries
-from stratabase.social.cards import UserCard, UserInclude
+from stratabase.social.cards import Profile, UserCard, UserInclude
+from stratabase.social.results import FollowedUser, Relationship
 
 _EDGES: dict[str, tuple[Any, str, str]] = {
     "follow": (Follow, "follower_id", "followee_id"),
@@ -41,14 +42,14 @@ _EDGES: dict[str, tuple[Any, str, str]] = {
 
 async def set_edge(
     db: Database, cache: Cache, actor: Principal, kind: str, user_id: int, *, on: bool
-) -> dict[str, Any]:
+) -> Relationship:
     """Create or remove a follow/block/mute edge; returns the resulting relationship."""
     actor.require_writer()
     if user_id == actor.user_id:
         raise InvalidInput(f"you cannot {kind} yourself", field="user_id")
     model, mine, theirs = _EDGES[kind]
 
-    async def work(session: AsyncSession) -> dict[str, Any]:
+    async def work(session: AsyncSession) -> Relationship:
         await queries.get_user(session, user_id)
         if on:
             if kind == "follow":
@@ -103,20 +104,19 @@ async def _check_can_follow(session: AsyncSession, follower: int, followee: int)
 # --- reads ------------------------------------------------------------------------------
 
 
-async def get_profile(db: Database, cache: Cache, user_id: int) -> dict[str, Any]:
-    """The public profile with followers, following, posts and likes received (cached)."""
+async def get_profile(db: Database, cache: Cache, user_id: int) -> Profile:
+    """The public profile with followers, following, posts and likes received (cached as
+    JSON data, the form the cache stores)."""
 
     async def load() -> dict[str, Any]:
         async with db.session() as session:
-            return await queries.profile(session, user_id)
+            return (await queries.profile(session, user_id)).model_dump(mode="json")
 
-    profile: dict[str, Any] = await cache.get_or_load(
-        PROFILE.key(user_id), load, tags=[tag_user(user_id)]
-    )
-    return profile
+    cached = await cache.get_or_load(PROFILE.key(user_id), load, tags=[tag_user(user_id)])
+    return Profile.model_validate(cached)
 
 
-async def get_relationship(db: Database, viewer: Principal, user_id: int) -> dict[str, Any]:
+async def get_relationship(db: Database, viewer: Principal, user_id: int) -> Relationship:
     """Every edge between the viewer and the user; NotFound if the user is gone."""
     async with db.session() as session:
         await queries.get_user(session, user_id)
@@ -131,7 +131,7 @@ async def list_follows(
     codec: CursorCodec,
     cursor: str | None,
     limit: int,
-) -> Page[dict[str, Any]]:
+) -> Page[FollowedUser]:
     """One page of a user's followers or followees, newest edge first."""
     async with db.session() as session:
         return await queries.follow_page(

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from stratabase.db.session import Database
 from stratabase.enums import JobStatus
-from stratabase.jobs import service
+from stratabase.jobs.service import JobService
 from stratabase.models.jobs import Job
 from stratabase.schemas.jobs import JobCreate
 
@@ -69,7 +69,7 @@ def test_enqueue_list_show_cancel_retry_stats(database_url: str) -> None:
 async def test_list_pages_with_a_cursor_the_next_command_accepts(
     db: Database, database_url: str
 ) -> None:
-    ids = [await service.enqueue(db, JobCreate(task="noop")) for _ in range(3)]
+    ids = [await JobService(db).enqueue(None, JobCreate(task="noop")) for _ in range(3)]
     first = _run(database_url, "jobs", "list", "--limit", "2", "--json")
     assert first.returncode == 0, first.stderr
     page = json.loads(first.stdout)
@@ -90,7 +90,7 @@ async def test_list_pages_with_a_cursor_the_next_command_accepts(
 async def test_worker_runs_jobs_and_stops_cleanly_on_sigterm(
     db: Database, database_url: str
 ) -> None:
-    await service.enqueue_batch(db, [JobCreate(task="noop") for _ in range(3)])
+    await JobService(db).enqueue_batch(None, [JobCreate(task="noop") for _ in range(3)])
     worker = _start_worker(database_url)
     try:
         assert worker.stdout is not None

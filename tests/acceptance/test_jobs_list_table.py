@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from stratabase.db.session import Database
-from stratabase.jobs import service
+from stratabase.jobs.service import JobService
 from stratabase.schemas.jobs import JobCreate
 
 LONG_TASK = "maintenance.rebuild_every_search_document_of_the_site"
@@ -37,7 +37,7 @@ async def test_list_wraps_rather_than_truncates_at_80_columns(
     db: Database, database_url: str
 ) -> None:
     ids = {
-        await service.enqueue(db, JobCreate(queue="maintenance", task=task)): task
+        await JobService(db).enqueue(None, JobCreate(queue="maintenance", task=task)): task
         for task in (LONG_TASK, SHORT_TASK, LONG_TASK)
     }
     env = {k: v for k, v in os.environ.items() if not k.startswith("STRATABASE_")}
@@ -63,8 +63,8 @@ async def test_list_wraps_rather_than_truncates_at_80_columns(
 async def test_stats_labels_the_seeded_demo_queue_no_worker_serves(
     db: Database, database_url: str
 ) -> None:
-    await service.enqueue(db, JobCreate(queue="demo", task="send_email"))
-    await service.enqueue(db, JobCreate(queue="default", task="noop"))
+    await JobService(db).enqueue(None, JobCreate(queue="demo", task="send_email"))
+    await JobService(db).enqueue(None, JobCreate(queue="default", task="noop"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("STRATABASE_")}
     env |= {"STRATABASE_DATABASE_URL": database_url, "COLUMNS": "160"}
 

@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 
 from stratabase.db.session import Database
 from stratabase.enums import JobStatus
-from stratabase.jobs import service
+from stratabase.jobs.service import JobService
 from stratabase.models.jobs import Job
 from stratabase.schemas.jobs import JobCreate
 
@@ -81,7 +81,7 @@ async def test_eight_worker_processes_never_run_a_job_twice(
         specs = [
             JobCreate(queue=QUEUE, task="record", payload={"sleep": 0.005}) for _ in range(total)
         ]
-        await service.enqueue_batch(db, specs)
+        await JobService(db).enqueue_batch(None, specs)
 
         async def all_done() -> bool:
             return await _succeeded(db) == total
@@ -107,8 +107,8 @@ async def test_sigkilled_worker_job_runs_again_exactly_once(
     second = None
     try:
         await asyncio.to_thread(_wait_ready, first)
-        job_id = await service.enqueue(
-            db, JobCreate(queue=QUEUE, task="record", payload={"hang_on_first": True})
+        job_id = await JobService(db).enqueue(
+            None, JobCreate(queue=QUEUE, task="record", payload={"hang_on_first": True})
         )
 
         async def started() -> bool:

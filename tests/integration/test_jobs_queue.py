@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,11 +16,12 @@ from stratabase.db.session import Database
 from stratabase.db.types import utcnow
 from stratabase.enums import JobStatus
 from stratabase.exceptions import InvalidInput
-from stratabase.jobs import queries, queue, service
+from stratabase.jobs import queries, queue
 from stratabase.jobs.errors import PermanentJobError
 from stratabase.jobs.registry import Registry, RetryPolicy, TaskContext, TaskSpec
 from stratabase.jobs.schedule import Periodic
-from stratabase.jobs.worker import Worker, WorkerConfig
+from stratabase.jobs.service import JobService
+from stratabase.jobs.worker import Worker, WorkerConfig, in_background
 from stratabase.models.jobs import Job
 from stratabase.schemas.jobs import JobCreate
 from stratabase.settings import Settings
@@ -31,7 +33,7 @@ FAST = WorkerConfig(
 
 
 async def _add(db: Database, spec: JobCreate) -> int:
-    job_id = await service.enqueue(db, spec)
+    job_id = await JobService(db).enqueue(None, spec)
     assert job_id is not None
     return job_id
 
@@ -55,45 +57,31 @@ async def _status(db: Database, job_id: int) -> JobStatus:
     return (await _job(db, job_id)).status
 
 
-class _Running:
-    """A worker running in the background of a test."""
-
-    def __init__(self, worker: Worker) -> None:
-        self.worker = worker
-        self.stop = asyncio.Event()
-        self.task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> Worker:
-        self.task = asyncio.create_task(self.worker.run(self.stop))
-        await self.worker.ready.wait()
-        return self.worker
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.stop.set()
-        assert self.task is not None
-        await asyncio.wait_for(self.task, 30)
+def _worker(
+    db: Database, settings: Settings, registry: Registry, **config: Any
+) -> AbstractAsyncContextManager[Worker]:
+    return in_background(_make_worker(db, settings, registry, **config))
 
 
-def _worker(db: Database, settings: Settings, registry: Registry, **config: Any) -> _Running:
-    base = {**FAST.__dict__, **config}
-    return _Running(Worker(db, settings, registry, WorkerConfig(**base)))
+def _make_worker(db: Database, settings: Settings, registry: Registry, **config: Any) -> Worker:
+    return Worker(db, settings, registry, WorkerConfig(**{**FAST.__dict__, **config}))
 
 
 async def test_unique_key_dedups_only_while_queued_or_running(db: Database) -> None:
     spec = JobCreate(task="t", unique_key="only-one")
-    first = await service.enqueue(db, spec)
+    first = await JobService(db).enqueue(None, spec)
     assert first is not None
-    assert await service.enqueue(db, spec) is None
+    assert await JobService(db).enqueue(None, spec) is None
     batch = [JobCreate(task="t", unique_key="k2"), JobCreate(task="t", unique_key="k2")]
-    assert await service.enqueue_batch(db, batch) == 1
+    assert await JobService(db).enqueue_batch(None, batch) == 1
 
     claimed = await db.transaction(
         lambda s: queue.claim(s, queues=["default"], owner="w", limit=10, lease=MINUTE)
     )
     assert {job.id for job in claimed} >= {first}
-    assert await service.enqueue(db, spec) is None  # running still counts as active
+    assert await JobService(db).enqueue(None, spec) is None  # running still counts as active
     await db.transaction(lambda s: queue.ack(s, owner="w", ids=[first]))
-    again = await service.enqueue(db, spec)
+    again = await JobService(db).enqueue(None, spec)
     assert again is not None and again != first
 
 
@@ -210,14 +198,14 @@ async def test_retry_and_cancel_by_id_and_filter(db: Database) -> None:
     a = await _add(db, JobCreate(task="t", queue="q1"))
     b = await _add(db, JobCreate(task="t", queue="q1"))
     c = await _add(db, JobCreate(task="u", queue="q2"))
-    assert await service.cancel(db, ids=[a]) == [a]
-    assert await service.cancel(db, queue="q1") == [b]
+    assert await JobService(db).cancel_where(None, ids=[a]) == [a]
+    assert await JobService(db).cancel_where(None, queue="q1") == [b]
     with pytest.raises(InvalidInput):
-        await service.cancel(db)
+        await JobService(db).cancel_where(None)
     with pytest.raises(InvalidInput):
-        await service.retry(db, ids=[c], statuses=[JobStatus.QUEUED])
-    assert await service.retry(db, ids=[c]) == []  # queued: nothing to retry
-    assert await service.retry(db, task="t") == [a, b]
+        await JobService(db).retry_where(None, ids=[c], statuses=[JobStatus.QUEUED])
+    assert await JobService(db).retry_where(None, ids=[c]) == []  # queued: nothing to retry
+    assert await JobService(db).retry_where(None, task="t") == [a, b]
     job = await _job(db, a)
     assert job.status == JobStatus.QUEUED and job.attempts == 0 and job.finished_at is None
 
@@ -241,7 +229,7 @@ async def test_cancel_stops_a_running_handler_at_its_heartbeat(
     job_id = await _add(db, JobCreate(task="long"))
     async with _worker(db, settings, registry, lease_seconds=0.6):
         await asyncio.wait_for(started.wait(), 60)
-        assert await service.cancel(db, ids=[job_id]) == [job_id]
+        assert await JobService(db).cancel_where(None, ids=[job_id]) == [job_id]
         await asyncio.wait_for(stopped.wait(), 60)
     assert await _status(db, job_id) == JobStatus.CANCELLED
 
@@ -260,7 +248,9 @@ async def test_per_queue_limit_caps_concurrency(db: Database, settings: Settings
         running["now"] -= 1
 
     registry.add(TaskSpec("track", track, queue="narrow"))
-    await service.enqueue_batch(db, [JobCreate(task="track", queue="narrow") for _ in range(6)])
+    await JobService(db).enqueue_batch(
+        None, [JobCreate(task="track", queue="narrow") for _ in range(6)]
+    )
     async with _worker(db, settings, registry, concurrency=8, queue_limits={"narrow": 2}):
         await _until(lambda: _count(db, JobStatus.SUCCEEDED, 6))
     assert running["max"] == 2
@@ -305,21 +295,22 @@ async def test_periodic_jobs_are_enqueued_once_per_slot(db: Database, settings: 
     registry = Registry()
     registry.add(TaskSpec("tick", _noop))
     registry.add_periodic(Periodic("tick", "tick", every=3600))
-    workers = [_worker(db, settings, registry, run_periodic=True) for _ in range(2)]
+    workers = [_make_worker(db, settings, registry, run_periodic=True) for _ in range(2)]
     scheduled = [0, 0]  # slots each worker has finished trying to enqueue
-    for index, running in enumerate(workers):
-        original = running.worker._schedule
+    for index, worker in enumerate(workers):
+        original = worker._schedule
 
-        async def counted(original: Any = original, index: int = index) -> None:
-            await original()
+        async def counted(original: Any = original, index: int = index) -> bool:
+            result: bool = await original()
             scheduled[index] += 1
+            return result
 
-        running.worker._schedule = counted  # type: ignore[method-assign]
+        worker._schedule = counted  # type: ignore[method-assign]
 
     async def both_scheduled() -> bool:
         return min(scheduled) >= 1
 
-    async with workers[0], workers[1]:
+    async with in_background(workers[0]), in_background(workers[1]):
         await _until(both_scheduled, timeout=60)  # both tried: a duplicate would be there
     async with db.session() as session:
         jobs = (await session.execute(select(Job))).scalars().all()
@@ -365,11 +356,11 @@ async def test_prune_deletes_old_finished_jobs_only(db: Database) -> None:
         )
 
     await db.transaction(finish)
-    assert await service.prune(db, older_than=timedelta(days=7)) == 1
+    assert await JobService(db).prune(None, older_than=timedelta(days=7)) == 1
     remaining = {job.id for job in await queries.list_jobs(db)}
     assert remaining == {fresh, waiting}
     with pytest.raises(InvalidInput):
-        await service.prune(db, older_than=timedelta(days=1), statuses=[JobStatus.QUEUED])
+        await JobService(db).prune(None, older_than=timedelta(days=1), statuses=[JobStatus.QUEUED])
     stats = await queries.stats(db)
     assert stats.totals[JobStatus.QUEUED] == 1 and stats.totals[JobStatus.SUCCEEDED] == 1
     assert stats.as_dict()["totals"]["queued"] == 1

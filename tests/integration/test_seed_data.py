@@ -90,13 +90,13 @@ async def test_counts_add_up_and_threads_are_consistent(db: Database) -> None:
     result = await _seed(db)
     report = await orchestrator.stats(db)
     for table in metadata.sorted_tables:
-        assert report["tables"][table.name] == await _scalar(
+        assert report.tables[table.name] == await _scalar(
             db, f'SELECT count(*) FROM "{table.name}"'
         )
     for name in SEEDED_TABLES:
-        assert report["tables"][name] == result.tables[name] > 0, name
-    assert report["theme"] == "politics" and not report["seed_interrupted"]
-    assert report["database_bytes"] > 0
+        assert report.tables[name] == result.tables[name] > 0, name
+    assert report.theme == "politics" and not report.seed_interrupted
+    assert report.database_bytes > 0
     checks = {
         "stats comments": "SELECT count(*) FROM post_stats s WHERE s.comments <> "
         "(SELECT count(*) FROM comments c WHERE c.post_id = s.post_id)",
@@ -235,7 +235,7 @@ async def test_a_leftover_seed_mark_suggests_reset(db: Database) -> None:
     await orchestrator._mark(db, {"theme": "politics", "started_at": "2026-11-23T10:00:00Z"})
     with pytest.raises(orchestrator.Conflict, match="stratabase reset"):
         await _seed(db)
-    assert (await orchestrator.stats(db))["seed_interrupted"]
+    assert (await orchestrator.stats(db)).seed_interrupted
 
 
 async def test_bulk_path_restores_the_declared_schema(
@@ -266,7 +266,7 @@ async def test_seed_if_empty_seeds_once(db: Database, settings: Any) -> None:
     users = await _scalar(db, "SELECT count(*) FROM users")
     assert not await seed_if_empty(db, settings, theme="science", size="tiny")
     assert await _scalar(db, "SELECT count(*) FROM users") == users
-    assert (await orchestrator.stats(db))["theme"] == "science"
+    assert (await orchestrator.stats(db)).theme == "science"
 
 
 async def test_stepped_big_seed_path_gives_the_same_data_and_schema(
@@ -281,7 +281,7 @@ async def test_stepped_big_seed_path_gives_the_same_data_and_schema(
     if db.backend == "postgres":
         unvalidated = "SELECT count(*) FROM pg_constraint WHERE NOT convalidated"
         assert await _scalar(db, unvalidated) == 0
-    assert not (await orchestrator.stats(db))["seed_interrupted"]
+    assert not (await orchestrator.stats(db)).seed_interrupted
 
 
 @pytest.mark.parametrize("backend", ["postgres"])  # the stepped path is PostgreSQL's
@@ -302,6 +302,6 @@ async def test_stepped_path_reports_a_failed_rebuild_and_leaves_the_mark(
     monkeypatch.setattr(loader, "rebuild_plan", broken)
     with pytest.raises(Exception, match="fk_test_missing"):
         await _seed(db)
-    assert (await orchestrator.stats(db))["seed_interrupted"]
+    assert (await orchestrator.stats(db)).seed_interrupted
     with pytest.raises(orchestrator.Conflict, match="stratabase reset"):
         await _seed(db)

@@ -61,7 +61,7 @@ async def test_switch_keeps_users_wallets_and_ledger(
         "(SELECT count(*) FROM comments c WHERE c.post_id = s.post_id)"
     )
     assert await _scalar(db, mismatched) == 0
-    assert (await orchestrator.stats(db))["theme"] == "tech"
+    assert (await orchestrator.stats(db)).theme == "tech"
     await migrate.check(db)
     async with db.begin() as session:  # new rows get fresh ids after the explicit ones
         await session.execute(text("INSERT INTO tags (name, slug) VALUES ('extra', 'extra')"))

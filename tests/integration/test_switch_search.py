@@ -84,7 +84,7 @@ async def test_a_failed_switch_keeps_the_old_documents(
     with pytest.raises(RuntimeError, match="disk full"):
         await orchestrator.switch_theme(db, "science")
     assert await _stored(db) == before  # one transaction: the posts did not change either
-    assert (await orchestrator.stats(db))["theme"] == "politics"
+    assert (await orchestrator.stats(db)).theme == "politics"
 
 
 async def test_a_big_postgres_switch_rebuilds_the_whole_index_after_commit(

@@ -12,6 +12,7 @@ import logging
 import shutil
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +23,10 @@ from stratabase.db.session import Database
 from stratabase.enums import JobStatus
 from stratabase.exceptions import DatabaseUnavailable
 from stratabase.jobs import outage as outage_module
-from stratabase.jobs import service
 from stratabase.jobs.outage import Outage
 from stratabase.jobs.registry import Registry, TaskContext
-from stratabase.jobs.worker import Worker, WorkerConfig, run_embedded_worker
+from stratabase.jobs.service import JobService
+from stratabase.jobs.worker import Worker, WorkerConfig, in_background, run_embedded_worker
 from stratabase.models.jobs import Job
 from stratabase.schemas.jobs import JobCreate
 from stratabase.settings import Settings
@@ -98,27 +99,12 @@ async def _succeeded(db: Database, job_id: int) -> bool:
     return job.status == JobStatus.SUCCEEDED
 
 
-class Running:
-    def __init__(self, worker: Worker) -> None:
-        self.worker = worker
-        self.stop = asyncio.Event()
-        self.task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> Worker:
-        self.task = asyncio.create_task(self.worker.run(self.stop))
-        await self.worker.ready.wait()
-        return self.worker
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.stop.set()
-        assert self.task is not None
-        await asyncio.wait_for(self.task, 30)
-
-
-def _worker(db: Database, settings: Settings, done: list[int]) -> Running:
+def _worker(
+    db: Database, settings: Settings, done: list[int]
+) -> AbstractAsyncContextManager[Worker]:
     outage = Outage(logging.getLogger("stratabase.jobs"), "worker t", base=0.01, cap=0.05)
     worker = Worker(db, settings, _registry(done), FAST, owner="t", outage=outage)
-    return Running(worker)
+    return in_background(worker)
 
 
 def _lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
@@ -164,7 +150,7 @@ async def test_postgres_down_then_up_through_a_proxy(
     done: list[int] = []
     try:
         async with _worker(worker_db, proxied, done) as worker:
-            await service.enqueue(db, JobCreate(task="note", payload={"n": 1}))
+            await JobService(db).enqueue(None, JobCreate(task="note", payload={"n": 1}))
             await _until(lambda: done == [1])
             caplog.clear()
 
@@ -172,7 +158,7 @@ async def test_postgres_down_then_up_through_a_proxy(
             await _until(lambda: worker.outage.failures >= ATTEMPTS)
             _assert_quiet(caplog, down=1, back=0)
 
-            job_id = await service.enqueue(db, JobCreate(task="note", payload={"n": 2}))
+            job_id = await JobService(db).enqueue(None, JobCreate(task="note", payload={"n": 2}))
             assert job_id is not None
             proxy.up()
             await _until(lambda: done == [1, 2])
@@ -197,7 +183,7 @@ async def test_postgres_read_only_is_an_outage_too(
     worker_db = Database(settings)
     try:
         async with _worker(worker_db, settings, done) as worker:
-            await service.enqueue(db, JobCreate(task="note", payload={"n": 1}))
+            await JobService(db).enqueue(None, JobCreate(task="note", payload={"n": 1}))
             await _until(lambda: done == [1])
             caplog.clear()
             await asyncio.to_thread(
@@ -230,7 +216,7 @@ async def test_sqlite_file_unreachable_then_back(
         async with _worker(worker_db, away, done) as worker:
             await _until(lambda: worker.outage.failures >= ATTEMPTS)
             _assert_quiet(caplog, down=1, back=0)
-            await service.enqueue(db, JobCreate(task="note", payload={"n": 7}))
+            await JobService(db).enqueue(None, JobCreate(task="note", payload={"n": 7}))
             await db.dispose()
             missing.parent.mkdir()
             shutil.copyfile(source, missing)  # the volume is back, with the queued job

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import Query, Request
 from fastapi.responses import Response
@@ -34,6 +34,7 @@ from stratabase.schemas.accounts import UserPublicRead
 from stratabase.schemas.social import RelationshipRead
 from stratabase.social import service
 from stratabase.social.cards import UserInclude
+from stratabase.social.results import Relationship
 
 router = public_router("/v1/users", "users")
 
@@ -89,13 +90,15 @@ async def get_user(
     """A public profile with followers, following, posts and likes received (cached; every
     write that changes it invalidates it at once)."""
     profile = await service.get_profile(db, cache, user_id)
-    return json_answer(request, _PROFILE.dump_json(_PROFILE.validate_python(profile)), public=True)
+    return json_answer(
+        request, _PROFILE.dump_json(_PROFILE.validate_python(profile.model_dump())), public=True
+    )
 
 
 @router.get("/{user_id}/relationship", response_model=RelationshipRead)
 async def relationship(
     user_id: ObjectId, principal: CurrentUserDep, db: DatabaseDep
-) -> dict[str, Any]:
+) -> Relationship:
     """How the caller and this user are connected (follow, block, mute, both ways)."""
     return await service.get_relationship(db, principal, user_id)
 
@@ -144,12 +147,12 @@ async def following(
 def _edge_routes(edge: Edge) -> None:
     async def add(
         user_id: ObjectId, principal: WriterUserDep, db: DatabaseDep, cache: CacheDep
-    ) -> dict[str, Any]:
+    ) -> Relationship:
         return await service.set_edge(db, cache, principal, edge, user_id, on=True)
 
     async def remove(
         user_id: ObjectId, principal: WriterUserDep, db: DatabaseDep, cache: CacheDep
-    ) -> dict[str, Any]:
+    ) -> Relationship:
         return await service.set_edge(db, cache, principal, edge, user_id, on=False)
 
     add.__doc__ = f"{edge.capitalize()} this user (idempotent); returns the relationship."

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import AwareDatetime, BaseModel
 
 from stratabase.schemas.accounts import UserPublicRead
+from stratabase.schemas.common import ReadModel
 
 
 class UserStatsOut(BaseModel):
@@ -35,7 +36,7 @@ class FollowUserOut(UserPublicRead):
     followed_at: AwareDatetime
 
 
-class LikeOut(BaseModel):
+class LikeOut(ReadModel):
     """The viewer's like after the change, and the target's like count."""
 
     liked: bool

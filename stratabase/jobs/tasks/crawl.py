@@ -23,7 +23,7 @@ import re
 import socket
 from dataclasses import dataclass
 from html.parser import HTMLParser
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -147,7 +147,26 @@ def _clip(value: str | None) -> str | None:
     return value[:_TEXT_LIMIT] or None
 
 
-def extract_preview(html: str, base_url: str) -> dict[str, Any]:
+class PagePreview(TypedDict):
+    """What a page says about itself (Open Graph first, then HTML). A ``TypedDict``: it is
+    stored as it is in the post's JSON metadata and in the job's JSON result."""
+
+    title: str | None
+    description: str | None
+    #: Absolute URL.
+    image: str | None
+    #: Absolute URL.
+    canonical_url: str | None
+
+
+class LinkPreview(PagePreview):
+    """A page's preview with the URL asked for and the one answered (after redirects)."""
+
+    url: str
+    final_url: str
+
+
+def extract_preview(html: str, base_url: str) -> PagePreview:
     """Title, description, image and canonical URL of an HTML page (relative URLs resolved)."""
     parser = _PreviewParser()
     parser.feed(html)
@@ -179,7 +198,7 @@ async def fetch_preview(
     limits: CrawlLimits = CrawlLimits(),
     allow_private: bool = False,
     transport: httpx.AsyncBaseTransport | None = None,
-) -> dict[str, Any]:
+) -> LinkPreview:
     """Fetch ``url`` within ``limits`` and return its preview; raise on any refusal."""
     current = check_url(url)
     client = httpx.AsyncClient(
@@ -225,7 +244,7 @@ async def _read_html(response: httpx.Response, limits: CrawlLimits) -> str:
     return b"".join(chunks).decode(response.encoding or "utf-8", errors="replace")
 
 
-async def store_preview(session: AsyncSession, post_id: int, preview: dict[str, Any]) -> bool:
+async def store_preview(session: AsyncSession, post_id: int, preview: LinkPreview) -> bool:
     """Put the preview under ``link_previews[url]`` in the post's metadata (row locked)."""
     post = (
         await session.execute(select(Post).where(Post.id == post_id).with_for_update())

@@ -7,9 +7,9 @@ from typing import Any
 
 from stratabase.changes import outbox
 from stratabase.enums import JobStatus
-from stratabase.jobs import service
 from stratabase.jobs.registry import Registry, TaskContext, TaskResult, TaskSpec
 from stratabase.jobs.schedule import Periodic
+from stratabase.jobs.service import JobService
 
 #: Dead and failed jobs are kept this many times longer than succeeded ones: people read them.
 FAILED_RETENTION_FACTOR = 4
@@ -23,13 +23,14 @@ async def noop(_ctx: TaskContext, _payload: dict[str, Any]) -> TaskResult:
 async def prune(ctx: TaskContext, payload: dict[str, Any]) -> TaskResult:
     """Delete finished jobs past the retention (``job_retention_days``, or ``days`` given)."""
     days = float(payload.get("days", ctx.settings.job_retention_days))
-    done = await service.prune(
-        ctx.db,
+    jobs = JobService(ctx.db)
+    done = await jobs.prune(
+        None,
         older_than=timedelta(days=days),
         statuses=(JobStatus.SUCCEEDED, JobStatus.CANCELLED),
     )
-    failed = await service.prune(
-        ctx.db,
+    failed = await jobs.prune(
+        None,
         older_than=timedelta(days=days * FAILED_RETENTION_FACTOR),
         statuses=(JobStatus.DEAD, JobStatus.FAILED),
     )

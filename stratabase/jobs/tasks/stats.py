@@ -28,7 +28,8 @@ RESOURCE = "view_counters"
 class ViewCounters(Protocol):
     """Where views are buffered until flushed."""
 
-    async def add(self, post_id: int, views: int = 1) -> None: ...
+    async def add(self, post_id: int, views: int = 1) -> None:
+        """Count ``views`` more views of a post, without touching the database."""
 
     async def drain(self) -> dict[int, int]:
         """Take every buffered count (the buffer is then empty)."""
@@ -46,13 +47,16 @@ class MemoryViewCounters:
         self._counts: Counter[int] = Counter()
 
     async def add(self, post_id: int, views: int = 1) -> None:
+        """Count views in this process's buffer."""
         self._counts[post_id] += views
 
     async def drain(self) -> dict[int, int]:
+        """Take the buffer and start an empty one (swapped, so no count is lost or doubled)."""
         counts, self._counts = dict(self._counts), Counter()
         return counts
 
     async def restore(self, counts: dict[int, int]) -> None:
+        """Add counts back after a failed flush, on top of any counted meanwhile."""
         self._counts.update(counts)
 
 
@@ -64,9 +68,12 @@ class RedisViewCounters:
         self._key = f"{prefix}post_views"
 
     async def add(self, post_id: int, views: int = 1) -> None:
+        """HINCRBY: atomic across processes, so API instances share one buffer."""
         await self._redis.hincrby(self._key, str(post_id), views)
 
     async def drain(self) -> dict[int, int]:
+        """RENAME the hash away, then read it: a view counted during the drain lands in a new hash,
+        and two workers never take the same counts."""
         taken = f"{self._key}:draining:{uuid.uuid4().hex}"
         try:
             await self._redis.rename(self._key, taken)
@@ -79,6 +86,7 @@ class RedisViewCounters:
         return {int(k): int(v) for k, v in raw.items()}
 
     async def restore(self, counts: dict[int, int]) -> None:
+        """Add counts back (one MULTI), after a failed flush, on top of any counted meanwhile."""
         async with self._redis.pipeline(transaction=True) as pipe:
             for post_id, views in counts.items():
                 pipe.hincrby(self._key, str(post_id), views)
@@ -109,6 +117,8 @@ async def add_views(session: AsyncSession, counts: dict[int, int]) -> int:
 
 
 async def flush(ctx: TaskContext, _payload: dict[str, Any]) -> TaskResult:
+    """The task: drain the buffer into ``post_stats``; on failure the counts go back to the buffer,
+    so views are never lost."""
     counters: ViewCounters | None = ctx.resources.get(RESOURCE)
     if counters is None:
         return {"posts": 0, "views": 0}
@@ -122,6 +132,8 @@ async def flush(ctx: TaskContext, _payload: dict[str, Any]) -> TaskResult:
 
 
 def register(registry: Registry, *, periodic: bool = True) -> None:
+    """Add ``stats.flush`` (and, unless ``periodic`` is false, its run every 30 s) to
+    ``registry``."""
     registry.add(TaskSpec("stats.flush", flush, queue="maintenance", max_attempts=3))
     if periodic:
         registry.add_periodic(Periodic("stats.flush", "stats.flush", every=30))
