@@ -260,9 +260,10 @@ class ChangeFeed:
             async with self.db.session() as session:
                 rows = await outbox.read_after(session, self.position, BATCH)
             self.polls += 1
+            subscriptions = list(self._subscriptions)  # no await below: one snapshot
             for change in rows:
                 self.position = change.id
-                for subscription in list(self._subscriptions):
+                for subscription in subscriptions:
                     subscription._offer(change)
             if rows:
                 self._advanced.set()

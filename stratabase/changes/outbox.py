@@ -32,7 +32,7 @@ hook wakes this process's relay.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -72,13 +72,20 @@ _WAKE = "stratabase_changes_wake"
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """One committed change event, as readers get it."""
+    """One committed change event, as readers get it.
+
+    The relay hands one instance to every subscription of its process, so ``memo`` is a
+    per-fan-out memo: a transport encodes the event once there (``api/routes/changes.py``)
+    and every subscriber shares the bytes. It lives and dies with the instance; nothing is
+    keyed by id across feeds (two roots on two databases share ids).
+    """
 
     id: int
     topic: str
     type: str
     payload: dict[str, Any]
     created_at: datetime
+    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False, hash=False)
 
     @classmethod
     def from_row(cls, row: Any) -> Change:
