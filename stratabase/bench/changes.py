@@ -201,6 +201,66 @@ async def _round(
     }
 
 
+#: Wake-ups measured per transport.
+WAKEUPS = 300
+
+
+async def _wakeups(settings: Settings) -> dict[str, list[float]]:
+    """Send-to-receipt seconds of one wake-up, LISTEN/NOTIFY against Redis pub/sub.
+
+    NOTIFY is sent as the relays get it, in an autocommitted statement (so the figure
+    includes that commit); PUBLISH as a publisher would after its commit. One at a time,
+    so each figure is a latency, not a queue.
+    """
+    import asyncpg
+    from redis.asyncio import Redis
+    from sqlalchemy.engine import make_url
+
+    dsn = make_url(settings.database_url).set(drivername="postgresql")
+    dsn_text = dsn.render_as_string(hide_password=False)
+    channel = f"stratabase_bench_{os.getpid()}"
+    figures: dict[str, list[float]] = {"notify": [], "redis": []}
+    got: asyncio.Queue[float] = asyncio.Queue()
+    listener = await asyncpg.connect(dsn_text)
+    sender = await asyncpg.connect(dsn_text)
+    try:
+        await listener.add_listener(channel, lambda *_: got.put_nowait(time.perf_counter()))
+        for _ in range(WAKEUPS):
+            sent = time.perf_counter()
+            await sender.execute(f"SELECT pg_notify('{channel}', '')")
+            figures["notify"].append(await asyncio.wait_for(got.get(), 10) - sent)
+    finally:
+        await listener.close()
+        await sender.close()
+    if not settings.redis_url:
+        return figures
+    redis = Redis.from_url(settings.redis_url)
+    pubsub = redis.pubsub()
+    topic = f"{settings.redis_prefix}{channel}"
+    try:
+        await pubsub.subscribe(topic)
+        await pubsub.get_message(timeout=5)  # the subscription's confirmation
+
+        async def listen() -> None:
+            async for message in pubsub.listen():
+                if message.get("type") == "message":
+                    got.put_nowait(time.perf_counter())
+
+        reader = asyncio.create_task(listen())
+        try:
+            for _ in range(WAKEUPS):
+                sent = time.perf_counter()
+                await redis.publish(topic, "")
+                figures["redis"].append(await asyncio.wait_for(got.get(), 10) - sent)
+        finally:
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+    finally:
+        await pubsub.aclose()
+        await redis.aclose()
+    return figures
+
+
 def _percentile(values: list[float], q: float) -> float:
     """``q`` of the sorted ``values``, in ms (NaN when nothing arrived)."""
     if not values:
@@ -262,6 +322,21 @@ async def run(ctx: BenchContext) -> list[Result]:
                     note="RSS growth of the API processes over the connections",
                 ),
             ]
+        load = os.getloadavg()[0]
+        wakeups = await _wakeups(settings)
+        for name, label in (("notify", "LISTEN/NOTIFY"), ("redis", "Redis pub/sub")):
+            values = sorted(wakeups[name])
+            if values:
+                results.append(
+                    Result(
+                        f"wake-up send→receipt p99, {label}",
+                        _percentile(values, 0.99),
+                        "ms",
+                        better="lower",
+                        note=f"p50 {_percentile(values, 0.5):.2f} ms over {len(values)}"
+                        f" one-at-a-time wake-ups (load average {load:.1f})",
+                    )
+                )
     finally:
         await db.dispose()
     return results
