@@ -135,7 +135,8 @@ async def like_changed(
 async def follow_changed(
     session: AsyncSession, follower_id: int, followee_id: int, *, followed: bool
 ) -> None:
-    """``follow.created|removed``, private to the one followed."""
+    """``follow.created|removed``, private to the one followed. Call it only when the edge
+    actually changed: a repeated follow (or unfollow) that changes nothing emits nothing."""
     await append(
         session,
         f"me:{followee_id}",

@@ -138,8 +138,12 @@ class Subscription:
         if self.done:
             return None
         try:
-            if self._overflowed or (timeout is not None and timeout <= 0):
-                change = self._queue.get_nowait()
+            if (
+                self._overflowed
+                or not self._queue.empty()
+                or (timeout is not None and timeout <= 0)
+            ):
+                change = self._queue.get_nowait()  # no timer to arm for what is there already
             else:
                 async with asyncio.timeout(timeout):
                     change = await self._queue.get()
@@ -257,12 +261,12 @@ class ChangeFeed:
 
     async def _catch_up(self) -> None:
         while True:
-            async with self.db.session() as session:
-                rows = await outbox.read_after(session, self.position, BATCH)
+            rows = await outbox.read_new(self.db, self.position, BATCH)
             self.polls += 1
+            subscriptions = list(self._subscriptions)  # no await below: one snapshot
             for change in rows:
                 self.position = change.id
-                for subscription in list(self._subscriptions):
+                for subscription in subscriptions:
                     subscription._offer(change)
             if rows:
                 self._advanced.set()

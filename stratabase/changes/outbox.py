@@ -32,7 +32,7 @@ hook wakes this process's relay.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -41,7 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from stratabase.db import portable
-from stratabase.db.session import after_commit, database_of
+from stratabase.db.session import Database, after_commit, database_of
 from stratabase.db.types import utcnow
 from stratabase.models import ChangeEvent, SystemState
 
@@ -55,6 +55,7 @@ __all__ = [
     "prune",
     "pruned_through",
     "read_after",
+    "read_new",
     "stage",
 ]
 
@@ -72,13 +73,20 @@ _WAKE = "stratabase_changes_wake"
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """One committed change event, as readers get it."""
+    """One committed change event, as readers get it.
+
+    The relay hands one instance to every subscription of its process, so ``memo`` is a
+    per-fan-out memo: a transport encodes the event once there (``api/routes/changes.py``)
+    and every subscriber shares the bytes. It lives and dies with the instance; nothing is
+    keyed by id across feeds (two roots on two databases share ids).
+    """
 
     id: int
     topic: str
     type: str
     payload: dict[str, Any]
     created_at: datetime
+    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False, hash=False)
 
     @classmethod
     def from_row(cls, row: Any) -> Change:
@@ -130,6 +138,17 @@ async def read_after(
     if through is not None:
         query = query.where(ChangeEvent.id <= through)
     rows = await session.scalars(query.order_by(ChangeEvent.id).limit(limit))
+    return [Change.from_row(row) for row in rows]
+
+
+async def read_new(db: Database, after: int, limit: int) -> list[Change]:
+    """``read_after`` for the relay: one autocommitted statement, one round trip (a
+    session would add BEGIN and ROLLBACK, two more on the path of every wake-up)."""
+    table = ChangeEvent.__table__
+    query = select(table).where(table.c.id > after).order_by(table.c.id).limit(limit)
+    async with db.engine.connect() as connection:
+        connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        rows = (await connection.execute(query)).all()
     return [Change.from_row(row) for row in rows]
 
 

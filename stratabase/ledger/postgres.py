@@ -1,6 +1,7 @@
 """PostgreSQL fast path: transfers as one statement, with concurrent ones committed together.
 
-Each call of ``sb_ledger_transfers`` (migrations 0002 and 0004) is one round trip and, in
+Each call of ``sb_ledger_transfers`` (migrations 0002 and 0004; through its wrapper of 0011,
+which appends the wallet events to the change feed's outbox) is one round trip and, in
 autocommit, one transaction. Transfers submitted while others are in flight wait in a queue
 and go out together in the next call (group commit, as TigerBeetle batches): the locks, the
 commit and the client's own overhead are paid once per batch instead of once per transfer.
@@ -54,10 +55,13 @@ from stratabase.ledger import refusals
 from stratabase.ledger.movements import Movement
 from stratabase.ledger.values import Transfer
 
+#: The batch function wrapped by migration 0011, which also appends the batch's wallet
+#: events (``wallet.<kind>`` on each owner's ``me``) to the change feed's outbox, under its
+#: commit-order lock, in the same transaction.
 TRANSFERS_SQL = (
     "SELECT item, status, transfer_id, created_at, debit_user_id, credit_user_id"
-    " FROM sb_ledger_transfers($1::bigint[], $2::bigint[], $3::bigint[], $4::text[],"
-    " $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])"
+    " FROM sb_ledger_transfers_announced($1::bigint[], $2::bigint[], $3::bigint[], $4::text[],"
+    " $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])"
 )
 
 #: Most transfers sent in one call.
@@ -92,6 +96,7 @@ _ARGUMENTS = (
     "idempotency_key",
     "request_hash",
     "metadata",
+    "kind",
 )
 _ARGUMENT = re.compile(r"query argument \$(\d+)")
 
@@ -113,6 +118,8 @@ class _Request:
     key: str | None
     digest: str | None
     future: asyncio.Future[Outcome] = field(repr=False)
+    #: The change feed's event kind (``wallet.<kind>``): transfer, credit, deduct…
+    kind: str = "transfer"
     #: ``movement.metadata`` as the JSON text the call sends (encoded once per request).
     metadata_json: str | None = None
 
@@ -144,11 +151,19 @@ class TransferBatcher:
         self._senders: set[asyncio.Task[None]] = set()
         self._flights: set[_Flight] = set()
 
-    async def transfer(self, movement: Movement, *, key: str | None, digest: str | None) -> Outcome:
-        """Queue one transfer for the next batch call; its result and the owners."""
+    async def transfer(
+        self,
+        movement: Movement,
+        *,
+        key: str | None,
+        digest: str | None,
+        kind: str = "transfer",
+    ) -> Outcome:
+        """Queue one transfer for the next batch call; its result and the owners. The call
+        also writes its ``wallet.<kind>`` change events (migration 0011)."""
         movement.check()
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Request(movement, key, digest, future))
+        self._queue.append(_Request(movement, key, digest, future, kind=kind))
         self._dispatch()
         return await future
 
@@ -294,7 +309,7 @@ class TransferBatcher:
         """
         import asyncpg
 
-        columns: list[list[Any]] = [[] for _ in range(10)]
+        columns: list[list[Any]] = [[] for _ in range(len(_ARGUMENTS))]
         for request in batch:
             m = request.movement
             values = (
@@ -308,6 +323,7 @@ class TransferBatcher:
                 request.key,
                 request.digest,
                 request.metadata_json,
+                request.kind,
             )
             for column, value in zip(columns, values, strict=True):
                 column.append(value)

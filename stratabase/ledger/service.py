@@ -206,7 +206,9 @@ class LedgerService(HoldOperations):
         if self.db.backend == "postgres":
             if self._batcher is None:
                 self._batcher = postgres.TransferBatcher(self.db)
-            result, owners = await self._batcher.transfer(movement, key=key, digest=digest)
+            result, owners = await self._batcher.transfer(
+                movement, key=key, digest=digest, kind=kind
+            )
             if not result.replayed:
                 accounts_touched = [debit_account_id, credit_account_id]
                 await self._run_hooks_now(kind, [result.id], accounts_touched, owners)

@@ -55,7 +55,8 @@ async def set_edge(
             if kind == "follow":
                 await _check_can_follow(session, actor.user_id, user_id)
             edge = {mine: actor.user_id, theirs: user_id, "created_at": utcnow()}
-            await session.execute(portable.insert_or_ignore(session, model, edge))
+            added = await session.execute(portable.insert_or_ignore(session, model, edge))
+            changed = bool(added.rowcount)  # type: ignore[attr-defined]
             if kind == "block":
                 await session.execute(
                     delete(Follow).where(
@@ -66,13 +67,16 @@ async def set_edge(
                     )
                 )
         else:
-            await session.execute(
+            removed = await session.execute(
                 delete(model).where(
                     getattr(model, mine) == actor.user_id, getattr(model, theirs) == user_id
                 )
             )
+            changed = bool(removed.rowcount)  # type: ignore[attr-defined]
         invalidate_tags_after_commit(session, cache, _stale_by_edge(kind, actor.user_id, user_id))
-        if kind == "follow":
+        # One event per actual change of the edge: a follow that was there already, or an
+        # unfollow of nobody, emits nothing (a follow after an unfollow is a change again).
+        if kind == "follow" and changed:
             await emit.follow_changed(session, actor.user_id, user_id, followed=on)
         return await queries.relationship(session, actor.user_id, user_id)
 

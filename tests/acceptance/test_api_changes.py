@@ -93,6 +93,25 @@ async def test_wallet_movements_are_private_events(api: Api, settings: Settings)
     assert [e["type"] for e in theirs["events"]] == []  # a hold moves nothing of bob's yet
 
 
+async def test_follow_events_come_once_per_actual_change(api: Api) -> None:
+    """A follow that was there already, or an unfollow of nobody, emits nothing; a follow
+    after an unfollow is a change again and emits ``follow.created`` again."""
+    alice, bob = await api.user(), await api.user()
+    for method in ("POST", "POST", "DELETE", "DELETE", "POST"):
+        response = await api.http.request(
+            method, f"/v1/users/{alice.id}/follow", headers=bob.headers
+        )
+        assert response.status_code == 200, response.text
+    mine = await page(api, "me", alice, after=0)
+    assert [e["type"] for e in mine["events"]] == [
+        "follow.created",
+        "follow.removed",
+        "follow.created",
+    ]
+    assert {e["payload"]["follower_id"] for e in mine["events"]} == {bob.id}
+    assert (await page(api, "me", bob, after=0))["events"] == []
+
+
 async def test_sse_resumes_from_last_event_id_exactly_once(api: Api) -> None:
     alice = await api.user()
     first = await api.post(alice, title="one")

@@ -7,10 +7,12 @@ import asyncio
 import warnings
 from typing import Any
 
+import httpx
+
 from stratabase.api.app import create_app
 from stratabase.db.session import Database
 from stratabase.settings import Settings
-from tests.acceptance.api_support import NO_LIMITS
+from tests.acceptance.api_support import NO_LIMITS, Actor, Api
 from tests.integration.changes_support import write
 
 with warnings.catch_warnings():  # it asks for `httpx2`; the WebSocket part needs neither
@@ -65,3 +67,62 @@ def test_websocket_subscribe_resume_and_unsubscribe(settings: Settings) -> None:
         assert refused["type"] == "error" and refused["field"] == "topics"
         ws.send_json({"action": "subscribe", "topics": ["posts"], "after": -1})
         assert ws.receive_json()["field"] == "after"
+
+
+def _users(settings: Settings, count: int) -> list[Actor]:
+    """Users with live bearer tokens, made from outside the server."""
+
+    async def run() -> list[Actor]:
+        db = Database(settings)
+        try:
+            async with httpx.AsyncClient() as unused:
+                api = Api(unused, db)
+                return [await api.user() for _ in range(count)]
+        finally:
+            await db.dispose()
+
+    return asyncio.run(run())
+
+
+def test_another_users_private_events_never_reach_a_socket(settings: Settings) -> None:
+    """The WebSocket twin of the SSE privacy rule: on ``me`` (and every other topic) a
+    socket gets its own user's private events, replayed or live, and nobody else's."""
+    fast = settings.model_copy(update={"changes_poll_seconds": 0.05})
+    alice, bob = _users(settings, 2)
+    _write(settings, f"me:{alice.id}", "wallet.transfer", kind="transfer")
+    _write(settings, f"me:{bob.id}", "follow.created", follower_id=alice.id)
+    _write(settings, "post:1", "post.created", author_id=alice.id, public=False)  # a draft
+    _write(settings, "post:2", "post.published", author_id=alice.id, public=True)
+    app = create_app(fast, rate_limits=NO_LIMITS)
+    with (
+        TestClient(app) as client,
+        client.websocket_connect("/v1/changes/ws", headers=bob.headers) as ws,
+    ):
+        ws.send_json({"action": "subscribe", "topics": ["me", "posts"], "after": 0})
+        assert ws.receive_json()["type"] == "subscribed"
+        replayed = [ws.receive_json(), ws.receive_json()]
+        assert [(e["topic"], e["type"]) for e in replayed] == [
+            ("me", "follow.created"),
+            ("post:2", "post.published"),
+        ]
+        _write(settings, f"me:{alice.id}", "wallet.transfer", kind="transfer")  # not bob's
+        _write(settings, "post:3", "post.created", author_id=alice.id, public=False)
+        _write(settings, f"me:{bob.id}", "wallet.credit", kind="credit")
+        live = ws.receive_json()  # alice's events, had they leaked, would come first
+        assert (live["topic"], live["type"]) == ("me", "wallet.credit")
+        assert live["id"] > replayed[-1]["id"]
+
+        ws.send_json({"action": "subscribe", "topics": ["me"], "after": 0})
+        again = ws.receive_json()
+        assert again["type"] == "subscribed"
+        # resubscribing from 0 replays bob's own, and still none of alice's
+        mine = [ws.receive_json() for _ in range(3)]
+        assert [e["type"] for e in mine] == ["follow.created", "post.published", "wallet.credit"]
+
+    with (
+        TestClient(app) as client,
+        client.websocket_connect("/v1/changes/ws") as anonymous,
+    ):
+        anonymous.send_json({"action": "subscribe", "topics": ["me"]})
+        refused = anonymous.receive_json()
+        assert refused["type"] == "error" and refused["field"] == "topics"

@@ -61,11 +61,24 @@ def change_data(change: Change) -> dict[str, Any]:
     }
 
 
-def sse_event(change: Change) -> str:
-    """One SSE frame; its ``id:`` comes back as ``Last-Event-ID`` when a client reconnects.
-    (Not memoized by id: two roots in one process, on two databases, share ids.)"""
-    data = json.dumps(change_data(change), separators=(",", ":"))
-    return f"id: {change.id}\nevent: {change.type}\ndata: {data}\n\n"
+def change_json(change: Change) -> str:
+    """``change_data`` as JSON text, encoded once per fan-out: the relay gives every
+    subscriber of this process the same ``Change``, which keeps the text in its ``memo``.
+    (Never memoized by id: two roots in one process, on two databases, share ids.)"""
+    text: str | None = change.memo.get("json")
+    if text is None:
+        text = change.memo["json"] = json.dumps(change_data(change), separators=(",", ":"))
+    return text
+
+
+def sse_event(change: Change) -> bytes:
+    """One SSE frame, encoded once per fan-out (see ``change_json``); its ``id:`` comes back
+    as ``Last-Event-ID`` when a client reconnects."""
+    frame: bytes | None = change.memo.get("sse")
+    if frame is None:
+        text = f"id: {change.id}\nevent: {change.type}\ndata: {change_json(change)}\n\n"
+        frame = change.memo["sse"] = text.encode()
+    return frame
 
 
 def sse_resync(resync: Resync) -> str:
@@ -87,21 +100,35 @@ def _topics(raw: str, principal: Principal | None) -> Topics:
         ) from exc
 
 
-async def _stream(sb: Stratabase, topics: Topics, after: int | None) -> AsyncIterator[str]:
+#: Most SSE frames written to a socket at once.
+WRITE_BATCH = 64
+
+
+async def _stream(sb: Stratabase, topics: Topics, after: int | None) -> AsyncIterator[bytes]:
+    """The SSE body. Events already queued when the client's task runs (it fell behind
+    the relay for a moment) go out in one write, not one write each."""
     heartbeat = sb.settings.changes_heartbeat_seconds
     async with sb.changes.subscribe(topics, after=after) as subscription:
-        yield ": connected\n\n"
+        yield b": connected\n\n"
         while not subscription.done:
             item = await subscription.next(timeout=heartbeat)
             if item is None:
                 if not subscription.done:
-                    yield ": heartbeat\n\n"
-            elif isinstance(item, Resync):
-                yield sse_resync(item)
-                if item.reason == "overflow":
-                    return
-            else:
-                yield sse_event(item)
+                    yield b": heartbeat\n\n"
+                continue
+            frames: list[bytes] = []
+            while item is not None:
+                if isinstance(item, Resync):
+                    frames.append(sse_resync(item).encode())
+                    if item.reason == "overflow":
+                        yield b"".join(frames)
+                        return
+                else:
+                    frames.append(sse_event(item))
+                if len(frames) >= WRITE_BATCH:
+                    break
+                item = await subscription.next(timeout=0)  # only what is queued already
+            yield b"".join(frames)
 
 
 @http_router.get(
@@ -167,4 +194,4 @@ def _routers() -> APIRouter:
 #: ``GET /v1/changes`` (SSE, long-poll) and ``/v1/changes/ws`` (WebSocket).
 router = _routers()
 
-__all__ = ["ChangeOut", "ChangePageOut", "change_data", "router"]
+__all__ = ["ChangeOut", "ChangePageOut", "change_data", "change_json", "router"]

@@ -22,7 +22,7 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.routing import WebSocketRoute
 
-from stratabase.api.routes.changes import change_data
+from stratabase.api.routes.changes import change_json
 from stratabase.app import Stratabase
 from stratabase.auth import service as auth_service
 from stratabase.auth.principal import Principal
@@ -156,7 +156,7 @@ async def _pump(
                         await websocket.close(CLOSE_GOING_AWAY, "too slow: resume from after")
                         return None
                 elif item is not None:
-                    await websocket.send_json(change_data(item))
+                    await websocket.send_text(change_json(item))  # encoded once per fan-out
                 elif subscription.done:
                     await websocket.close(CLOSE_GOING_AWAY, "server stopping")
                     return None
