@@ -13,6 +13,7 @@ Create Date: 2026-12-07 23:10:00
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -27,7 +28,7 @@ depends_on: str | Sequence[str] | None = None
 _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
-def _table(name: str, *columns: sa.Column[object]) -> None:
+def _table(name: str, *columns: sa.Column[Any] | sa.ForeignKeyConstraint) -> None:
     op.create_table(
         name,
         sa.Column("id", _ID, autoincrement=True, nullable=False),
