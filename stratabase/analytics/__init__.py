@@ -3,4 +3,9 @@
 #: The package's public modules (it re-exports no names of its own).
 __all__ = [
     "access",
+    "aggregate",
+    "ingest",
+    "registry",
+    "schemas",
+    "service",
 ]

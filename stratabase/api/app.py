@@ -24,8 +24,10 @@ from stratabase.api.middleware import (
 )
 from stratabase.api.openapi import install_openapi
 from stratabase.api.routes import auth, categories, comments, feeds, health, posts, search, users
+from stratabase.api.routes.analytics import router as analytics_router
 from stratabase.api.routes.changes import router as changes_router
 from stratabase.api.routes.chat import router as chat_router
+from stratabase.api.routes.events import router as events_router
 from stratabase.api.routes.jobs import router as jobs_router
 from stratabase.api.routes.payments import router as payments_router
 from stratabase.api.routes.stats import router as stats_router
@@ -134,4 +136,6 @@ def build_api(sb: Stratabase, *, owned: bool, ready: bool = False) -> FastAPI:
     app.include_router(jobs_router)
     app.include_router(changes_router)
     app.include_router(chat_router)
+    app.include_router(events_router)
+    app.include_router(analytics_router)
     return app

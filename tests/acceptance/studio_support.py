@@ -8,7 +8,8 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stratabase.db.session import Database
-from stratabase.models import Organization, User
+from stratabase.db.types import utcnow
+from stratabase.models import Episode, Organization, Project, User
 
 _orgs = itertools.count(1)
 
@@ -35,3 +36,18 @@ async def join(db: Database, user_id: int, organization_id: int) -> None:
         )
 
     await db.transaction(work)
+
+
+async def episode(db: Database, organization_id: int) -> int:
+    """An episode of a new project of the organization (no post: analytics need none)."""
+
+    async def work(session: AsyncSession) -> int:
+        project = Project(organization_id=organization_id, name="Weekly")
+        session.add(project)
+        await session.flush()
+        row = Episode(project_id=project.id, scheduled_for=utcnow())
+        session.add(row)
+        await session.flush()
+        return row.id
+
+    return await db.transaction(work)
