@@ -28,6 +28,7 @@ from stratabase.api.routes.analytics import router as analytics_router
 from stratabase.api.routes.changes import router as changes_router
 from stratabase.api.routes.chat import router as chat_router
 from stratabase.api.routes.events import router as events_router
+from stratabase.api.routes.highlights import router as highlights_router
 from stratabase.api.routes.jobs import router as jobs_router
 from stratabase.api.routes.payments import router as payments_router
 from stratabase.api.routes.stats import router as stats_router
@@ -138,4 +139,5 @@ def build_api(sb: Stratabase, *, owned: bool, ready: bool = False) -> FastAPI:
     app.include_router(chat_router)
     app.include_router(events_router)
     app.include_router(analytics_router)
+    app.include_router(highlights_router)
     return app
