@@ -89,7 +89,10 @@ async def run(ctx: BenchContext) -> list[Result]:
 
 
 async def _measure(base: Settings, url: str, backend: str, quick: bool) -> list[Result]:
-    settings = base.model_copy(update={"database_url": url, "redis_url": ""})
+    # no statement timeout: generating and aggregating millions of rows takes longer
+    settings = base.model_copy(
+        update={"database_url": url, "redis_url": "", "statement_timeout_ms": 0}
+    )
     db = Database(settings)
     try:
         await migrate.upgrade(db)
@@ -316,7 +319,7 @@ async def _generate(
         )
         params = {"epoch": str(int(start.timestamp()))}
     params |= {"first": first_user, "users": USERS, "episode": episode_id, "size": size}
-    chunk = 1_000_000
+    chunk = 500_000
 
     async def work(session: AsyncSession) -> None:
         await session.execute(statement, params)
