@@ -72,11 +72,33 @@ _REGISTRY: dict[str, type[EventData]] = {
 RESERVED = frozenset({"token_usage"})
 
 
+_version = 0
+
+
 def declare(event_type: str, model: type[EventData]) -> None:
     """Accept ``event_type`` from now on, its data validated by ``model``."""
+    global _version
     if event_type in RESERVED:
         raise ValueError(f"{event_type!r} is reserved for the server")
     _REGISTRY[event_type] = model
+    _version += 1
+
+
+def forget(event_type: str) -> None:
+    """Stop accepting a declared ``event_type`` (tests, plugins being unloaded)."""
+    global _version
+    _REGISTRY.pop(event_type, None)
+    _version += 1
+
+
+def version() -> int:
+    """Changes whenever the registry does (validators built from it are rebuilt)."""
+    return _version
+
+
+def items() -> list[tuple[str, type[EventData]]]:
+    """Every accepted type and its data model, sorted by type."""
+    return sorted(_REGISTRY.items())
 
 
 def model_of(event_type: str) -> type[EventData] | None:

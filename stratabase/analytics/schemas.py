@@ -5,27 +5,10 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 
 #: Most events one ``POST /v1/events`` may carry.
 MAX_BATCH = 500
-
-
-class EventIn(BaseModel):
-    """One event: its type (from the registry) and the data that type requires."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    type: str = Field(min_length=1, max_length=60)
-    data: dict[str, Any] = Field(default_factory=dict)
-
-
-class EventBatch(BaseModel):
-    """Up to :data:`MAX_BATCH` events, stored together or not at all."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    events: list[EventIn] = Field(min_length=1, max_length=MAX_BATCH)
 
 
 class EventsAccepted(BaseModel):

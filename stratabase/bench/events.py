@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from stratabase.analytics.aggregate import aggregate_day
 from stratabase.auth import service as auth
+from stratabase.bench._server import _cpu_seconds
 from stratabase.bench._wrk import Request, write_requests, wrk_binary
 from stratabase.bench._wrk import run as run_wrk
 from stratabase.bench.api import _pg_admin
@@ -112,7 +113,7 @@ async def _measure(base: Settings, url: str, backend: str, quick: bool) -> list[
         seconds = time.perf_counter() - started
     finally:
         await db.dispose()
-    events_per_s, wrk_run, stored = ingest
+    events_per_s, wrk_run, stored, server_cpu = ingest
     results = [
         Result(
             f"events stored per second over HTTP, batches of {BATCH}, 1 API process",
@@ -122,6 +123,13 @@ async def _measure(base: Settings, url: str, backend: str, quick: bool) -> list[
             target=1.0 if backend == "postgres" else None,
             note=f"{stored:,} events in {wrk_run.seconds:.1f} s; "
             f"target ≥ {TARGET_EVENTS_PER_S:,}/s on PostgreSQL (reference column)",
+        ),
+        Result(
+            "events stored per second of API-process CPU",
+            stored / server_cpu if server_cpu else 0.0,
+            "events/cpu-s",
+            note=f"the server used {server_cpu:.1f} CPU-s over the run "
+            f"({server_cpu / wrk_run.seconds:.0%} of a core): its rate on a core of its own",
         ),
         Result(f"batch request p50, {BATCH} events", wrk_run.p50_ms, "ms", better="lower"),
         Result(
@@ -245,7 +253,7 @@ def _spawn(settings: Settings, port: int) -> subprocess.Popen[bytes]:
 
 async def _ingest(
     settings: Settings, db: Database, requests: Path, quick: bool
-) -> tuple[float, Any, int]:
+) -> tuple[float, Any, int, float]:
     port = _free_port()
     server = _spawn(settings, port)
     try:
@@ -265,9 +273,11 @@ async def _ingest(
         # warm-up: connections, statement caches, the token cache
         await asyncio.to_thread(run_wrk, url, requests, threads=1, connections=4, seconds=1)
         before = await _count(db)
+        cpu_before = _tree_cpu(server.pid)
         wrk_run = await asyncio.to_thread(
             run_wrk, url, requests, threads=2, connections=16, seconds=5 if quick else 15
         )
+        cpu = _tree_cpu(server.pid) - cpu_before
         stored = await _count(db) - before
     finally:
         server.terminate()
@@ -275,7 +285,19 @@ async def _ingest(
             server.wait(timeout=20)
         except subprocess.TimeoutExpired:
             server.kill()
-    return stored / wrk_run.seconds if wrk_run.seconds else 0.0, wrk_run, stored
+    return stored / wrk_run.seconds if wrk_run.seconds else 0.0, wrk_run, stored, cpu
+
+
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds of a process and its descendants (the server may fork workers)."""
+    total = _cpu_seconds(pid)
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            children = task.read_text().split()
+        except OSError:
+            continue
+        total += sum(_tree_cpu(int(child)) for child in children)
+    return total
 
 
 async def _generate(

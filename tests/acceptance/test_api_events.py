@@ -60,6 +60,16 @@ async def test_a_batch_is_validated_per_type_and_stored_whole(api: Api) -> None:
         refused = await api.http.post("/v1/events", json={"events": events}, headers=alice.headers)
         body = assert_problem(refused, 422)
         assert body["errors"][0]["field"] == field, body
+    missing = await api.http.post(
+        "/v1/events", json={"events": [good[0], {"data": {}}]}, headers=alice.headers
+    )
+    assert assert_problem(missing, 422)["errors"][0]["field"] == "events.1.type"
+    broken = await api.http.post(
+        "/v1/events",
+        content=b'{"events": [',
+        headers={**alice.headers, "Content-Type": "application/json"},
+    )
+    assert assert_problem(broken, 422)["errors"][0]["field"] == "body"
     too_many = {"events": [good[1]] * 501}
     assert_problem(await api.http.post("/v1/events", json=too_many, headers=alice.headers), 422)
     assert_problem(
@@ -83,7 +93,7 @@ async def test_declared_types_are_accepted(api: Api) -> None:
         ok = await api.http.post("/v1/events", json=batch, headers=alice.headers)
         assert ok.status_code == 202
     finally:
-        registry._REGISTRY.pop("episode_shared_test")
+        registry.forget("episode_shared_test")
     with pytest.raises(ValueError):
         registry.declare("token_usage", Shared)
 
