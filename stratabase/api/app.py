@@ -130,6 +130,8 @@ def build_api(sb: Stratabase, *, owned: bool, ready: bool = False) -> FastAPI:
     # two routers, so the order changes nothing else (the OpenAPI lists paths in it).
     for module in (posts, feeds, comments, users, search, categories, auth):
         app.include_router(module.router)
+    # event batches arrive at hundreds per second: tried before the less busy routers
+    app.include_router(events_router)
     app.include_router(health.router)
     app.include_router(stats_router)
     app.include_router(wallet_router)
@@ -137,7 +139,6 @@ def build_api(sb: Stratabase, *, owned: bool, ready: bool = False) -> FastAPI:
     app.include_router(jobs_router)
     app.include_router(changes_router)
     app.include_router(chat_router)
-    app.include_router(events_router)
     app.include_router(analytics_router)
     app.include_router(highlights_router)
     return app

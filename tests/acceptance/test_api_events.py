@@ -185,3 +185,21 @@ def test_the_job_covers_the_days_asked_for() -> None:
     for bad in ({"date": "soon"}, {"days": 0}, {"days": "3"}):
         with pytest.raises(PermanentJobError):
             days_of(bad)
+
+
+async def test_batches_are_rate_limited_per_user(settings: Settings, db: Database) -> None:
+    from stratabase.ratelimit import RateLimits
+
+    limits = RateLimits(auth=None, read=None, login=None, write="2/minute")
+    async for api in make_api(settings, db, limits):
+        alice, bob = await api.user(), await api.user()
+        batch = {"events": [_event("post_viewed", post_id=1)] * 100}
+        for _ in range(2):
+            ok = await api.http.post("/v1/events", json=batch, headers=alice.headers)
+            assert ok.status_code == 202
+        limited = await api.http.post("/v1/events", json=batch, headers=alice.headers)
+        assert_problem(limited, 429)
+        assert "Retry-After" in limited.headers
+        other = await api.http.post("/v1/events", json=batch, headers=bob.headers)
+        assert other.status_code == 202  # per user, not global
+        assert await _count(api.db) == 300
