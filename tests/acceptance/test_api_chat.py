@@ -170,3 +170,30 @@ async def test_authorization_matrix(api: Api) -> None:
     assert_problem(await api.http.get("/v1/chat/sessions"), 401)
     others = (await api.http.get("/v1/chat/sessions", headers=stranger.headers)).json()
     assert others["items"] == []
+
+
+async def test_two_processes_charging_at_once_stop_at_the_quota(
+    settings: Settings, db: Database
+) -> None:
+    """Two Database objects (two pools, as two API processes have) charge one organization
+    concurrently through the service: the total never passes the quota."""
+    from stratabase.chat.service import charge_tokens
+    from stratabase.exceptions import QuotaExceeded
+
+    org = await organization(db, quota=500)
+    other = Database(settings)
+    try:
+
+        async def charge(target: Database) -> bool:
+            try:
+                await target.transaction(lambda session: charge_tokens(session, org, 20, 30))
+            except QuotaExceeded as exc:
+                assert exc.extra["quota"] == 500 and exc.extra["requested"] == 50
+                return False
+            return True
+
+        outcomes = await asyncio.gather(*(charge(db if n % 2 else other) for n in range(16)))
+    finally:
+        await other.dispose()
+    assert outcomes.count(True) == 10
+    assert sum(await _used(db, org)) == 500
