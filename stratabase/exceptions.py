@@ -106,7 +106,7 @@ class QuotaExceeded(StratabaseError):
     code = "quota-exceeded"
 
     def __init__(
-        self, message: str | None = None, *, quota: int, used: int, requested: int
+        self, message: str | None = None, *, quota: int = 0, used: int = 0, requested: int = 0
     ) -> None:
         super().__init__(message)
         #: The numbers a client needs to explain the refusal (problem+json members).

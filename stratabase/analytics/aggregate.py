@@ -20,7 +20,7 @@ import functools
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Date, Integer, cast, delete, func, insert, literal, select
+from sqlalchemy import BigInteger, Date, Integer, cast, delete, func, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stratabase.db.types import UTCDateTime, utcnow
@@ -83,7 +83,8 @@ async def aggregate_day(session: AsyncSession, day: date) -> dict[str, int]:
         )
     )
     data = UserEvent.event_data
-    episode_id = data["episode_id"].as_integer()
+    # BIGINT: episode ids are (``as_integer`` is INTEGER on PostgreSQL)
+    episode_id = cast(data["episode_id"].as_string(), BigInteger)
     reading = (
         select(
             Project.organization_id,

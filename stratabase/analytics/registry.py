@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from stratabase.schemas.common import MAX_ID
+
 #: Longest stay an ``episode_opened`` may report, in seconds (a day).
 MAX_READING_TIME = 86_400
 
@@ -23,14 +25,14 @@ class EventData(BaseModel):
 class EpisodeOpened(EventData):
     """A reader opened an episode and stayed ``reading_time`` seconds."""
 
-    episode_id: int = Field(ge=1)
+    episode_id: int = Field(ge=1, le=MAX_ID)
     reading_time: int = Field(ge=0, le=MAX_READING_TIME)
 
 
 class PostViewed(EventData):
     """A post was shown to the user."""
 
-    post_id: int = Field(ge=1)
+    post_id: int = Field(ge=1, le=MAX_ID)
     source: str | None = Field(default=None, max_length=40)
 
 
@@ -38,25 +40,25 @@ class SearchPerformed(EventData):
     """The user searched; ``results`` is how many came back."""
 
     query: str = Field(min_length=1, max_length=200)
-    results: int = Field(default=0, ge=0)
+    results: int = Field(default=0, ge=0, le=MAX_ID)
 
 
 class HighlightCreated(EventData):
     """The user highlighted a passage of a post."""
 
-    post_id: int = Field(ge=1)
+    post_id: int = Field(ge=1, le=MAX_ID)
 
 
 class ChatOpened(EventData):
     """The user opened a chat session."""
 
-    session_id: int = Field(ge=1)
+    session_id: int = Field(ge=1, le=MAX_ID)
 
 
 class ProjectViewed(EventData):
     """The user opened a project's page in the studio."""
 
-    project_id: int = Field(ge=1)
+    project_id: int = Field(ge=1, le=MAX_ID)
 
 
 _REGISTRY: dict[str, type[EventData]] = {

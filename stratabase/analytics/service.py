@@ -42,6 +42,16 @@ DEFAULT_DAYS = 30
 SERIES = ("active-users", "events", "reading-time", "token-usage")
 
 
+def parse_day(value: str | None, field: str) -> date | None:
+    """An ISO day (``2026-12-07``) from a query parameter, or InvalidInput on ``field``."""
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(f"{value!r} is not a day (YYYY-MM-DD)", field=field) from None
+
+
 def day_range(since: date | None, until: date | None) -> tuple[date, date]:
     """The range asked for (default: the last 30 days), or InvalidInput."""
     until = until or utcnow().date()

@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from stratabase.enums import ChatRole
+from stratabase.schemas.common import MAX_ID
 
 #: Most tokens one message may declare (in or out): far above any model's context.
 MAX_MESSAGE_TOKENS = 1_000_000
@@ -17,7 +18,7 @@ class ChatSessionCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    project_id: int | None = Field(default=None, ge=1)
+    project_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     title: str = Field(default="", max_length=200)
 
 

@@ -6,6 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+#: Past the longest block text (a list: 100 items of 2,000 characters).
+MAX_OFFSET = 250_000
 #: Longest note a highlight may carry.
 MAX_NOTE = 2_000
 
@@ -17,8 +19,8 @@ class HighlightCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     block_index: int = Field(ge=0, le=199)
-    start_offset: int = Field(ge=0)
-    end_offset: int = Field(ge=1)
+    start_offset: int = Field(ge=0, le=MAX_OFFSET)
+    end_offset: int = Field(ge=1, le=MAX_OFFSET)
     note: str | None = Field(default=None, max_length=MAX_NOTE)
 
 

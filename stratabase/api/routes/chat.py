@@ -18,6 +18,7 @@ from stratabase.chat.schemas import (
     ChatSessionRead,
 )
 from stratabase.pagination import Page
+from stratabase.schemas.common import MAX_ID
 
 router = api_router("/v1/chat", tag="chat", statuses=(*V1_STATUSES, 402))
 
@@ -40,7 +41,7 @@ async def list_sessions(
     principal: CurrentUserDep,
     db: DatabaseDep,
     codec: CursorsDep,
-    project_id: int | None = Query(default=None, ge=1),
+    project_id: int | None = Query(default=None, ge=1, le=MAX_ID),
     cursor: Cursor = None,
     limit: Limit = DEFAULT,
 ) -> PageOut[Any]:

@@ -36,7 +36,7 @@ _BODY: dict[str, Any] = {
                                 "additionalProperties": False,
                                 "properties": {
                                     "type": {"type": "string", "enum": known_types()},
-                                    "data": {"type": "object"},
+                                    "data": {"type": "object", "maxProperties": 20},
                                 },
                             },
                         }

@@ -18,6 +18,7 @@ from stratabase.api.routes._router import public_router
 from stratabase.api.schemas.common import PageOut
 from stratabase.highlights import service
 from stratabase.highlights.schemas import HighlightCreate, HighlightRead, PostHighlights
+from stratabase.schemas.common import MAX_ID
 
 router = public_router("/v1", "highlights")
 
@@ -45,7 +46,7 @@ async def my_highlights(
     principal: CurrentUserDep,
     db: DatabaseDep,
     codec: CursorsDep,
-    post_id: Annotated[int | None, Query(ge=1, description="only this post's")] = None,
+    post_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="only this post's")] = None,
     cursor: Cursor = None,
     limit: Limit = DEFAULT,
 ) -> PageOut[HighlightRead]:
