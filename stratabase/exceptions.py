@@ -13,6 +13,7 @@ or an exit code in exactly one place (``api/errors.py``, ``cli/main.py``).
     │   └── InsufficientFunds    a debit larger than the available balance
     ├── InvalidInput             the input is malformed (beyond what Pydantic can check)
     ├── PermissionDenied         the caller may not do this
+    ├── QuotaExceeded            a plan's limit does not cover the request (HTTP 402)
     ├── MigrationError           the database schema is at a revision we do not know
     └── DatabaseUnavailable      the database did not answer, or retries ran out
         └── DatabaseReadOnly     the database refuses writes (read-only file or server)
@@ -97,6 +98,19 @@ class PermissionDenied(StratabaseError):
     """You are not allowed to do this."""
 
     code = "permission-denied"
+
+
+class QuotaExceeded(StratabaseError):
+    """The plan's limit does not cover this request."""
+
+    code = "quota-exceeded"
+
+    def __init__(
+        self, message: str | None = None, *, quota: int = 0, used: int = 0, requested: int = 0
+    ) -> None:
+        super().__init__(message)
+        #: The numbers a client needs to explain the refusal (problem+json members).
+        self.extra = {"quota": quota, "used": used, "requested": requested}
 
 
 class MigrationError(StratabaseError):

@@ -24,7 +24,11 @@ from stratabase.api.middleware import (
 )
 from stratabase.api.openapi import install_openapi
 from stratabase.api.routes import auth, categories, comments, feeds, health, posts, search, users
+from stratabase.api.routes.analytics import router as analytics_router
 from stratabase.api.routes.changes import router as changes_router
+from stratabase.api.routes.chat import router as chat_router
+from stratabase.api.routes.events import router as events_router
+from stratabase.api.routes.highlights import router as highlights_router
 from stratabase.api.routes.jobs import router as jobs_router
 from stratabase.api.routes.payments import router as payments_router
 from stratabase.api.routes.stats import router as stats_router
@@ -127,11 +131,16 @@ def build_api(sb: Stratabase, *, owned: bool, ready: bool = False) -> FastAPI:
     # two routers, so the order changes nothing else (the OpenAPI lists paths in it).
     for module in (posts, feeds, comments, users, search, categories, auth):
         app.include_router(module.router)
+    # event batches arrive at hundreds per second: tried before the less busy routers
+    app.include_router(events_router)
     app.include_router(health.router)
     app.include_router(stats_router)
     app.include_router(wallet_router)
     app.include_router(payments_router)
     app.include_router(jobs_router)
     app.include_router(changes_router)
+    app.include_router(chat_router)
+    app.include_router(analytics_router)
+    app.include_router(highlights_router)
     install_studio(app)  # /studio: admins' and moderators' web UI (docs/studio.md)
     return app

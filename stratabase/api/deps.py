@@ -272,7 +272,8 @@ async def reject_nul(request: Request) -> None:
         raise InvalidInput("query parameters may not contain NUL characters", field="query")
     if request.method in ("POST", "PUT", "PATCH"):
         body = await request.body()
-        if b"\x00" in body or _JSON_NUL.search(body):
+        # the substring test first: the regex costs ~1 ms on a 10 kB body, ``in`` ~1 µs
+        if b"\x00" in body or (b"\\u0000" in body and _JSON_NUL.search(body)):
             raise InvalidInput("the body may not contain NUL characters", field="body")
 
 

@@ -25,6 +25,7 @@ from stratabase.exceptions import (
     MigrationError,
     NotFound,
     PermissionDenied,
+    QuotaExceeded,
     StratabaseError,
 )
 from stratabase.jobs.errors import JobError
@@ -42,6 +43,7 @@ _STATUS: list[tuple[type[StratabaseError], int]] = [
     (ConstraintRefused, 409),
     (InvalidInput, 422),
     (PermissionDenied, 403),
+    (QuotaExceeded, 402),
     (DatabaseUnavailable, 503),
     # The cache refused or could not answer: a passing fault of a dependency, as for the DB.
     (CacheError, 503),
@@ -101,7 +103,12 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
         return problem(status, code=exc.code, detail=public, instance=request.url.path)
     errors = [{"field": exc.field, "message": exc.message}] if exc.field else None
     return problem(
-        status, code=exc.code, detail=exc.message, instance=request.url.path, errors=errors
+        status,
+        code=exc.code,
+        detail=exc.message,
+        instance=request.url.path,
+        errors=errors,
+        **getattr(exc, "extra", {}),
     )
 
 

@@ -2,6 +2,7 @@
 
 from stratabase.db.base import Base, metadata
 from stratabase.models.accounts import Organization, User, UserSession
+from stratabase.models.analytics import DailyActiveUsers, DailyEventCount, EpisodeReadingDaily
 from stratabase.models.cache import CacheGeneration, CacheInvalidation
 from stratabase.models.content import (
     Category,
@@ -48,7 +49,10 @@ __all__ = [
     "ChatSession",
     "Comment",
     "ContentReport",
+    "DailyActiveUsers",
+    "DailyEventCount",
     "Episode",
+    "EpisodeReadingDaily",
     "Follow",
     "Highlight",
     "Job",
