@@ -100,6 +100,12 @@ class PermissionDenied(StratabaseError):
     code = "permission-denied"
 
 
+class SignInRequired(StratabaseError):
+    """Who you are is not known (no or an expired session): sign in and ask again."""
+
+    code = "sign-in-required"
+
+
 class QuotaExceeded(StratabaseError):
     """The plan's limit does not cover this request."""
 

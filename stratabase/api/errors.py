@@ -26,6 +26,7 @@ from stratabase.exceptions import (
     NotFound,
     PermissionDenied,
     QuotaExceeded,
+    SignInRequired,
     StratabaseError,
 )
 from stratabase.jobs.errors import JobError
@@ -43,6 +44,7 @@ _STATUS: list[tuple[type[StratabaseError], int]] = [
     (ConstraintRefused, 409),
     (InvalidInput, 422),
     (PermissionDenied, 403),
+    (SignInRequired, 401),
     (QuotaExceeded, 402),
     (DatabaseUnavailable, 503),
     # The cache refused or could not answer: a passing fault of a dependency, as for the DB.

@@ -22,7 +22,7 @@ from starlette.responses import Response
 from stratabase.app import Stratabase
 from stratabase.auth import service as auth_service
 from stratabase.auth.principal import Principal
-from stratabase.exceptions import PermissionDenied, StratabaseError
+from stratabase.exceptions import PermissionDenied, SignInRequired
 
 #: The session cookie (the bearer token of a studio sign-in).
 SESSION_COOKIE = "sb_studio"
@@ -36,7 +36,7 @@ PREFIX = "/studio"
 _MAX_TOKEN = 256
 
 
-class StudioSignInRequired(StratabaseError):
+class StudioSignInRequired(SignInRequired):
     """No live studio session: pages go to the login page, APIs answer 401."""
 
     code = "studio-sign-in"

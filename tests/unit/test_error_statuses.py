@@ -81,7 +81,8 @@ def test_every_domain_error_class_has_a_status() -> None:
     import stratabase.db.session
     import stratabase.jobs.tasks.crawl
     import stratabase.jobs.tasks.episodes
-    import stratabase.seed.theme  # noqa: F401  (they define subclasses)
+    import stratabase.seed.theme
+    import stratabase.studio.session  # noqa: F401  (they define subclasses)
 
     classes = _subclasses(StratabaseError)
     assert len(classes) >= 20

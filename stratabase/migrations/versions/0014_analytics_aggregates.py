@@ -6,7 +6,7 @@
 analytics routes read only these; the raw ``user_events`` are never scanned to answer.
 
 Revision ID: 0014
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-07 23:10:00
 """
 
