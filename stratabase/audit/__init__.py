@@ -4,7 +4,14 @@
 commits); ``service`` lists entries for admins and verifies the chain.
 """
 
-from stratabase.audit.chain import AuditEntry, record
+from stratabase.audit.chain import AuditEntry, audit_after, record
 from stratabase.audit.context import RequestContext, bind_request, current_request
 
-__all__ = ["AuditEntry", "RequestContext", "bind_request", "current_request", "record"]
+__all__ = [
+    "AuditEntry",
+    "RequestContext",
+    "audit_after",
+    "bind_request",
+    "current_request",
+    "record",
+]

@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 
 from stratabase.audit.context import current_request
 from stratabase.changes import outbox  # noqa: F401  (its before_commit hook runs first)
+from stratabase.db.session import Database
 from stratabase.db.types import utcnow
 from stratabase.models import AuditLog
 
@@ -42,6 +43,7 @@ __all__ = [
     "GENESIS",
     "AuditEntry",
     "Break",
+    "audit_after",
     "canonical",
     "find_break",
     "record",
@@ -151,6 +153,23 @@ def record(
             "created_at": utcnow(),
         }
     )
+
+
+async def audit_after(
+    db: Database,
+    actor_id: int | None,
+    action: str,
+    resource_type: str,
+    resource_id: int | str | None = None,
+    changes: dict[str, Any] | None = None,
+) -> None:
+    """Append one entry in a transaction of its own (after a write whose transaction the
+    caller does not hold, e.g. the ledger's batched path)."""
+
+    async def work(session: AsyncSession) -> None:
+        record(session, actor_id, action, resource_type, resource_id, changes)
+
+    await db.transaction(work)
 
 
 @event.listens_for(Session, "before_commit")

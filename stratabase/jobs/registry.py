@@ -134,6 +134,8 @@ def builtin_registry(*, periodic: bool = True) -> Registry:
     from stratabase.jobs.tasks import crawl, episodes, maintenance, rankings, stats, usage
 
     registry = Registry()
-    for module in (maintenance, crawl, episodes, stats, usage, rankings):
+    from stratabase.moderation import tasks as moderation
+
+    for module in (maintenance, crawl, episodes, stats, usage, rankings, moderation):
         module.register(registry, periodic=periodic)
     return registry

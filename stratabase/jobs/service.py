@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import delete, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from stratabase import audit
 from stratabase.auth.principal import Principal
 from stratabase.db.session import Database
 from stratabase.db.types import utcnow
@@ -326,6 +327,9 @@ class JobService:
             if not await _cancel(session, ids=[job_id]):
                 await _read(session, job_id)
                 raise Conflict("only queued or running jobs can be cancelled")
+            audit.record(
+                session, principal.user_id if principal else None, "job.cancelled", "job", job_id
+            )
             return await _read(session, job_id)
 
         return await self.db.transaction(work)
@@ -356,9 +360,19 @@ class JobService:
         """Bulk cancel by ids and/or filter (every cancellable status when ``statuses`` is
         empty); returns the ids cancelled."""
         _require_admin(principal)
-        return await cancel(
+        cancelled = await cancel(
             self.db, ids=ids, queue=queue, task=task, statuses=statuses or CANCELLABLE
         )
+        if cancelled:
+            await audit.audit_after(
+                self.db,
+                principal.user_id if principal else None,
+                "jobs.cancelled",
+                "job",
+                None,
+                {"ids": [None, cancelled]},
+            )
+        return cancelled
 
     async def enqueue(self, principal: Principal | None, spec: JobCreate) -> int | None:
         """Enqueue ``spec`` as the registry defines its task (``stratabase jobs enqueue``);

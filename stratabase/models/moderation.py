@@ -47,6 +47,7 @@ class ModerationReview(IdMixin, CreatedAtMixin, Base):
     __table_args__ = (
         Index("ix_moderation_reviews_report_id", "report_id"),
         Index("ix_moderation_reviews_reviewer_id", "reviewer_id"),
+        Index("ix_moderation_reviews_subject_id", "subject_id", "id"),
     )
 
     report_id: Mapped[int] = mapped_column(
@@ -56,6 +57,8 @@ class ModerationReview(IdMixin, CreatedAtMixin, Base):
     decision: Mapped[ReviewDecision] = mapped_column(enum_column_type(ReviewDecision, "decision"))
     action_taken: Mapped[str | None] = mapped_column(String(200))
     notes: Mapped[str | None] = mapped_column(Text)
+    #: The user the decision is about (the content's author, or the reported user).
+    subject_id: Mapped[int | None] = mapped_column(BigInteger)
     #: The target as it was before the action (what an overturned appeal restores).
     target_state: Mapped[dict[str, Any] | None] = mapped_column(PortableJSON)
 

@@ -70,7 +70,9 @@ $$
 def upgrade() -> None:
     op.add_column("content_reports", sa.Column("claimed_by", sa.BigInteger(), nullable=True))
     op.add_column("content_reports", _when("claimed_until"))
+    op.add_column("moderation_reviews", sa.Column("subject_id", sa.BigInteger(), nullable=True))
     op.add_column("moderation_reviews", sa.Column("target_state", _JSON, nullable=True))
+    op.create_index("ix_moderation_reviews_subject_id", "moderation_reviews", ["subject_id", "id"])
     op.add_column("audit_logs", sa.Column("user_agent", sa.String(500), nullable=True))
     op.add_column("audit_logs", sa.Column("request_id", sa.String(100), nullable=True))
     op.add_column("audit_logs", sa.Column("prev_hash", sa.String(64), nullable=True))
@@ -160,6 +162,8 @@ def downgrade() -> None:
     op.drop_index("ix_audit_logs_action", table_name="audit_logs")
     for column in ("row_hash", "prev_hash", "request_id", "user_agent"):
         op.drop_column("audit_logs", column)
+    op.drop_index("ix_moderation_reviews_subject_id", table_name="moderation_reviews")
     op.drop_column("moderation_reviews", "target_state")
+    op.drop_column("moderation_reviews", "subject_id")
     op.drop_column("content_reports", "claimed_until")
     op.drop_column("content_reports", "claimed_by")
