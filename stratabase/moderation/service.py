@@ -83,34 +83,11 @@ _SEVERITY_RANK = case(
 
 
 def _report(row: ContentReport) -> ReportRead:
-    return ReportRead(
-        id=row.id,
-        reporter_id=row.reporter_id,
-        target_type=row.target_type,
-        target_id=row.target_id,
-        reason=row.reason,
-        severity=row.severity,
-        status=row.status,
-        details=row.details,
-        evidence_urls=list(row.evidence_urls or []),
-        claimed_by=row.claimed_by,
-        claimed_until=row.claimed_until,
-        created_at=row.created_at,
-    )
+    return ReportRead.model_validate(row, from_attributes=True)
 
 
 def _appeal(row: ModerationAppeal) -> AppealRead:
-    return AppealRead(
-        id=row.id,
-        review_id=row.review_id,
-        appellant_id=row.appellant_id,
-        statement=row.statement,
-        status=row.status,
-        reviewer_id=row.reviewer_id,
-        notes=row.notes,
-        decided_at=row.decided_at,
-        created_at=row.created_at,
-    )
+    return AppealRead.model_validate(row, from_attributes=True)
 
 
 def _decision(review: ModerationReview, report: ContentReport) -> DecisionRead:

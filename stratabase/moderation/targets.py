@@ -132,12 +132,32 @@ async def _set_post_status(
     invalidate_tags_after_commit(session, cache, stale)
 
 
-async def _bump_comments(session: AsyncSession, post_id: int, delta: int) -> None:
+async def _set_comment_removed(
+    session: AsyncSession, cache: Cache, comment_id: int, *, removed: bool
+) -> bool:
+    """Soft-delete (or bring back) a comment with its post's comment count, as the
+    comment service does; False when it was already so (or is gone)."""
+    comment = await session.get(Comment, comment_id)
+    if comment is None:
+        return False
+    now_set = Comment.deleted_at.is_(None) if removed else Comment.deleted_at.is_not(None)
+    done = await session.execute(
+        update(Comment)
+        .where(Comment.id == comment_id, now_set)
+        .values(deleted_at=utcnow() if removed else None)
+    )
+    if not done.rowcount:  # type: ignore[attr-defined]
+        return False
     await session.execute(
         update(PostStats)
-        .where(PostStats.post_id == post_id)
-        .values(comments=PostStats.comments + delta, updated_at=utcnow())
+        .where(PostStats.post_id == comment.post_id)
+        .values(comments=PostStats.comments + (-1 if removed else 1), updated_at=utcnow())
     )
+    await emit.comment_changed(
+        session, comment, "comment.deleted" if removed else "comment.created"
+    )
+    invalidate_tags_after_commit(session, cache, [tag_comments(comment.post_id), TAG_STATS])
+    return True
 
 
 async def take_down(
@@ -153,20 +173,8 @@ async def take_down(
         await _set_post_status(session, cache, post, PostStatus.HIDDEN)
         return {"status": previous}
     if target_type == ReportTarget.COMMENT:
-        comment = await session.get(Comment, target_id)
-        if comment is None:
-            return None
-        done = await session.execute(
-            update(Comment)
-            .where(Comment.id == target_id, Comment.deleted_at.is_(None))
-            .values(deleted_at=utcnow())
-        )
-        if not done.rowcount:  # type: ignore[attr-defined]
-            return None
-        await _bump_comments(session, comment.post_id, -1)
-        await emit.comment_changed(session, comment, "comment.deleted")
-        invalidate_tags_after_commit(session, cache, [tag_comments(comment.post_id), TAG_STATS])
-        return {"deleted": False}
+        taken = await _set_comment_removed(session, cache, target_id, removed=True)
+        return {"deleted": False} if taken else None
     return None
 
 
@@ -181,18 +189,5 @@ async def restore(
         await _set_post_status(session, cache, post, PostStatus(previous["status"]))
         return True
     if target_type == ReportTarget.COMMENT and previous.get("deleted") is False:
-        comment = await session.get(Comment, target_id)
-        if comment is None:
-            return False
-        done = await session.execute(
-            update(Comment)
-            .where(Comment.id == target_id, Comment.deleted_at.is_not(None))
-            .values(deleted_at=None)
-        )
-        if not done.rowcount:  # type: ignore[attr-defined]
-            return False
-        await _bump_comments(session, comment.post_id, 1)
-        await emit.comment_changed(session, comment, "comment.created")
-        invalidate_tags_after_commit(session, cache, [tag_comments(comment.post_id), TAG_STATS])
-        return True
+        return await _set_comment_removed(session, cache, target_id, removed=False)
     return False

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Query, Request
 from pydantic import BaseModel
@@ -15,7 +15,7 @@ from stratabase.api.deps import AdminUserDep, CursorsDep, DatabaseDep
 from stratabase.api.routes._params import DEFAULT, Cursor, Limit
 from stratabase.api.routes._router import api_router
 from stratabase.api.schemas.common import PageOut
-from stratabase.audit import RequestContext, bind_request
+from stratabase.audit import AuditEntry, RequestContext, bind_request
 from stratabase.audit.service import AuditFilter, list_entries, verify
 
 router = api_router("/v1/audit", tag="audit")
@@ -39,23 +39,6 @@ async def bind_audit_context(request: Request) -> None:
     )
 
 
-class AuditEntryOut(BaseModel):
-    """One audit row: who, what, which resource, the changes (before/after), from where."""
-
-    id: int
-    actor_id: int | None
-    action: str
-    resource_type: str
-    resource_id: str | None
-    changes: dict[str, Any]
-    ip: str | None
-    user_agent: str | None
-    request_id: str | None
-    created_at: datetime
-    prev_hash: str | None
-    row_hash: str | None
-
-
 class VerificationOut(BaseModel):
     """The chain check: rows checked, unsealed rows, and the first broken row if any."""
 
@@ -66,7 +49,7 @@ class VerificationOut(BaseModel):
     reason: str | None = None
 
 
-@router.get("", response_model=PageOut[AuditEntryOut])
+@router.get("", response_model=PageOut[AuditEntry])
 async def list_audit(
     admin: AdminUserDep,
     db: DatabaseDep,
@@ -78,12 +61,13 @@ async def list_audit(
     since: datetime | None = None,
     cursor: Cursor = None,
     limit: Limit = DEFAULT,
-) -> PageOut[AuditEntryOut]:
+) -> PageOut[AuditEntry]:
     """Entries newest first, filtered by actor, action, resource and time (``since``)."""
     where = AuditFilter(actor, action, resource_type, resource_id, since)
     page = await list_entries(db, admin, where, codec=codec, cursor=cursor, limit=limit)
-    items = [AuditEntryOut.model_validate(entry, from_attributes=True) for entry in page.items]
-    return PageOut[AuditEntryOut](items=items, next_cursor=page.next_cursor, has_more=page.has_more)
+    return PageOut[AuditEntry](
+        items=page.items, next_cursor=page.next_cursor, has_more=page.has_more
+    )
 
 
 @router.get("/verify", response_model=VerificationOut)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from fastapi import Response
+from pydantic import BaseModel
 
 from stratabase.api.deps import CurrentUserDep, ModerationDep, ModeratorUserDep, ReportRateLimited
 from stratabase.api.routes._params import DEFAULT, Cursor, Limit, ObjectId
@@ -18,8 +21,17 @@ from stratabase.moderation.values import (
     ReportCreate,
     ReportRead,
 )
+from stratabase.pagination import Page
 
 router = api_router("/v1/moderation", tag="moderation")
+
+T = TypeVar("T", bound=BaseModel)
+
+
+def _page(page: Page[T], model: type[T]) -> PageOut[T]:
+    return PageOut[model](  # type: ignore[valid-type]
+        items=page.items, next_cursor=page.next_cursor, has_more=page.has_more
+    )
 
 
 @router.post(
@@ -51,9 +63,7 @@ async def review_queue(
     """Reports to review, most severe first, then oldest: with the target's content, the
     open reports on it and the reporter's history."""
     page = await moderation.queue(moderator, cursor=cursor, limit=limit)
-    return PageOut[QueueItem](
-        items=page.items, next_cursor=page.next_cursor, has_more=page.has_more
-    )
+    return _page(page, QueueItem)
 
 
 @router.post("/queue/claim", response_model=ReportRead, responses={204: {"description": "empty"}})
@@ -94,9 +104,7 @@ async def my_decisions(
 ) -> PageOut[DecisionRead]:
     """Decisions about you or your content, newest first (what you may appeal)."""
     page = await moderation.decisions_about_me(principal, cursor=cursor, limit=limit)
-    return PageOut[DecisionRead](
-        items=page.items, next_cursor=page.next_cursor, has_more=page.has_more
-    )
+    return _page(page, DecisionRead)
 
 
 @router.post("/decisions/{review_id}/appeal", response_model=AppealRead, status_code=201)
@@ -116,9 +124,7 @@ async def open_appeals(
 ) -> PageOut[AppealRead]:
     """Open appeals, oldest first."""
     page = await moderation.appeals(moderator, cursor=cursor, limit=limit)
-    return PageOut[AppealRead](
-        items=page.items, next_cursor=page.next_cursor, has_more=page.has_more
-    )
+    return _page(page, AppealRead)
 
 
 @router.post("/appeals/{appeal_id}/decision", response_model=AppealRead)
