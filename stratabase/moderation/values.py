@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, field_validator
@@ -88,7 +88,9 @@ class ReportCreate(InputModel):
     reason: ReportReason
     severity: Severity = Severity.MEDIUM
     details: str | None = Field(default=None, max_length=2000)
-    evidence_urls: list[str] = Field(default_factory=list, max_length=MAX_EVIDENCE_URLS)
+    evidence_urls: list[Annotated[str, Field(max_length=MAX_URL_LENGTH)]] = Field(
+        default_factory=list, max_length=MAX_EVIDENCE_URLS
+    )
 
     @field_validator("evidence_urls")
     @classmethod
