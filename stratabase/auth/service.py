@@ -34,7 +34,7 @@ from stratabase.cache.keys import SESSION, TAG_SEARCH, TAG_STATS, tag_user
 from stratabase.db.session import Database
 from stratabase.db.types import utcnow
 from stratabase.enums import Role, UserStatus
-from stratabase.exceptions import InvalidInput, NotFound
+from stratabase.exceptions import InvalidInput, NotFound, PermissionDenied
 from stratabase.models import User, UserSession
 from stratabase.schemas.accounts import UserCreate
 from stratabase.search import index
@@ -363,12 +363,7 @@ async def apply_user_status(
     user.status = status
     await session.flush()
     await index.sync_user(session, user)  # a deleted account leaves the index
-    hashes = await session.scalars(
-        select(UserSession.token_hash).where(
-            UserSession.user_id == user_id, UserSession.revoked_at.is_(None)
-        )
-    )
-    delete_after_commit(session, cache, [SESSION.key(h) for h in hashes])
+    await _forget_sessions(session, cache, user_id)
     invalidate_tags_after_commit(session, cache, [tag_user(user_id), TAG_SEARCH, TAG_STATS])
     audit.record(
         session,
@@ -388,3 +383,45 @@ async def account(db: Database, principal: Principal) -> Account:
         if user is None:
             raise NotFound("your account no longer exists")
         return Account.from_user(user)
+
+
+async def _forget_sessions(session: AsyncSession, cache: Cache, user_id: int) -> None:
+    """Drop the cached lookups of the user's live sessions after commit (they carry the
+    role and status), so the next request of each sees the change."""
+    hashes = await session.scalars(
+        select(UserSession.token_hash).where(
+            UserSession.user_id == user_id, UserSession.revoked_at.is_(None)
+        )
+    )
+    delete_after_commit(session, cache, [SESSION.key(h) for h in hashes])
+
+
+async def set_user_role(
+    db: Database, cache: Cache, admin: Principal, user_id: int, role: Role
+) -> Account:
+    """An admin grants or takes back a role; effective on the user's next request and
+    audited (``user.role_changed``). An admin cannot change their own role."""
+    if not admin.is_admin:
+        raise PermissionDenied("administrators only")
+    if user_id == admin.user_id:
+        raise InvalidInput("you cannot change your own role", field="user_id")
+
+    async def work(session: AsyncSession) -> Account:
+        user = await session.get(User, user_id)
+        if user is None or user.status == UserStatus.DELETED:
+            raise NotFound(f"user {user_id} does not exist", field="user_id")
+        before = Role(user.role)
+        user.role = role
+        await session.flush()
+        await _forget_sessions(session, cache, user_id)
+        audit.record(
+            session,
+            admin.user_id,
+            "user.role_changed",
+            "user",
+            user_id,
+            {"role": [before.value, Role(role).value]},
+        )
+        return Account.from_user(user)
+
+    return await db.transaction(work)

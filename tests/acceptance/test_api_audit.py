@@ -53,6 +53,17 @@ async def test_security_events_are_audited_with_their_origin(api: Api, db: Datab
         headers={**admin.headers, "Idempotency-Key": "audit-mint-0001"},
     )
     assert minted.status_code == 201, minted.text
+    helper = await api.user()
+    queue = "/v1/moderation/queue"
+    assert (await api.http.get(queue, headers=helper.headers)).status_code == 403
+    granted = await api.http.put(
+        f"/v1/moderation/users/{helper.id}/role", json={"role": "moderator"}, headers=admin.headers
+    )
+    assert granted.status_code == 200 and granted.json()["role"] == "moderator"
+    assert (await api.http.get(queue, headers=helper.headers)).status_code == 200  # at once
+    roles = await _entries(api, admin.headers, action="user.role_changed")
+    assert roles[0]["changes"] == {"role": ["user", "moderator"]}
+    assert roles[0]["resource_id"] == str(helper.id)
 
     failed = await _entries(api, admin.headers, action="auth.login_failed")
     assert len(failed) == 1

@@ -92,6 +92,7 @@ async def test_every_new_route_authorizes_each_role(api: Api) -> None:
          {"anonymous": 401, "user": 404, "author": 409, "moderator": 404, "admin": 404}),
         ("GET", f"{M}/appeals", None, mod_only),
         ("POST", f"{M}/appeals/{appeal}/decision", {"outcome": "upheld"}, mod_acts),
+        ("PUT", f"{M}/users/{author.id}/role", {"role": "user"}, admin_only),
         ("GET", "/v1/audit", None, admin_only),
         ("GET", "/v1/audit/verify", None, admin_only),
     ]  # fmt: skip

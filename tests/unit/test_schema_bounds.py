@@ -130,6 +130,7 @@ _STORED_IN: dict[str, tuple[str | None, dict[str, str]]] = {
     "ReportCreate": ("content_reports", {}),
     "DecisionCreate": ("moderation_reviews", {"action": "moderation_reviews.action_taken"}),
     "AppealCreate": ("moderation_appeals", {}),
+    "RoleChange": ("users", {}),
     "AppealDecision": ("moderation_appeals", {"outcome": "moderation_appeals.status"}),
 }
 

@@ -7,10 +7,20 @@ from typing import TypeVar
 from fastapi import Response
 from pydantic import BaseModel
 
-from stratabase.api.deps import CurrentUserDep, ModerationDep, ModeratorUserDep, ReportRateLimited
+from stratabase.api.deps import (
+    AdminUserDep,
+    CacheDep,
+    CurrentUserDep,
+    DatabaseDep,
+    ModerationDep,
+    ModeratorUserDep,
+    ReportRateLimited,
+)
 from stratabase.api.routes._params import DEFAULT, Cursor, Limit, ObjectId
 from stratabase.api.routes._router import api_router
 from stratabase.api.schemas.common import PageOut
+from stratabase.auth import service as auth_service
+from stratabase.enums import Role
 from stratabase.moderation.values import (
     AppealCreate,
     AppealDecision,
@@ -22,6 +32,8 @@ from stratabase.moderation.values import (
     ReportRead,
 )
 from stratabase.pagination import Page
+from stratabase.schemas.accounts import UserRead
+from stratabase.schemas.common import InputModel
 
 router = api_router("/v1/moderation", tag="moderation")
 
@@ -137,3 +149,19 @@ async def decide_appeal(
     """Uphold or overturn an appeal (never the moderator who decided); overturning restores
     the content and lifts the sanction."""
     return await moderation.decide_appeal(moderator, appeal_id, body)
+
+
+class RoleChange(InputModel):
+    """The role to give a user."""
+
+    role: Role
+
+
+@router.put("/users/{user_id}/role", response_model=UserRead)
+async def set_role(
+    admin: AdminUserDep, db: DatabaseDep, cache: CacheDep, user_id: ObjectId, body: RoleChange
+) -> UserRead:
+    """Admins grant or take back the moderator (or admin) role; effective on the user's
+    next request, and audited."""
+    account = await auth_service.set_user_role(db, cache, admin, user_id, body.role)
+    return UserRead.model_validate(account, from_attributes=True)
