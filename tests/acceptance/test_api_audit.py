@@ -53,6 +53,14 @@ async def test_security_events_are_audited_with_their_origin(api: Api, db: Datab
         headers={**admin.headers, "Idempotency-Key": "audit-mint-0001"},
     )
     assert minted.status_code == 201, minted.text
+    job = await api.http.post("/v1/jobs", json={"task": "usage.aggregate"}, headers=admin.headers)
+    assert job.status_code == 201, job.text
+    cancel = await api.http.post(f"/v1/jobs/{job.json()['id']}/cancel", headers=admin.headers)
+    assert cancel.status_code == 200
+    cancelled = await _entries(api, admin.headers, action="job.cancelled")
+    assert [(e["actor_id"], e["resource_id"]) for e in cancelled] == [
+        (admin.id, str(job.json()["id"]))
+    ]
     helper = await api.user()
     queue = "/v1/moderation/queue"
     assert (await api.http.get(queue, headers=helper.headers)).status_code == 403
