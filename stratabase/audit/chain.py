@@ -187,7 +187,7 @@ def _append_staged(session: Session) -> None:
     for values in staged:
         values["prev_hash"] = prev
         values["row_hash"] = prev = row_hash(prev, values)
-        session.execute(insert(AuditLog).values(**values))
+    session.execute(insert(AuditLog), staged)  # in list order: ids follow the chain
 
 
 @event.listens_for(Session, "after_rollback")
@@ -204,11 +204,13 @@ class Break:
 
 
 async def _rows(session: AsyncSession, batch: int) -> AsyncIterator[AuditEntry]:
+    """Every row in id order, a batch per statement (plain rows: no ORM objects)."""
+    columns = [column for column in AuditLog.__table__.c]
     last = 0
     while True:
         rows = (
-            await session.scalars(
-                select(AuditLog).where(AuditLog.id > last).order_by(AuditLog.id).limit(batch)
+            await session.execute(
+                select(*columns).where(AuditLog.id > last).order_by(AuditLog.id).limit(batch)
             )
         ).all()
         if not rows:
@@ -216,7 +218,6 @@ async def _rows(session: AsyncSession, batch: int) -> AsyncIterator[AuditEntry]:
         for row in rows:
             yield AuditEntry.from_row(row)
         last = rows[-1].id
-        session.expunge_all()
 
 
 async def find_break(session: AsyncSession, *, batch: int = 1000) -> tuple[int, int, Break | None]:
