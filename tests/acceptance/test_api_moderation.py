@@ -10,12 +10,14 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from stratabase.api.app import create_app
 from stratabase.cache import Cache, memory_cache
 from stratabase.db.session import Database
 from stratabase.db.types import utcnow
 from stratabase.enums import Role
+from stratabase.models import ChangeEvent
 from stratabase.moderation.service import lift_expired
 from stratabase.settings import Settings
 from tests.acceptance.api_support import NO_LIMITS, Actor, Api, assert_problem
@@ -125,6 +127,19 @@ async def test_report_autohide_claim_decide_appeal(api: Api) -> None:
     }
     assert {"moderation.auto_hide", "moderation.appeal_overturned"} <= actions
     assert (await api.http.get("/v1/audit/verify", headers=admin.headers)).json()["ok"] is True
+    async with api.db.session() as session:
+        events = (
+            await session.execute(
+                select(ChangeEvent.topic, ChangeEvent.type).order_by(ChangeEvent.id)
+            )
+        ).all()
+    moderation = [t for topic, t in events if topic == "moderation"]
+    assert moderation == [
+        "report.created", "report.created", "target.held", "report.decided",
+        "appeal.created", "appeal.decided",
+    ]  # fmt: skip
+    assert (f"me:{author.id}", "moderation.decision") in events
+    assert (f"post:{post['id']}", "post.hidden") in events
 
 
 async def test_dismissal_restores_auto_hidden_comment(api: Api) -> None:
