@@ -423,16 +423,17 @@ class ModerationService:
             report = await session.get(ContentReport, report_id, with_for_update=True)
             if report is None:
                 raise NotFound(f"report {report_id} does not exist", field="report_id")
-            holder = report.claimed_by == principal.user_id and report.claimed_until is not None
-            if report.status != ReportStatus.REVIEWING or not holder or report.claimed_until < now:  # type: ignore[operator]
+            lease = report.claimed_until
+            held = report.claimed_by == principal.user_id and lease is not None and lease >= now
+            if report.status != ReportStatus.REVIEWING or not held:
                 raise Conflict(f"claim report {report_id} before deciding it (or claim it again)")
             kind, target_id = report.target_type, report.target_id
             subject = await targets.subject_of(session, kind, target_id)
+            if subject == principal.user_id:
+                raise PermissionDenied("a report about you is decided by another moderator")
             if action.takes_down and kind == ReportTarget.USER:
                 raise InvalidInput("a user cannot be hidden: warn, suspend or ban", field="action")
             sanctions = (ModerationAction.SUSPEND, ModerationAction.BAN)
-            if action in sanctions and subject == principal.user_id:
-                raise InvalidInput("you cannot suspend or ban yourself", field="action")
             if action in sanctions and subject is None:
                 raise Conflict("the reported user no longer exists")
             state: dict[str, Any] = {"author_id": subject}
@@ -465,9 +466,8 @@ class ModerationService:
             session.add(review)
             await session.flush()
             if action in sanctions and subject is not None:
-                ends = (
-                    now + timedelta(hours=data.suspend_hours or 0) if data.suspend_hours else None
-                )
+                hours = data.suspend_hours
+                ends = now + timedelta(hours=hours) if hours is not None else None
                 kind_of = SanctionKind.SUSPEND if ends else SanctionKind.BAN
                 state["sanction_id"] = await _sanction(
                     session, self.cache, subject, kind_of, review.id, ends
