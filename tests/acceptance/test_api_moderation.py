@@ -4,6 +4,7 @@ decided by another moderator; suspensions that end; racing moderators; bad input
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -20,7 +21,7 @@ from stratabase.enums import Role
 from stratabase.models import ChangeEvent
 from stratabase.moderation.service import lift_expired
 from stratabase.settings import Settings
-from tests.acceptance.api_support import NO_LIMITS, Actor, Api, assert_problem
+from tests.acceptance.api_support import NO_LIMITS, Actor, Api, assert_problem, make_api
 
 M = "/v1/moderation"
 
@@ -266,3 +267,14 @@ async def test_reports_refuse_bad_input(api: Api) -> None:
     assert_problem(await _report(api, author, "post", post["id"]), 422)
     draft = await api.post(author, status="draft")
     assert_problem(await _report(api, reporter, "post", draft["id"]), 404)
+
+
+async def test_reports_have_a_budget_of_their_own(settings: Settings, db: Database) -> None:
+    limits = dataclasses.replace(NO_LIMITS, report="2/hour")
+    async for api in make_api(settings, db, limits):
+        author, reporter = await api.user(), await api.user()
+        posts = [await api.post(author) for _ in range(3)]
+        answers = [(await _report(api, reporter, "post", p["id"])).status_code for p in posts]
+        assert answers == [201, 201, 429]
+        other = await api.user()  # per user: someone else still may
+        assert (await _report(api, other, "post", posts[2]["id"])).status_code == 201
