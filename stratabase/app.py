@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from stratabase.ledger.payments import PaymentService
     from stratabase.ledger.service import LedgerService
     from stratabase.ledger.values import WalletHook
+    from stratabase.moderation.service import ModerationService
     from stratabase.pagination import CursorCodec
     from stratabase.ratelimit import RateLimiter, RateLimits
 
@@ -122,6 +123,19 @@ class Stratabase:
         from stratabase.changes.feed import ChangeFeed
 
         return ChangeFeed(self.db, self.settings)
+
+    @functools.cached_property
+    def moderation(self) -> ModerationService:
+        """Reports, the review queue, decisions and appeals (settings: auto-hide, claims)."""
+        from stratabase.moderation.service import ModerationService
+
+        return ModerationService(
+            self.db,
+            self.cache,
+            self.cursors,
+            auto_hide_reports=self.settings.moderation_auto_hide_reports,
+            claim_seconds=self.settings.moderation_claim_seconds,
+        )
 
     @functools.cached_property
     def cursors(self) -> CursorCodec:

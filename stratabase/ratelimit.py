@@ -40,7 +40,7 @@ from stratabase.cache.breaker import CircuitBreaker
 from stratabase.cache.redis import connect
 from stratabase.settings import Settings
 
-Scope = Literal["auth", "write", "read", "login"]
+Scope = Literal["auth", "write", "read", "login", "report"]
 
 #: Seconds a limiter call to Redis may take (connect or answer) before the request is
 #: limited in memory instead; Redis answers in well under a millisecond when healthy.
@@ -60,6 +60,8 @@ class RateLimits:
     read: str | None = "1200/minute"
     #: Sign-in attempts per account (identity ``account:…``); a success clears the count.
     login: str | None = "10 per 15 minutes"
+    #: Moderation reports filed per user.
+    report: str | None = "20/hour"
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RateLimits:

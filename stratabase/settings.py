@@ -178,6 +178,13 @@ class Settings(BaseSettings):
     rate_limit_read: str = "1200/minute"
     #: Sign-in attempts per account, whatever the IPs; a successful sign-in clears the count.
     rate_limit_login: str = "10 per 15 minutes"
+    #: Moderation reports filed per user.
+    rate_limit_report: str = "20/hour"
+
+    #: Moderation: open reports (distinct reporters) that hide a post or comment pending
+    #: review (0: never automatically); how long a moderator's claim on a report lasts.
+    moderation_auto_hide_reports: int = Field(default=3, ge=0, le=10_000)
+    moderation_claim_seconds: float = Field(default=900.0, ge=1, le=86_400)
 
     @field_validator("database_url")
     @classmethod

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.types import ASGIApp
 
 import stratabase
@@ -25,11 +25,14 @@ from stratabase.api.middleware import (
 from stratabase.api.openapi import install_openapi
 from stratabase.api.routes import auth, categories, comments, feeds, health, posts, search, users
 from stratabase.api.routes.analytics import router as analytics_router
+from stratabase.api.routes.audit import bind_audit_context
+from stratabase.api.routes.audit import router as audit_router
 from stratabase.api.routes.changes import router as changes_router
 from stratabase.api.routes.chat import router as chat_router
 from stratabase.api.routes.events import router as events_router
 from stratabase.api.routes.highlights import router as highlights_router
 from stratabase.api.routes.jobs import router as jobs_router
+from stratabase.api.routes.moderation import router as moderation_router
 from stratabase.api.routes.payments import router as payments_router
 from stratabase.api.routes.stats import router as stats_router
 from stratabase.api.routes.wallet import router as wallet_router
@@ -107,7 +110,7 @@ def build_api(sb: Stratabase, *, owned: bool, ready: bool = False) -> FastAPI:
         description="The data backbone for content and community applications.",
         lifespan=lifespan,
         # PostgreSQL text cannot hold NUL: refuse it at the edge (422) on every route.
-        dependencies=[InputGuard],
+        dependencies=[InputGuard, Depends(bind_audit_context)],
         # Served from the package by install_docs (no CDN), with a CSP.
         docs_url=None,
         redoc_url=None,
@@ -142,5 +145,7 @@ def build_api(sb: Stratabase, *, owned: bool, ready: bool = False) -> FastAPI:
     app.include_router(chat_router)
     app.include_router(analytics_router)
     app.include_router(highlights_router)
+    app.include_router(moderation_router)
+    app.include_router(audit_router)
     install_studio(app)  # /studio: admins' and moderators' web UI (docs/studio.md)
     return app

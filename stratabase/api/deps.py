@@ -20,6 +20,7 @@ from stratabase.exceptions import InvalidInput, PermissionDenied
 from stratabase.jobs.service import JobService
 from stratabase.ledger.payments import PaymentService
 from stratabase.ledger.service import LedgerService
+from stratabase.moderation.service import ModerationService
 from stratabase.pagination import CursorCodec
 from stratabase.ratelimit import RateLimiter, Scope
 from stratabase.settings import Settings
@@ -75,6 +76,10 @@ async def get_jobs(request: Request) -> JobService:
     return _root(request).jobs
 
 
+async def get_moderation(request: Request) -> ModerationService:
+    return _root(request).moderation
+
+
 DatabaseDep = Annotated[Database, Depends(get_database)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 #: The app's cache (in-process, or two tiers over Redis), built once by the root.
@@ -85,6 +90,8 @@ LedgerDep = Annotated[LedgerService, Depends(get_ledger)]
 PaymentsDep = Annotated[PaymentService, Depends(get_payments)]
 #: The job queue's use cases and the tasks the API accepts.
 JobsDep = Annotated[JobService, Depends(get_jobs)]
+#: Reports, the review queue, decisions and appeals.
+ModerationDep = Annotated[ModerationService, Depends(get_moderation)]
 
 
 # --- authentication -------------------------------------------------------------------
@@ -255,8 +262,17 @@ async def limit_auth(request: Request) -> None:
     await _enforce(request, "auth", None)
 
 
+async def limit_reports(
+    request: Request, principal: Annotated[Principal, Depends(get_current_user)]
+) -> None:
+    """Moderation reports: a budget of their own per user (``report``)."""
+    await _enforce(request, "report", principal)
+
+
 RateLimited = Depends(limit_by_method)
 AuthRateLimited = Depends(limit_auth)
+#: The ``report`` budget (on top of the write budget).
+ReportRateLimited = Depends(limit_reports)
 
 
 # --- input hygiene --------------------------------------------------------------------

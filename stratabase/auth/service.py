@@ -17,6 +17,7 @@ Sign-up and status changes also invalidate ``search`` (cached user search pages)
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,6 +25,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from stratabase import audit
 from stratabase.auth.passwords import check_password, hash_password
 from stratabase.auth.principal import Principal
 from stratabase.auth.tokens import hash_token, new_token
@@ -32,7 +34,7 @@ from stratabase.cache.keys import SESSION, TAG_SEARCH, TAG_STATS, tag_user
 from stratabase.db.session import Database
 from stratabase.db.types import utcnow
 from stratabase.enums import Role, UserStatus
-from stratabase.exceptions import InvalidInput, NotFound
+from stratabase.exceptions import InvalidInput, NotFound, PermissionDenied
 from stratabase.models import User, UserSession
 from stratabase.schemas.accounts import UserCreate
 from stratabase.search import index
@@ -161,9 +163,8 @@ async def login(
         user = await session.scalar(select(User).where(User.email == email.lower()))
     stored = user.password_hash if user is not None else None
     check = await check_password(stored, password)
-    if not check.matches or user is None:
-        return None
-    if user.status == UserStatus.DELETED:
+    if not check.matches or user is None or user.status == UserStatus.DELETED:
+        await _login_failed(db, user.id if user is not None else None, email, client)
         return None
 
     async def work(session: AsyncSession) -> IssuedSession:
@@ -177,6 +178,24 @@ async def login(
         return await _issue(session, user, client)
 
     return await db.transaction(work)
+
+
+async def _login_failed(db: Database, user_id: int | None, email: str, client: ClientInfo) -> None:
+    """Audit a refused sign-in (the same write whether the account exists or not); the
+    email is kept only as a digest."""
+    digest = hashlib.sha256(email.lower().encode()).hexdigest()[:32]
+
+    async def work(session: AsyncSession) -> None:
+        audit.record(
+            session,
+            user_id,
+            "auth.login_failed",
+            "user",
+            user_id,
+            {"email_sha256": [None, digest], "device": [None, client.device]},
+        )
+
+    await db.transaction(work)
 
 
 async def open_session(db: Database, user_id: int, client: ClientInfo) -> IssuedSession:
@@ -289,6 +308,7 @@ async def logout(db: Database, cache: Cache, principal: Principal) -> None:
             .returning(UserSession.token_hash)
         )
         delete_after_commit(session, cache, [SESSION.key(h) for h in result.scalars()])
+        audit.record(session, principal.user_id, "session.revoked", "user_session", session_id)
 
     await db.transaction(work)
 
@@ -306,6 +326,14 @@ async def logout_all(db: Database, cache: Cache, principal: Principal) -> int:
         )
         hashes = list(result.scalars())
         delete_after_commit(session, cache, [SESSION.key(h) for h in hashes])
+        audit.record(
+            session,
+            user_id,
+            "session.revoked_all",
+            "user",
+            user_id,
+            {"sessions_revoked": [None, len(hashes)]},
+        )
         return len(hashes)
 
     return await db.transaction(work)
@@ -318,21 +346,34 @@ async def set_user_status(db: Database, cache: Cache, user_id: int, status: User
         raise InvalidInput(f"unknown user status {status!r}", field="status")
 
     async def work(session: AsyncSession) -> None:
-        user = await session.get(User, user_id)
-        if user is None:
-            raise NotFound(f"user {user_id} does not exist", field="user_id")
-        user.status = status
-        await session.flush()
-        await index.sync_user(session, user)  # a deleted account leaves the index
-        hashes = await session.scalars(
-            select(UserSession.token_hash).where(
-                UserSession.user_id == user_id, UserSession.revoked_at.is_(None)
-            )
-        )
-        delete_after_commit(session, cache, [SESSION.key(h) for h in hashes])
-        invalidate_tags_after_commit(session, cache, [tag_user(user_id), TAG_SEARCH, TAG_STATS])
+        await apply_user_status(session, cache, user_id, status)
 
     await db.transaction(work)
+
+
+async def apply_user_status(
+    session: AsyncSession, cache: Cache, user_id: int, status: UserStatus
+) -> UserStatus:
+    """:func:`set_user_status` inside the caller's transaction (moderation decisions);
+    returns the status before. The change is audited (``user.status_changed``)."""
+    user = await session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"user {user_id} does not exist", field="user_id")
+    before = UserStatus(user.status)
+    user.status = status
+    await session.flush()
+    await index.sync_user(session, user)  # a deleted account leaves the index
+    await _forget_sessions(session, cache, user_id)
+    invalidate_tags_after_commit(session, cache, [tag_user(user_id), TAG_SEARCH, TAG_STATS])
+    audit.record(
+        session,
+        None,
+        "user.status_changed",
+        "user",
+        user_id,
+        {"status": [before.value, UserStatus(status).value]},
+    )
+    return before
 
 
 async def account(db: Database, principal: Principal) -> Account:
@@ -342,3 +383,45 @@ async def account(db: Database, principal: Principal) -> Account:
         if user is None:
             raise NotFound("your account no longer exists")
         return Account.from_user(user)
+
+
+async def _forget_sessions(session: AsyncSession, cache: Cache, user_id: int) -> None:
+    """Drop the cached lookups of the user's live sessions after commit (they carry the
+    role and status), so the next request of each sees the change."""
+    hashes = await session.scalars(
+        select(UserSession.token_hash).where(
+            UserSession.user_id == user_id, UserSession.revoked_at.is_(None)
+        )
+    )
+    delete_after_commit(session, cache, [SESSION.key(h) for h in hashes])
+
+
+async def set_user_role(
+    db: Database, cache: Cache, admin: Principal, user_id: int, role: Role
+) -> Account:
+    """An admin grants or takes back a role; effective on the user's next request and
+    audited (``user.role_changed``). An admin cannot change their own role."""
+    if not admin.is_admin:
+        raise PermissionDenied("administrators only")
+    if user_id == admin.user_id:
+        raise InvalidInput("you cannot change your own role", field="user_id")
+
+    async def work(session: AsyncSession) -> Account:
+        user = await session.get(User, user_id)
+        if user is None or user.status == UserStatus.DELETED:
+            raise NotFound(f"user {user_id} does not exist", field="user_id")
+        before = Role(user.role)
+        user.role = role
+        await session.flush()
+        await _forget_sessions(session, cache, user_id)
+        audit.record(
+            session,
+            admin.user_id,
+            "user.role_changed",
+            "user",
+            user_id,
+            {"role": [before.value, Role(role).value]},
+        )
+        return Account.from_user(user)
+
+    return await db.transaction(work)

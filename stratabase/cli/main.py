@@ -113,6 +113,9 @@ COMMANDS: dict[str, LazyCommand] = {
         "Run jobs until SIGTERM/SIGINT; running jobs finish (or are released) first.",
     ),
     "jobs": LazyCommand("stratabase.cli.jobs:app", "Inspect and manage the durable job queue."),
+    "audit": LazyCommand(
+        "stratabase.cli.audit:app", "The audit log: verify its hash chain, list entries."
+    ),
 }
 
 

@@ -135,6 +135,9 @@ def builtin_registry(*, periodic: bool = True) -> Registry:
     from stratabase.jobs.tasks import crawl, episodes, maintenance, rankings, stats, usage
 
     registry = Registry()
-    for module in (maintenance, crawl, episodes, stats, usage, rankings, aggregate):
+    from stratabase.moderation import tasks as moderation
+
+    modules = (maintenance, crawl, episodes, stats, usage, rankings, aggregate, moderation)
+    for module in modules:
         module.register(registry, periodic=periodic)
     return registry

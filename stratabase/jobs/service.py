@@ -26,6 +26,7 @@ from typing import Any, TypedDict, Unpack
 from sqlalchemy import delete, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from stratabase import audit
 from stratabase.auth.principal import Principal
 from stratabase.db.session import Database
 from stratabase.db.types import utcnow
@@ -296,6 +297,9 @@ class JobService:
             if not await _cancel(session, _Selection(CANCELLABLE, ids=[job_id])):
                 await _read(session, job_id)
                 raise Conflict("only queued or running jobs can be cancelled")
+            audit.record(
+                session, principal.user_id if principal else None, "job.cancelled", "job", job_id
+            )
             return await _read(session, job_id)
 
         return await self.db.transaction(work)
@@ -317,7 +321,17 @@ class JobService:
         empty); returns the ids cancelled. A running handler stops at its next heartbeat."""
         _require_admin(principal)
         selection = _Selection.of(where, CANCELLABLE)
-        return await self.db.transaction(functools.partial(_cancel, selection=selection))
+        actor = principal.user_id if principal else None
+
+        async def work(session: AsyncSession) -> list[int]:
+            cancelled = await _cancel(session, selection)
+            if cancelled:
+                audit.record(
+                    session, actor, "jobs.cancelled", "job", None, {"ids": [None, cancelled]}
+                )
+            return cancelled
+
+        return await self.db.transaction(work)
 
     async def enqueue(self, principal: Principal | None, spec: JobCreate) -> int | None:
         """Enqueue ``spec`` as the registry defines its task (``stratabase jobs enqueue``);

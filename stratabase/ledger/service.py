@@ -19,6 +19,8 @@ from typing import Any, TypeVar
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from stratabase import audit
+from stratabase.audit import audit_after
 from stratabase.auth.principal import Principal
 from stratabase.changes import emit
 from stratabase.db.session import Database, after_commit
@@ -418,7 +420,7 @@ class LedgerService(HoldOperations):
         the transfer's metadata records who minted."""
         if not admin.is_admin:
             raise PermissionDenied("administrators only")
-        return await self.credit(
+        minted = await self.credit(
             user_id,
             amount,
             reason=reason,
@@ -426,6 +428,15 @@ class LedgerService(HoldOperations):
             key=f"mint:{key}",
             metadata={**(metadata or {}), "minted_by": admin.user_id},
         )
+        await audit_after(
+            self.db,
+            admin.user_id,
+            "wallet.minted",
+            "ledger_transfer",
+            minted.id,
+            {"user_id": [None, user_id], "amount": [None, amount], "key": [None, key]},
+        )
+        return minted
 
     async def transfer_linked(
         self, batch: Sequence[Movement], *, key: str | None = None
@@ -551,6 +562,14 @@ class LedgerService(HoldOperations):
             result, owners = outcome
             accounts_touched = [original.debit_account_id, original.credit_account_id]
             self.announce(session, "reverse", [result.id], accounts_touched, owners)
+            audit.record(
+                session,
+                None,
+                "wallet.reversed",
+                "ledger_transfer",
+                transfer_id,
+                {"reversal": [None, result.id], "reason": [None, reason]},
+            )
             return result
 
         try:

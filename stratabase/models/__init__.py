@@ -35,6 +35,7 @@ from stratabase.models.publishing import (
 )
 from stratabase.models.search import SearchDocument
 from stratabase.models.social import Block, Follow, Like, Mute
+from stratabase.models.trust import ModerationAppeal, ModerationHold, UserSanction
 
 __all__ = [
     "AgentMemory",
@@ -62,6 +63,8 @@ __all__ = [
     "LedgerTransfer",
     "Like",
     "Media",
+    "ModerationAppeal",
+    "ModerationHold",
     "ModerationReview",
     "Mute",
     "Organization",
@@ -78,6 +81,7 @@ __all__ = [
     "TokenUsageDaily",
     "User",
     "UserEvent",
+    "UserSanction",
     "UserSession",
     "metadata",
     "post_tags",

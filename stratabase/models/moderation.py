@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from stratabase.db.base import Base, CreatedAtMixin, IdMixin, TimestampsMixin
-from stratabase.db.types import BigIntId, enum_column_type
+from stratabase.db.types import BigIntId, PortableJSON, enum_column_type
 from stratabase.enums import ReportReason, ReportStatus, ReportTarget, ReviewDecision, Severity
 
 
@@ -34,6 +35,9 @@ class ContentReport(IdMixin, TimestampsMixin, Base):
     )
     details: Mapped[str | None] = mapped_column(Text)
     evidence_urls: Mapped[list[Any]] = mapped_column(default=list)
+    #: The moderator reviewing it, until ``claimed_until`` (a lease: then anyone may claim).
+    claimed_by: Mapped[int | None] = mapped_column(BigInteger)
+    claimed_until: Mapped[datetime | None] = mapped_column()
 
 
 class ModerationReview(IdMixin, CreatedAtMixin, Base):
@@ -43,6 +47,7 @@ class ModerationReview(IdMixin, CreatedAtMixin, Base):
     __table_args__ = (
         Index("ix_moderation_reviews_report_id", "report_id"),
         Index("ix_moderation_reviews_reviewer_id", "reviewer_id"),
+        Index("ix_moderation_reviews_subject_id", "subject_id", "id"),
     )
 
     report_id: Mapped[int] = mapped_column(
@@ -52,6 +57,10 @@ class ModerationReview(IdMixin, CreatedAtMixin, Base):
     decision: Mapped[ReviewDecision] = mapped_column(enum_column_type(ReviewDecision, "decision"))
     action_taken: Mapped[str | None] = mapped_column(String(200))
     notes: Mapped[str | None] = mapped_column(Text)
+    #: The user the decision is about (the content's author, or the reported user).
+    subject_id: Mapped[int | None] = mapped_column(BigInteger)
+    #: The target as it was before the action (what an overturned appeal restores).
+    target_state: Mapped[dict[str, Any] | None] = mapped_column(PortableJSON)
 
 
 class AuditLog(IdMixin, CreatedAtMixin, Base):
@@ -61,6 +70,7 @@ class AuditLog(IdMixin, CreatedAtMixin, Base):
     __table_args__ = (
         Index("ix_audit_logs_resource", "resource_type", "resource_id", "created_at"),
         Index("ix_audit_logs_actor_id", "actor_id", "created_at"),
+        Index("ix_audit_logs_action", "action", "created_at"),
     )
 
     actor_id: Mapped[int | None] = mapped_column(
@@ -71,3 +81,9 @@ class AuditLog(IdMixin, CreatedAtMixin, Base):
     resource_id: Mapped[str | None] = mapped_column(String(64))
     changes: Mapped[dict[str, Any]] = mapped_column(default=dict)
     ip: Mapped[str | None] = mapped_column(String(45))
+    user_agent: Mapped[str | None] = mapped_column(String(500))
+    request_id: Mapped[str | None] = mapped_column(String(100))
+    #: The ``row_hash`` of the row before it in the chain (None: the first, or unsealed).
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    #: SHA-256 of this row's canonical encoding and ``prev_hash`` (see ``stratabase.audit``).
+    row_hash: Mapped[str | None] = mapped_column(String(64))

@@ -127,6 +127,11 @@ _STORED_IN: dict[str, tuple[str | None, dict[str, str]]] = {
     "PaymentCreate": ("payments", {}),
     # Stored as JSON inside projects.cadence_config: no column of its own.
     "CadenceConfig": (None, {}),
+    "ReportCreate": ("content_reports", {}),
+    "DecisionCreate": ("moderation_reviews", {"action": "moderation_reviews.action_taken"}),
+    "AppealCreate": ("moderation_appeals", {}),
+    "RoleChange": ("users", {}),
+    "AppealDecision": ("moderation_appeals", {"outcome": "moderation_appeals.status"}),
 }
 
 
