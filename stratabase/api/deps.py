@@ -77,6 +77,7 @@ async def get_jobs(request: Request) -> JobService:
 
 
 async def get_moderation(request: Request) -> ModerationService:
+    """The root's moderation service: reports, the review queue and decisions, audited."""
     return _root(request).moderation
 
 
