@@ -13,6 +13,7 @@ or an exit code in exactly one place (``api/errors.py``, ``cli/main.py``).
     │   └── InsufficientFunds    a debit larger than the available balance
     ├── InvalidInput             the input is malformed (beyond what Pydantic can check)
     ├── PermissionDenied         the caller may not do this
+    ├── LimitExceeded            a plan limit does not cover the request (HTTP 402)
     ├── MigrationError           the database schema is at a revision we do not know
     └── DatabaseUnavailable      the database did not answer, or retries ran out
         └── DatabaseReadOnly     the database refuses writes (read-only file or server)
@@ -97,6 +98,19 @@ class PermissionDenied(StratabaseError):
     """You are not allowed to do this."""
 
     code = "permission-denied"
+
+
+class LimitExceeded(StratabaseError):
+    """The organization's plan does not allow this; the answer carries the numbers."""
+
+    code = "limit-exceeded"
+
+    def __init__(
+        self, message: str | None = None, *, field: str | None = None, **numbers: int
+    ) -> None:
+        super().__init__(message, field=field)
+        #: What the client needs to decide (e.g. ``limit`` and ``active``), sent as is.
+        self.numbers = numbers
 
 
 class MigrationError(StratabaseError):

@@ -26,7 +26,10 @@ from stratabase.api.openapi import install_openapi
 from stratabase.api.routes import auth, categories, comments, feeds, health, posts, search, users
 from stratabase.api.routes.changes import router as changes_router
 from stratabase.api.routes.jobs import router as jobs_router
+from stratabase.api.routes.organizations import invitations_router
+from stratabase.api.routes.organizations import router as organizations_router
 from stratabase.api.routes.payments import router as payments_router
+from stratabase.api.routes.projects import router as projects_router
 from stratabase.api.routes.stats import router as stats_router
 from stratabase.api.routes.wallet import router as wallet_router
 from stratabase.cache import Cache
@@ -132,4 +135,7 @@ def build_api(sb: Stratabase, *, owned: bool, ready: bool = False) -> FastAPI:
     app.include_router(payments_router)
     app.include_router(jobs_router)
     app.include_router(changes_router)
+    app.include_router(organizations_router)
+    app.include_router(invitations_router)
+    app.include_router(projects_router)
     return app

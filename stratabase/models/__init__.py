@@ -24,6 +24,12 @@ from stratabase.models.ledger import (
     PaymentEvent,
 )
 from stratabase.models.moderation import AuditLog, ContentReport, ModerationReview
+from stratabase.models.organizations import (
+    OrganizationInvitation,
+    OrganizationMember,
+    PlanLimit,
+    PlanningNoteEpisode,
+)
 from stratabase.models.publishing import (
     AgentMemory,
     ChatMessage,
@@ -61,9 +67,13 @@ __all__ = [
     "ModerationReview",
     "Mute",
     "Organization",
+    "OrganizationInvitation",
+    "OrganizationMember",
     "Payment",
     "PaymentEvent",
+    "PlanLimit",
     "PlanningNote",
+    "PlanningNoteEpisode",
     "Post",
     "PostStats",
     "Project",

@@ -49,6 +49,7 @@ def _problem(description: str) -> dict[str, Any]:
 _DESCRIPTIONS: dict[int, str] = {
     400: "malformed request: a body that is not JSON, a bad Content-Length",
     401: "missing, invalid, expired or revoked bearer token",
+    402: "a plan limit is reached; the body carries the numbers (e.g. `limit`, `active`)",
     403: "not allowed (role, authorship, block, suspended account)",
     404: "no such object, or not visible to the caller",
     409: "conflicts with the current state",
