@@ -12,6 +12,8 @@ content); every entry goes into each brief, hence the limits in
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -151,19 +153,26 @@ async def list_memory(
         )
 
 
+def _entry(project_id: int, kind: str, key: str) -> Any:
+    return (
+        AgentMemory.project_id == project_id,
+        AgentMemory.kind == kind,
+        AgentMemory.key == key,
+    )
+
+
 async def _memory(session: AsyncSession, project_id: int, kind: str, key: str) -> AgentMemory:
-    row = (
-        await session.execute(
-            select(AgentMemory).where(
-                AgentMemory.project_id == project_id,
-                AgentMemory.kind == kind,
-                AgentMemory.key == key,
-            )
-        )
-    ).scalar_one_or_none()
+    row = await _find_memory(session, project_id, kind, key)
     if row is None:
         raise NotFound(f"no {kind} memory has the key {key!r}", field="key")
     return row
+
+
+async def _find_memory(
+    session: AsyncSession, project_id: int, kind: str, key: str
+) -> AgentMemory | None:
+    statement = select(AgentMemory).where(*_entry(project_id, kind, key))
+    return (await session.execute(statement)).scalar_one_or_none()
 
 
 async def get_memory(
@@ -189,15 +198,7 @@ async def put_memory(
 
     async def work(session: AsyncSession) -> tuple[MemoryRead, bool]:
         project = await queries.project(session, project_id, principal.user_id)
-        existing = (
-            await session.execute(
-                select(AgentMemory).where(
-                    AgentMemory.project_id == project_id,
-                    AgentMemory.kind == kind,
-                    AgentMemory.key == key,
-                )
-            )
-        ).scalar_one_or_none()
+        existing = await _find_memory(session, project_id, kind, key)
         if existing is not None:
             existing.content = dict(content)
             existing.updated_at = utcnow()
@@ -235,13 +236,7 @@ async def delete_memory(
 
     async def work(session: AsyncSession) -> None:
         await queries.project(session, project_id, principal.user_id)
-        done = await session.execute(
-            delete(AgentMemory).where(
-                AgentMemory.project_id == project_id,
-                AgentMemory.kind == kind,
-                AgentMemory.key == key,
-            )
-        )
+        done = await session.execute(delete(AgentMemory).where(*_entry(project_id, kind, key)))
         if not getattr(done, "rowcount", 0):
             raise NotFound(f"no {kind} memory has the key {key!r}", field="key")
 

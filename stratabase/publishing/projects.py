@@ -129,7 +129,6 @@ async def list_projects(
             cursor=cursor,
             limit=limit,
             descending=True,
-            key=lambda row: [row[0].id],
         )
     return Page([queries.project_read(row[0]) for row in rows], next_cursor)
 

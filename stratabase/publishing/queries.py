@@ -7,7 +7,7 @@ whose role is too low for a write is refused (403).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import select
@@ -149,9 +149,9 @@ async def keyset(
     cursor: str | None,
     limit: int,
     descending: bool,
-    key: Callable[[Any], Sequence[CursorValue]],
 ) -> tuple[list[Any], str | None]:
-    """One page of ``statement`` ordered by ``columns``, and the next page's cursor."""
+    """One page of ``statement`` ordered by ``columns`` (attributes of the first entity it
+    selects), and the next page's cursor."""
     if cursor:
         values = codec.decode(kind, cursor, len(columns))
         statement = statement.where(after(columns, values, descending=descending))
@@ -159,7 +159,10 @@ async def keyset(
     rows = list((await session.execute(statement.order_by(*order).limit(limit + 1))).all())
     more = len(rows) > limit
     rows = rows[:limit]
-    return rows, codec.encode(kind, key(rows[-1])) if more and rows else None
+    if not (more and rows):
+        return rows, None
+    last: list[CursorValue] = [getattr(rows[-1][0], column.key) for column in columns]
+    return rows, codec.encode(kind, last)
 
 
 async def my_organizations(
@@ -174,13 +177,12 @@ async def my_organizations(
     rows, next_cursor = await keyset(
         session,
         statement,
-        [OrganizationMember.organization_id],
+        [Organization.id],
         codec=codec,
         kind=f"orgs:{user_id}",
         cursor=cursor,
         limit=limit,
         descending=False,
-        key=lambda row: [row[0].id],
     )
     return Page([_organization(org, OrgRole(role)) for org, role in rows], next_cursor)
 
@@ -251,7 +253,6 @@ async def episode_page(
         cursor=cursor,
         limit=limit,
         descending=True,
-        key=lambda row: [row[0].scheduled_for, row[0].id],
     )
     episodes = [row[0] for row in rows]
     jobs = await active_jobs(session, episodes)
@@ -301,7 +302,6 @@ async def note_page(
         cursor=cursor,
         limit=limit,
         descending=True,
-        key=lambda row: [row[0].id],
     )
     return Page([note_read(note, episode_id) for note, episode_id in rows], next_cursor)
 
@@ -340,6 +340,5 @@ async def memory_page(
         cursor=cursor,
         limit=limit,
         descending=False,
-        key=lambda row: [row[0].kind, row[0].key],
     )
     return Page([memory_read(row[0]) for row in rows], next_cursor)

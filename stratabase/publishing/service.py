@@ -123,7 +123,6 @@ async def list_members(
             cursor=cursor,
             limit=limit,
             descending=False,
-            key=lambda row: [row[0].user_id],
         )
     return Page([_member(m, username, name) for m, username, name in rows], next_cursor)
 
@@ -304,7 +303,6 @@ async def list_invitations(
             cursor=cursor,
             limit=limit,
             descending=True,
-            key=lambda row: [row[0].id],
         )
     return Page([queries.invitation_read(row[0]) for row in rows], next_cursor)
 

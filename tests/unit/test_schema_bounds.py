@@ -127,6 +127,20 @@ _STORED_IN: dict[str, tuple[str | None, dict[str, str]]] = {
     "PaymentCreate": ("payments", {}),
     # Stored as JSON inside projects.cadence_config: no column of its own.
     "CadenceConfig": (None, {}),
+    # The publishing studio (stratabase/publishing/inputs.py).
+    "OrganizationCreate": ("organizations", {}),
+    "InvitationCreate": ("organization_invitations", {}),
+    # Hashed (SHA-256) before it is looked up or stored.
+    "InvitationToken": (None, {}),
+    "RoleChange": ("organization_members", {}),
+    "OwnershipTransfer": ("organization_members", {}),
+    "ProjectCreate": ("projects", {"cadence": "projects.cadence_config"}),
+    "ProjectUpdate": ("projects", {"cadence": "projects.cadence_config"}),
+    "GenerateRequest": ("episodes", {}),
+    "NoteCreate": ("planning_notes", {}),
+    "NoteResolve": ("planning_notes", {"resolution": "planning_notes.status"}),
+    "NoteAttach": ("planning_note_episodes", {}),
+    "MemoryWrite": ("agent_memories", {}),
 }
 
 

@@ -38,6 +38,7 @@ from stratabase.publishing.results import (
     ProjectRead,
     ScheduleRead,
 )
+from stratabase.schemas.common import MAX_ID
 
 #: 402: the plan's limit of active projects, with the numbers.
 router = api_router("/v1/projects", tag="projects", statuses=(*V1_STATUSES, 402))
@@ -60,7 +61,7 @@ async def list_projects(
     principal: CurrentUserDep,
     db: DatabaseDep,
     codec: CursorsDep,
-    organization_id: Annotated[int, Query(ge=1)],
+    organization_id: Annotated[int, Query(ge=1, le=MAX_ID)],
     cursor: Cursor = None,
     limit: Limit = DEFAULT,
 ) -> PageOut[ProjectRead]:
