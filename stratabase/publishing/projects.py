@@ -120,17 +120,10 @@ async def list_projects(
     """An organization's projects, newest first."""
     async with db.session() as session:
         await queries.require_role(session, organization_id, principal.user_id, OrgRole.MEMBER)
-        rows, next_cursor = await queries.keyset(
-            session,
-            select(Project).where(Project.organization_id == organization_id),
-            [Project.id],
-            codec=codec,
-            kind=f"projects:{organization_id}",
-            cursor=cursor,
-            limit=limit,
-            descending=True,
+        rows, next_cursor = await queries.newest_of_organization(
+            session, Project, organization_id, codec=codec, cursor=cursor, limit=limit
         )
-    return Page([queries.project_read(row[0]) for row in rows], next_cursor)
+    return Page([queries.project_read(row) for row in rows], next_cursor)
 
 
 async def update_project(

@@ -165,6 +165,30 @@ async def keyset(
     return rows, codec.encode(kind, last)
 
 
+async def newest_of_organization(
+    session: AsyncSession,
+    model: Any,
+    organization_id: int,
+    *,
+    codec: CursorCodec,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[Any], str | None]:
+    """One page of an organization's rows of ``model`` (projects, invitations), newest
+    first, and the next page's cursor."""
+    rows, next_cursor = await keyset(
+        session,
+        select(model).where(model.organization_id == organization_id),
+        [model.id],
+        codec=codec,
+        kind=f"{model.__tablename__}:{organization_id}",
+        cursor=cursor,
+        limit=limit,
+        descending=True,
+    )
+    return [row[0] for row in rows], next_cursor
+
+
 async def my_organizations(
     session: AsyncSession, user_id: int, *, codec: CursorCodec, cursor: str | None, limit: int
 ) -> Page[OrganizationRead]:

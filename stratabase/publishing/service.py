@@ -292,19 +292,15 @@ async def list_invitations(
     """The organization's invitations, newest first (admins and the owner)."""
     async with db.session() as session:
         await queries.require_role(session, organization_id, principal.user_id, OrgRole.ADMIN)
-        rows, next_cursor = await queries.keyset(
+        rows, next_cursor = await queries.newest_of_organization(
             session,
-            select(OrganizationInvitation).where(
-                OrganizationInvitation.organization_id == organization_id
-            ),
-            [OrganizationInvitation.id],
+            OrganizationInvitation,
+            organization_id,
             codec=codec,
-            kind=f"invitations:{organization_id}",
             cursor=cursor,
             limit=limit,
-            descending=True,
         )
-    return Page([queries.invitation_read(row[0]) for row in rows], next_cursor)
+    return Page([queries.invitation_read(row) for row in rows], next_cursor)
 
 
 async def revoke_invitation(
