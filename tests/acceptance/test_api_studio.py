@@ -445,3 +445,44 @@ async def test_agent_memory_upsert_list_delete_and_limits(api: Api) -> None:
     assert_problem(
         await api.http.put(f"{base}/Bad Kind/x", json={"content": {}}, headers=owner.headers), 422
     )
+
+
+async def test_concurrent_creates_never_pass_the_plan_limit(api: Api) -> None:
+    """The count is taken under a lock on the organization: of six at once, three fit."""
+    owner = await api.user()
+    org_id = (await organization(api, owner))["id"]
+    answers = await asyncio.gather(
+        *(
+            api.http.post(
+                "/v1/projects",
+                json={"organization_id": org_id, "name": f"P{i}"},
+                headers=owner.headers,
+            )
+            for i in range(6)
+        )
+    )
+    assert sorted(a.status_code for a in answers) == [201] * 3 + [402] * 3
+    listed = (
+        await api.http.get(
+            "/v1/projects", params={"organization_id": org_id}, headers=owner.headers
+        )
+    ).json()
+    assert len(listed["items"]) == 3
+
+
+async def test_concurrent_generation_of_one_slot_makes_one_job(api: Api) -> None:
+    owner = await api.user()
+    org_id = (await organization(api, owner))["id"]
+    base = f"/v1/projects/{(await project(api, owner, org_id))['id']}"
+    slot = {"scheduled_for": "2026-03-09T06:30:00Z"}
+    answers = await asyncio.gather(
+        *(
+            api.http.post(f"{base}/episodes:generate", json=slot, headers=owner.headers)
+            for _ in range(4)
+        )
+    )
+    bodies = [a.json() for a in answers]
+    assert {a.status_code for a in answers} == {202}
+    assert len({b["job_id"] for b in bodies}) == 1
+    assert len({b["episode"]["id"] for b in bodies}) == 1
+    assert sum(b["enqueued"] for b in bodies) == 1
