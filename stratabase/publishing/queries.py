@@ -69,9 +69,13 @@ async def require_role(
     role = await role_of(session, organization_id, user_id)
     if role is None:
         raise NotFound(f"organization {organization_id} does not exist", field="organization_id")
+    _require_rank(role, minimum)
+    return role
+
+
+def _require_rank(role: OrgRole, minimum: OrgRole) -> None:
     if _RANK[role] < _RANK[minimum]:
         raise PermissionDenied(f"this needs the {minimum.value} role in the organization")
-    return role
 
 
 async def organization(
@@ -102,9 +106,10 @@ async def project(
     """The project if the user's role in its organization is at least ``minimum``; a
     project of an organization they are not in does not exist for them."""
     found = await session.get(Project, project_id)
-    if found is None or await role_of(session, found.organization_id, user_id) is None:
+    role = None if found is None else await role_of(session, found.organization_id, user_id)
+    if found is None or role is None:
         raise NotFound(f"project {project_id} does not exist", field="project_id")
-    await require_role(session, found.organization_id, user_id, minimum)
+    _require_rank(role, minimum)
     return found
 
 

@@ -23,7 +23,7 @@ from stratabase.jobs.tasks.generation import NoReserver
 from stratabase.jobs.worker import Worker, WorkerConfig
 from stratabase.models import Organization, OrganizationInvitation
 from stratabase.settings import Settings
-from tests.acceptance.api_support import Actor, Api, assert_problem, make_api
+from tests.acceptance.api_support import Actor, Api, assert_problem, count_queries, make_api
 
 FAST = WorkerConfig(
     concurrency=2, lease_seconds=30, poll_interval=0.05, flush_interval=0.01, run_periodic=False
@@ -486,3 +486,31 @@ async def test_concurrent_generation_of_one_slot_makes_one_job(api: Api) -> None
     assert len({b["job_id"] for b in bodies}) == 1
     assert len({b["episode"]["id"] for b in bodies}) == 1
     assert sum(b["enqueued"] for b in bodies) == 1
+
+
+async def test_episode_and_note_lists_cost_the_same_whatever_their_length(
+    api: Api, db: Database
+) -> None:
+    """No statement per row: the active jobs of a page are one query, attachments a join."""
+    owner = await api.user()
+    org_id = (await organization(api, owner))["id"]
+    base = f"/v1/projects/{(await project(api, owner, org_id))['id']}"
+
+    async def cost(path: str) -> int:
+        with db.monitor.count() as counter:
+            response = await api.http.get(path, params={"limit": 100}, headers=owner.headers)
+        assert response.status_code == 200
+        return count_queries(counter.sql)
+
+    async def add(day: int) -> None:
+        slot = {"scheduled_for": f"2026-03-{day:02d}T07:30:00Z"}
+        made = await api.http.post(f"{base}/episodes:generate", json=slot, headers=owner.headers)
+        assert made.status_code == 202
+        await api.http.post(f"{base}/notes", json={"body": f"n{day}"}, headers=owner.headers)
+
+    await add(1)
+    small = (await cost(f"{base}/episodes"), await cost(f"{base}/notes"))
+    for day in range(2, 12):
+        await add(day)
+    large = (await cost(f"{base}/episodes"), await cost(f"{base}/notes"))
+    assert large == small
