@@ -191,3 +191,23 @@ class ChatRole(StrEnum):
     USER = "user"
     ASSISTANT = "assistant"
     TOOL = "tool"
+
+
+class OrgRole(StrEnum):
+    """What a member may do in an organization (P2.4)."""
+
+    #: Everything an admin may, plus transferring ownership; an organization keeps one.
+    OWNER = "owner"
+    #: Manages members, invitations and projects, and spends the quota (generation).
+    ADMIN = "admin"
+    #: Reads everything of the organization; writes planning notes and agent memory.
+    MEMBER = "member"
+
+
+class InvitationStatus(StrEnum):
+    """Where an invitation to an organization is: pending until used, revoked or expired."""
+
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    REVOKED = "revoked"

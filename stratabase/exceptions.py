@@ -13,7 +13,8 @@ or an exit code in exactly one place (``api/errors.py``, ``cli/main.py``).
     │   └── InsufficientFunds    a debit larger than the available balance
     ├── InvalidInput             the input is malformed (beyond what Pydantic can check)
     ├── PermissionDenied         the caller may not do this
-    ├── QuotaExceeded            a plan's limit does not cover the request (HTTP 402)
+    ├── LimitExceeded            a plan limit does not cover the request (HTTP 402)
+    │   └── QuotaExceeded        a daily token quota does not cover it
     ├── MigrationError           the database schema is at a revision we do not know
     └── DatabaseUnavailable      the database did not answer, or retries ran out
         └── DatabaseReadOnly     the database refuses writes (read-only file or server)
@@ -106,17 +107,28 @@ class SignInRequired(StratabaseError):
     code = "sign-in-required"
 
 
-class QuotaExceeded(StratabaseError):
-    """The plan's limit does not cover this request."""
+class LimitExceeded(StratabaseError):
+    """The organization's plan does not allow this; the answer carries the numbers."""
+
+    code = "limit-exceeded"
+
+    def __init__(
+        self, message: str | None = None, *, field: str | None = None, **numbers: int
+    ) -> None:
+        super().__init__(message, field=field)
+        #: What the client needs to decide (e.g. ``limit`` and ``active``), sent as is.
+        self.numbers = numbers
+
+
+class QuotaExceeded(LimitExceeded):
+    """The organization's daily token quota does not cover this request."""
 
     code = "quota-exceeded"
 
     def __init__(
         self, message: str | None = None, *, quota: int = 0, used: int = 0, requested: int = 0
     ) -> None:
-        super().__init__(message)
-        #: The numbers a client needs to explain the refusal (problem+json members).
-        self.extra = {"quota": quota, "used": used, "requested": requested}
+        super().__init__(message, quota=quota, used=used, requested=requested)
 
 
 class MigrationError(StratabaseError):

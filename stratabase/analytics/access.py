@@ -1,9 +1,10 @@
 """Who may see an organization's studio data: the one place membership is decided.
 
-Until organization memberships with roles exist (issue #19 part 1 adds them), a user
-belongs to the organization in ``users.organization_id``, and an organization's admin is a
-platform admin (``Role.ADMIN``). Every chat, highlight and analytics rule asks these two
-functions, so pointing them at the membership table changes the rules in one place.
+A user belongs to an organization when ``organization_members`` has a row for them (any
+role) or it is their home organization (``users.organization_id``, which the seed and
+older accounts carry); an organization's admin is a member with the owner or admin role,
+or a platform admin (``Role.ADMIN``). Every chat, highlight and analytics rule asks these
+functions, so the rule lives in one place.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stratabase.auth.principal import Principal
+from stratabase.enums import OrgRole
 from stratabase.exceptions import InvalidInput, PermissionDenied
 from stratabase.models import User
+from stratabase.publishing.queries import role_of
 
 
 async def organization_of(session: AsyncSession, user_id: int) -> int | None:
@@ -26,16 +29,20 @@ async def can_access_organization(
     session: AsyncSession, principal: Principal, organization_id: int
 ) -> bool:
     """True when the caller is a member of the organization (or administers it)."""
-    if await is_org_admin(session, principal, organization_id):
+    if principal.is_admin:
+        return True
+    if await role_of(session, organization_id, principal.user_id) is not None:
         return True
     return await organization_of(session, principal.user_id) == organization_id
 
 
 async def is_org_admin(session: AsyncSession, principal: Principal, organization_id: int) -> bool:
     """True when the caller administers the organization: sees its members' sessions and
-    its analytics. For now: platform admins (see the module's docstring)."""
-    del session, organization_id  # used once memberships carry roles
-    return principal.is_admin
+    its analytics: its owner or an admin member, or a platform admin."""
+    if principal.is_admin:
+        return True
+    role = await role_of(session, organization_id, principal.user_id)
+    return role in (OrgRole.OWNER, OrgRole.ADMIN)
 
 
 async def require_org_admin(

@@ -33,7 +33,10 @@ from stratabase.api.routes.events import router as events_router
 from stratabase.api.routes.highlights import router as highlights_router
 from stratabase.api.routes.jobs import router as jobs_router
 from stratabase.api.routes.moderation import router as moderation_router
+from stratabase.api.routes.organizations import invitations_router
+from stratabase.api.routes.organizations import router as organizations_router
 from stratabase.api.routes.payments import router as payments_router
+from stratabase.api.routes.projects import router as projects_router
 from stratabase.api.routes.stats import router as stats_router
 from stratabase.api.routes.wallet import router as wallet_router
 from stratabase.cache import Cache
@@ -147,5 +150,8 @@ def build_api(sb: Stratabase, *, owned: bool, ready: bool = False) -> FastAPI:
     app.include_router(highlights_router)
     app.include_router(moderation_router)
     app.include_router(audit_router)
+    app.include_router(organizations_router)
+    app.include_router(invitations_router)
+    app.include_router(projects_router)
     install_studio(app)  # /studio: admins' and moderators' web UI (docs/studio.md)
     return app

@@ -22,10 +22,10 @@ from stratabase.exceptions import (
     DatabaseUnavailable,
     InvalidInput,
     InvariantViolation,
+    LimitExceeded,
     MigrationError,
     NotFound,
     PermissionDenied,
-    QuotaExceeded,
     SignInRequired,
     StratabaseError,
 )
@@ -45,7 +45,8 @@ _STATUS: list[tuple[type[StratabaseError], int]] = [
     (InvalidInput, 422),
     (PermissionDenied, 403),
     (SignInRequired, 401),
-    (QuotaExceeded, 402),
+    # A plan limit or quota: the numbers travel in the problem's body.
+    (LimitExceeded, 402),
     (DatabaseUnavailable, 503),
     # The cache refused or could not answer: a passing fault of a dependency, as for the DB.
     (CacheError, 503),
@@ -104,13 +105,14 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     if public is not None:
         return problem(status, code=exc.code, detail=public, instance=request.url.path)
     errors = [{"field": exc.field, "message": exc.message}] if exc.field else None
+    numbers: dict[str, Any] = dict(exc.numbers) if isinstance(exc, LimitExceeded) else {}
     return problem(
         status,
         code=exc.code,
         detail=exc.message,
         instance=request.url.path,
         errors=errors,
-        **getattr(exc, "extra", {}),
+        **numbers,
     )
 
 

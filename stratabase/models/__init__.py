@@ -25,6 +25,12 @@ from stratabase.models.ledger import (
     PaymentEvent,
 )
 from stratabase.models.moderation import AuditLog, ContentReport, ModerationReview
+from stratabase.models.organizations import (
+    OrganizationInvitation,
+    OrganizationMember,
+    PlanLimit,
+    PlanningNoteEpisode,
+)
 from stratabase.models.publishing import (
     AgentMemory,
     ChatMessage,
@@ -68,9 +74,13 @@ __all__ = [
     "ModerationReview",
     "Mute",
     "Organization",
+    "OrganizationInvitation",
+    "OrganizationMember",
     "Payment",
     "PaymentEvent",
+    "PlanLimit",
     "PlanningNote",
+    "PlanningNoteEpisode",
     "Post",
     "PostStats",
     "Project",

@@ -28,8 +28,10 @@ _OPERATIONAL = {"cache_invalidations", "cache_generation"}
 #: Rows of ``system_state`` that belong to the deployment, not to the seed: the generated
 #: secret key (stratabase/secret_key.py keeps it there on PostgreSQL).
 _DEPLOYMENT_STATE = ("secret_key",)
+#: Configuration a migration writes (each plan's limits), not seeded content.
+_CONFIGURATION = {"plan_limits"}
 #: Every table the content hash leaves out.
-NOT_CONTENT = frozenset(_DERIVED | _OPERATIONAL)
+NOT_CONTENT = frozenset(_DERIVED | _OPERATIONAL | _CONFIGURATION)
 
 
 async def row_counts(conn: AsyncConnection) -> dict[str, int]:

@@ -17,8 +17,8 @@ from stratabase.seed.theme import Theme
 
 #: Tables the seed fills that do not depend on the theme (kept by ``switch-theme``).
 PEOPLE_TABLES = (
-    "organizations", "users", "follows", "blocks", "mutes", "ledger_accounts",
-    "ledger_transfers", "ledger_entries", "payments", "payment_events", "jobs",
+    "organizations", "users", "organization_members", "follows", "blocks", "mutes",
+    "ledger_accounts", "ledger_transfers", "ledger_entries", "payments", "payment_events", "jobs",
     "user_events", "token_usage_daily", "audit_logs",
 )  # fmt: skip
 #: Tables whose rows come from the theme (replaced by ``switch-theme``), in load order.
@@ -49,6 +49,7 @@ class Generator:
         ctx = self.ctx
         yield people.organizations(ctx)
         yield people.users(ctx)
+        yield people.memberships(ctx)
         yield people.follows(ctx)
         yield people.blocks_and_mutes(ctx, "blocks")
         yield people.blocks_and_mutes(ctx, "mutes")

@@ -126,6 +126,22 @@ def users(ctx: Context) -> TableData:
     return TableData("users", USER_COLUMNS, count, rows())
 
 
+def memberships(ctx: Context) -> TableData:
+    """Each user is a member of their home organization (``users.organization_id``): the
+    first user of each is its owner (and owns its project), the next its admin, so the
+    studio's routes reach every seeded organization."""
+    count, orgs, span = ctx.users, ctx.organizations, 400 * DAY
+
+    def rows() -> Iterator[tuple[Any, ...]]:
+        for index in range(count):
+            role = "owner" if index < orgs else "admin" if index < 2 * orgs else "member"
+            created = ctx.clock.at(-span + (span * index) // max(count, 1))  # the user's
+            yield (ctx.org_id(index % orgs), ctx.user_id(index), role, created)
+
+    columns = ("organization_id", "user_id", "role", "created_at")
+    return TableData("organization_members", columns, count, rows())
+
+
 def follows(ctx: Context) -> TableData:
     """Each user follows a few others, popular ones more often; no self pairs, no repeats."""
     rng = ctx.rng("follows")

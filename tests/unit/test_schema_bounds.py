@@ -130,8 +130,22 @@ _STORED_IN: dict[str, tuple[str | None, dict[str, str]]] = {
     "ReportCreate": ("content_reports", {}),
     "DecisionCreate": ("moderation_reviews", {"action": "moderation_reviews.action_taken"}),
     "AppealCreate": ("moderation_appeals", {}),
-    "RoleChange": ("users", {}),
+    "UserRoleChange": ("users", {}),
     "AppealDecision": ("moderation_appeals", {"outcome": "moderation_appeals.status"}),
+    # The publishing studio (stratabase/publishing/inputs.py).
+    "OrganizationCreate": ("organizations", {}),
+    "InvitationCreate": ("organization_invitations", {}),
+    # Hashed (SHA-256) before it is looked up or stored.
+    "InvitationToken": (None, {}),
+    "RoleChange": ("organization_members", {}),
+    "OwnershipTransfer": ("organization_members", {}),
+    "ProjectCreate": ("projects", {"cadence": "projects.cadence_config"}),
+    "ProjectUpdate": ("projects", {"cadence": "projects.cadence_config"}),
+    "GenerateRequest": ("episodes", {}),
+    "NoteCreate": ("planning_notes", {}),
+    "NoteResolve": ("planning_notes", {"resolution": "planning_notes.status"}),
+    "NoteAttach": ("planning_note_episodes", {}),
+    "MemoryWrite": ("agent_memories", {}),
 }
 
 

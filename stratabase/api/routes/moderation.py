@@ -151,7 +151,7 @@ async def decide_appeal(
     return await moderation.decide_appeal(moderator, appeal_id, body)
 
 
-class RoleChange(InputModel):
+class UserRoleChange(InputModel):
     """The role to give a user."""
 
     role: Role
@@ -159,7 +159,7 @@ class RoleChange(InputModel):
 
 @router.put("/users/{user_id}/role", response_model=UserRead)
 async def set_role(
-    admin: AdminUserDep, db: DatabaseDep, cache: CacheDep, user_id: ObjectId, body: RoleChange
+    admin: AdminUserDep, db: DatabaseDep, cache: CacheDep, user_id: ObjectId, body: UserRoleChange
 ) -> UserRead:
     """Admins grant or take back the moderator (or admin) role; effective on the user's
     next request, and audited."""

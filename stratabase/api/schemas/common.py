@@ -49,7 +49,10 @@ def _problem(description: str) -> dict[str, Any]:
 _DESCRIPTIONS: dict[int, str] = {
     400: "malformed request: a body that is not JSON, a bad Content-Length",
     401: "missing, invalid, expired or revoked bearer token",
-    402: "a plan's quota does not cover the request; `quota`, `used`, `requested` say by how much",
+    402: (
+        "a plan limit or quota is reached; the body carries the numbers"
+        " (`limit`, `active`; or `quota`, `used`, `requested`)"
+    ),
     403: "not allowed (role, authorship, block, suspended account)",
     404: "no such object, or not visible to the caller",
     409: "conflicts with the current state",
