@@ -188,7 +188,7 @@ async def test_two_processes_charging_at_once_stop_at_the_quota(
             try:
                 await target.transaction(lambda session: charge_tokens(session, org, 20, 30))
             except QuotaExceeded as exc:
-                assert exc.extra["quota"] == 500 and exc.extra["requested"] == 50
+                assert exc.numbers["quota"] == 500 and exc.numbers["requested"] == 50
                 return False
             return True
 
