@@ -18,6 +18,7 @@ from stratabase.api.fast_path import PostPageFastPath
 from stratabase.api.middleware import (
     BodyLimit,
     HeadAsGet,
+    Observe,
     ProblemCORS,
     SecurityHeaders,
     cors_options,
@@ -26,6 +27,7 @@ from stratabase.api.openapi import install_openapi
 from stratabase.api.routes import auth, categories, comments, feeds, health, posts, search, users
 from stratabase.api.routes.changes import router as changes_router
 from stratabase.api.routes.jobs import router as jobs_router
+from stratabase.api.routes.metrics import router as metrics_router
 from stratabase.api.routes.payments import router as payments_router
 from stratabase.api.routes.stats import router as stats_router
 from stratabase.api.routes.wallet import router as wallet_router
@@ -43,8 +45,9 @@ class StratabaseAPI(FastAPI):
     inside them, the anonymous post page's fast path (:mod:`stratabase.api.fast_path`)."""
 
     def build_middleware_stack(self) -> ASGIApp:
-        """Wrap Starlette's whole stack, so these layers see every response (see the class)."""
-        return SecurityHeaders(PostPageFastPath(super().build_middleware_stack()))
+        """Wrap Starlette's whole stack, so these layers see every response (see the class);
+        outermost, the request id and the HTTP metrics (:class:`Observe`)."""
+        return Observe(SecurityHeaders(PostPageFastPath(super().build_middleware_stack())))
 
 
 #: FastAPI versions with native OpenTelemetry take ``telemetry=``; older ones do not.
@@ -132,4 +135,6 @@ def build_api(sb: Stratabase, *, owned: bool, ready: bool = False) -> FastAPI:
     app.include_router(payments_router)
     app.include_router(jobs_router)
     app.include_router(changes_router)
+    app.include_router(metrics_router)
+    sb.observability.install()  # SQL, pool and cache metrics; the slow-query log
     return app

@@ -20,6 +20,7 @@ from stratabase.exceptions import InvalidInput, PermissionDenied
 from stratabase.jobs.service import JobService
 from stratabase.ledger.payments import PaymentService
 from stratabase.ledger.service import LedgerService
+from stratabase.observability.context import set_user as set_request_user
 from stratabase.pagination import CursorCodec
 from stratabase.ratelimit import RateLimiter, Scope
 from stratabase.settings import Settings
@@ -128,6 +129,7 @@ async def get_optional_user(
     if principal is None:
         raise _unauthorized("the token is invalid, expired or revoked")
     request.state.principal = principal
+    set_request_user(principal.user_id)  # for the slow-query log (observability)
     return principal
 
 

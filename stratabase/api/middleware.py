@@ -1,4 +1,5 @@
-"""Pure ASGI middleware at the edge of the API: body size, HEAD, CORS, security headers.
+"""Pure ASGI middleware at the edge of the API: request id and metrics, body size, HEAD,
+CORS, security headers.
 
 Pure ASGI (no ``BaseHTTPMiddleware``) so that a body is counted as it streams in and a
 response streams out untouched. Every refusal is RFC 9457 problem+json, like the rest.
@@ -6,6 +7,8 @@ response streams out untouched. Every refusal is RFC 9457 problem+json, like the
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Iterable
 
 from fastapi import HTTPException
@@ -15,6 +18,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from stratabase.api.errors import problem
+from stratabase.observability import context, metrics
 from stratabase.settings import Settings, split_list
 
 #: Paths whose answers carry a fresh bearer token: never stored by a cache.
@@ -194,3 +198,68 @@ def cors_options(settings: Settings) -> dict[str, object] | None:
         "allow_credentials": settings.cors_credentials,
         "expose_headers": list(EXPOSED_HEADERS),
     }
+
+
+#: The post page the fast path answers below routing (``api/fast_path.py``): its template.
+_POST_PAGE = re.compile(r"/v1/posts/[0-9]+")
+POST_PAGE_ROUTE = "/v1/posts/{post_id}"
+#: Label of a request no route matched (404s of unknown paths: unbounded, never a label).
+UNMATCHED = "unmatched"
+#: Seconds between two refreshes of the mirrored metrics (cache counters, pool) by traffic.
+SYNC_INTERVAL = 5.0
+
+
+def route_template(scope: Scope) -> str:
+    """The route template that answered (``/v1/posts/{post_id}``), never the raw path."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    if path is not None:
+        return str(path)
+    if _POST_PAGE.fullmatch(scope.get("path", "")):
+        return POST_PAGE_ROUTE
+    return UNMATCHED
+
+
+class Observe:
+    """The outermost layer: a request id for every request (``X-Request-ID`` taken when sane,
+    else made; returned in the response header; current while the request runs, for log
+    lines, slow queries and jobs it enqueues) and one count + latency per route template,
+    method and status (``observability/metrics.py``).
+
+    Once per request, below nothing: the fast path's answers are counted too, and the cost
+    is two clock reads, a context variable and one cached-children counter update.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                given = value.decode("latin-1")
+                break
+        request_id = context.accept_request_id(given)
+        current = context.RequestContext(request_id, scope=scope)
+        token = context.bind(current)
+        status = 500
+        header = (b"x-request-id", request_id.encode("latin-1"))
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message = {**message, "headers": [*message.get("headers", ()), header]}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            context.unbind(token)
+            metrics.observe_request(route_template(scope), scope["method"], status, elapsed)
+            metrics.sync(min_interval=SYNC_INTERVAL)

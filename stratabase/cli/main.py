@@ -70,7 +70,7 @@ COMMANDS: dict[str, LazyCommand] = {
     ),
     "health": LazyCommand(
         "stratabase.cli.health:health",
-        "Check the database and Redis; exit 1 when unhealthy (database down).",
+        "Check the database, cache and queue; exit 1 when not ready.",
     ),
     "serve": LazyCommand(
         "stratabase.cli.serve:serve", "Serve the HTTP API on an already migrated database."
