@@ -1,6 +1,7 @@
-"""``stratabase health``: readiness, the parts in detail and row counts, for scripts and people.
+"""``stratabase health``: the ``GET /health`` report, readiness, the parts in detail and
+row counts, for scripts and people.
 
-The same figures as ``GET /health/ready``, ``/health/db``, ``/health/cache`` and
+The same figures as ``/health``, ``/health/ready``, ``/health/db``, ``/health/cache`` and
 ``/health/stats``; exit 1 when not ready (database, cache or queue unreachable).
 """
 
@@ -17,14 +18,12 @@ from stratabase.settings import Settings
 
 
 async def _report(settings: Settings) -> dict[str, Any]:
+    from stratabase.observability.health import check_all
+
     async with root(settings) as sb:
-        ready = await sb.observability.ready()
-        report: dict[str, Any] = {
-            "status": "ready" if ready["ready"] else "not ready",
-            "not_ready": ready["not_ready"],
-            "checks": ready["checks"],
-        }
-        if ready["checks"]["database"]["status"] == "ok":
+        report = await check_all(sb.db, settings.redis_url, limiter=sb.limiter)
+        report["ready"] = await sb.observability.ready()
+        if report["ready"]["checks"]["database"]["status"] == "ok":
             report["database"] = await sb.observability.database()
             report["stats"] = (await sb.observability.stats(fresh=True)).as_dict()
         report["cache"] = await sb.observability.cache()
@@ -54,12 +53,14 @@ def health(
     if as_json:
         typer.echo(json.dumps(report, indent=2, default=str))
     else:
-        table = Table(title=f"stratabase health: {report['status']}")
+        ready = report["ready"]
+        verdict = "ready" if ready["ready"] else "NOT READY: " + ", ".join(ready["not_ready"])
+        table = Table(title=f"stratabase health: {report['status']} ({verdict})")
         table.add_column("check")
         table.add_column("status")
         table.add_column("latency ms", justify="right")
         table.add_column("details")
-        for name, check in report["checks"].items():
+        for name, check in {**report["checks"], "queue": ready["checks"]["queue"]}.items():
             details = check.get("error") or check.get("backend") or check.get("mode", "")
             latency = check.get("latency_ms")
             table.add_row(
@@ -80,5 +81,5 @@ def health(
         )
         if "stats" in report:
             console.print(_stats_table(report["stats"]))
-    if report["not_ready"]:
+    if not report["ready"]["ready"]:
         raise typer.Exit(1)

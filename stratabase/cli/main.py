@@ -113,6 +113,7 @@ COMMANDS: dict[str, LazyCommand] = {
         "Run jobs until SIGTERM/SIGINT; running jobs finish (or are released) first.",
     ),
     "jobs": LazyCommand("stratabase.cli.jobs:app", "Inspect and manage the durable job queue."),
+    "queries": LazyCommand("stratabase.cli.queries:app", "The slow-query log and index usage."),
 }
 
 

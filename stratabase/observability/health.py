@@ -191,7 +191,7 @@ async def collect_stats(db: Database, *, subscribers: int | None = None) -> Stat
         rows = await session.execute(
             select(Post.kind, Post.status, func.count()).group_by(Post.kind, Post.status)
         )
-        for kind, status, count in rows.tuples():
+        for kind, status, count in rows:
             stats.posts.setdefault(str(kind), {})[str(status)] = int(count)
         stats.comments = int(await session.scalar(select(func.count()).select_from(Comment)) or 0)
         stats.follows = int(await session.scalar(select(func.count()).select_from(Follow)) or 0)
@@ -199,5 +199,5 @@ async def collect_stats(db: Database, *, subscribers: int | None = None) -> Stat
             await session.scalar(select(func.count()).select_from(LedgerTransfer)) or 0
         )
         job_rows = await session.execute(select(Job.status, func.count()).group_by(Job.status))
-        stats.jobs = {str(status): int(count) for status, count in job_rows.tuples()}
+        stats.jobs = {str(status): int(count) for status, count in job_rows}
     return stats

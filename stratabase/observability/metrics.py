@@ -296,7 +296,7 @@ class DatabaseFigures:
 
 async def database_figures(db: Database) -> DatabaseFigures:
     """Queue depth and age, ledger transfers, holds and refusals: a few aggregate queries."""
-    from sqlalchemy import func, select
+    from sqlalchemy import func, literal_column, select
 
     from stratabase.db.types import utcnow
     from stratabase.enums import JobStatus
@@ -307,14 +307,14 @@ async def database_figures(db: Database) -> DatabaseFigures:
         rows = await session.execute(
             select(Job.queue, Job.status, func.count()).group_by(Job.queue, Job.status)
         )
-        figures.jobs = {(queue, str(status)): count for queue, status, count in rows.tuples()}
+        figures.jobs = {(queue, str(status)): count for queue, status, count in rows}
         now = utcnow()
         oldest_rows = await session.execute(
             select(Job.queue, func.min(Job.run_at))
             .where(Job.status == JobStatus.QUEUED, Job.run_at <= now)
             .group_by(Job.queue)
         )
-        for queue, oldest in oldest_rows.tuples():
+        for queue, oldest in oldest_rows:
             if oldest is not None:
                 if oldest.tzinfo is None:
                     oldest = oldest.replace(tzinfo=now.tzinfo)
@@ -326,16 +326,13 @@ async def database_figures(db: Database) -> DatabaseFigures:
                 func.coalesce(func.sum(LedgerTransfer.amount), 0),
             ).group_by(LedgerTransfer.status)
         )
-        for status, count, amount in transfer_rows.tuples():
+        for status, count, amount in transfer_rows:
             figures.transfers[str(status)] = count
             if str(status) == "pending":
                 figures.held = int(amount)
-        refusal_rows = await session.execute(
-            select(func.substr(LedgerRefusal.code, 1, 5), func.count()).group_by(
-                func.substr(LedgerRefusal.code, 1, 5)
-            )
-        )
-        figures.refusals = {code: count for code, count in refusal_rows.tuples()}
+        reason = func.substr(LedgerRefusal.code, literal_column("1"), literal_column("5"))
+        refusal_rows = await session.execute(select(reason, func.count()).group_by(reason))
+        figures.refusals = {code: count for code, count in refusal_rows}
     return figures
 
 

@@ -23,6 +23,7 @@ import functools
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -65,11 +66,13 @@ class SlowQueryRecorder:
         max_per_second: int = 10,
         buffer_size: int = 1000,
         flush_interval: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.db = db
         self.max_per_second = max_per_second
         self.buffer_size = buffer_size
         self.flush_interval = flush_interval
+        self.clock = clock
         self.buffer: deque[dict[str, Any]] = deque()
         self.recorded = 0
         self.dropped = 0
@@ -84,7 +87,7 @@ class SlowQueryRecorder:
         """Keep ``statement`` if it was slow and the rate and buffer allow."""
         if not slow or _writing.get() or self._closed:
             return
-        second = int(time.monotonic())
+        second = int(self.clock())
         if second != self._second:
             self._second, self._in_second = second, 0
         if self._in_second >= self.max_per_second or len(self.buffer) >= self.buffer_size:
