@@ -7,6 +7,7 @@ one costs a dictionary lookup: safe on every SQL statement.
 
 from __future__ import annotations
 
+import itertools
 import re
 import secrets
 from collections.abc import MutableMapping
@@ -28,6 +29,8 @@ class RequestContext:
     user_id: int | None = None
     #: The ASGI scope of an HTTP request: routing adds the route that answers it.
     scope: MutableMapping[str, Any] | None = None
+    #: The HTTP status answered (500 until a response starts).
+    status: int = 500
 
     def where(self) -> str | None:
         """The origin given, else ``METHOD /route/{template}`` once routing chose a route."""
@@ -43,9 +46,14 @@ class RequestContext:
 _current: ContextVar[RequestContext | None] = ContextVar("stratabase_request", default=None)
 
 
+#: Ids are this process's random prefix and a counter: unique without a syscall per request.
+_PREFIX = secrets.token_hex(5)
+_sequence = itertools.count(1)
+
+
 def new_request_id() -> str:
-    """A fresh id: 16 random hex digits."""
-    return secrets.token_hex(8)
+    """A fresh id: 16 hex digits, a random per-process prefix and a counter."""
+    return f"{_PREFIX}{next(_sequence) & 0xFFFFFF:06x}"
 
 
 def accept_request_id(given: str | None) -> str:
