@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from stratabase.db.monitor import normalise_sql
+from stratabase.db.monitor import internal, normalise_sql
 from stratabase.db.session import Database
 from stratabase.db.types import utcnow
 from stratabase.models import QueryLog
@@ -129,24 +129,29 @@ class SlowQueryRecorder:
 
     async def flush(self) -> int:
         """Write every buffered record now, in batches; returns how many were written."""
-        written = 0
         token = _writing.set(True)
         try:
-            while self.buffer:
-                batch = [self.buffer.popleft() for _ in range(min(BATCH_SIZE, len(self.buffer)))]
-                try:
-                    await self.db.transaction(functools.partial(_insert, rows=batch))
-                except Exception as exc:  # the log must never break the app
-                    self.dropped += len(batch)
-                    metrics.slow_query_dropped(len(batch))
-                    logger.warning("slow-query log: %d records lost: %s", len(batch), exc)
-                    continue
-                written += len(batch)
+            with internal():  # not counted, not observed (db/monitor.py)
+                written = await self._write_all()
         finally:
             _writing.reset(token)
         if written:
             self.recorded += written
             metrics.slow_query_recorded(written)
+        return written
+
+    async def _write_all(self) -> int:
+        written = 0
+        while self.buffer:
+            batch = [self.buffer.popleft() for _ in range(min(BATCH_SIZE, len(self.buffer)))]
+            try:
+                await self.db.transaction(functools.partial(_insert, rows=batch))
+            except Exception as exc:  # the log must never break the app
+                self.dropped += len(batch)
+                metrics.slow_query_dropped(len(batch))
+                logger.warning("slow-query log: %d records lost: %s", len(batch), exc)
+                continue
+            written += len(batch)
         return written
 
     async def close(self) -> None:
