@@ -211,8 +211,6 @@ _POST_PAGE = re.compile(r"/v1/posts/[0-9]+")
 POST_PAGE_ROUTE = "/v1/posts/{post_id}"
 #: Label of a request no route matched (404s of unknown paths: unbounded, never a label).
 UNMATCHED = "unmatched"
-#: Seconds between two refreshes of the mirrored metrics (cache counters, pool) by traffic.
-SYNC_INTERVAL = 5.0
 
 
 def route_template(scope: Scope) -> str:
@@ -261,4 +259,3 @@ class Observe:
             elapsed = time.perf_counter() - started
             context.unbind(token)
             metrics.observe_request(route_template(scope), scope["method"], current.status, elapsed)
-            metrics.sync(min_interval=SYNC_INTERVAL)

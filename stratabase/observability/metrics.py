@@ -75,6 +75,9 @@ HTTP_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
 #: Seconds: as the query monitor's histogram (``db/monitor.py``).
 SQL_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
 
+#: Seconds between two hand-overs of the pending figures to prometheus_client by traffic.
+SYNC_INTERVAL = 5.0
+
 #: Our own registry: importing this module twice (tests) or beside another library's
 #: metrics never collides with the global default one.
 REGISTRY = CollectorRegistry(auto_describe=False)
@@ -214,6 +217,7 @@ def observe_request(route: str, method: str, status: int, seconds: float) -> Non
     pending.seconds += seconds
     if status == 429:
         RATE_LIMITED.labels(route).inc()
+    sync(min_interval=SYNC_INTERVAL)
 
 
 def observe_statement(elapsed_ms: float, slow: bool) -> None:
@@ -226,6 +230,7 @@ def observe_statement(elapsed_ms: float, slow: bool) -> None:
     pending.buckets[bisect.bisect_left(SQL_BUCKETS, seconds)] += 1
     if slow:
         _sql_slow += 1
+    sync(min_interval=SYNC_INTERVAL)  # a worker is never scraped: it hands over as it goes
 
 
 def _move(pending: _Pending, counter: Any, histogram: Any) -> None:
