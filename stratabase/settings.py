@@ -133,6 +133,9 @@ class Settings(BaseSettings):
     slow_query_log_buffer: int = Field(default=1000, ge=1, le=1_000_000)
     #: ``maintenance.prune`` deletes slow-query records older than this.
     slow_query_log_retention_days: float = Field(default=7.0, gt=0)
+    #: OpenTelemetry traces (``otlp`` or ``console``; needs the ``otel`` extra); empty: off.
+    otel_exporter: Literal["", "otlp", "console"] = ""
+    otel_service_name: str = Field(default="stratabase", max_length=200)
     #: Seconds ``/health/stats`` keeps its counts.
     health_stats_ttl: float = Field(default=5.0, ge=0, le=3600)
     #: Signs webhooks and cursors. Unset: ``serve``/``up`` generate one and keep it (beside

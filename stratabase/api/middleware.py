@@ -18,7 +18,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from stratabase.api.errors import problem
-from stratabase.observability import context, metrics
+from stratabase.observability import context, metrics, tracing
 from stratabase.settings import Settings, split_list
 
 #: Paths whose answers carry a fresh bearer token: never stored by a cache.
@@ -254,8 +254,26 @@ class Observe:
         try:
             # SecurityHeaders, just inside, adds the X-Request-ID header and notes the
             # status on ``current``: no send wrapper of our own, one await layer less.
-            await self.app(scope, receive, send)
+            if tracing.enabled():
+                await self._traced(scope, receive, send, current)
+            else:
+                await self.app(scope, receive, send)
         finally:
             elapsed = time.perf_counter() - started
             context.unbind(token)
             metrics.observe_request(route_template(scope), scope["method"], current.status, elapsed)
+
+    async def _traced(
+        self, scope: Scope, receive: Receive, send: Send, current: context.RequestContext
+    ) -> None:
+        """The request inside a span (``observability/tracing.py``)."""
+        attributes = {"http.method": scope["method"], "http.target": scope["path"]}
+        attributes["stratabase.request_id"] = current.request_id
+        with tracing.span(f"HTTP {scope['method']}", attributes) as span:
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                route = route_template(scope)
+                span.update_name(f"HTTP {scope['method']} {route}")
+                span.set_attribute("http.route", route)
+                span.set_attribute("http.status_code", current.status)

@@ -48,7 +48,7 @@ from stratabase.jobs.registry import (
 from stratabase.jobs.schedule import Periodic
 from stratabase.jobs.service import enqueue_in
 from stratabase.observability import context as request_context
-from stratabase.observability import metrics
+from stratabase.observability import metrics, tracing
 from stratabase.schemas.jobs import JobCreate
 from stratabase.settings import Settings
 
@@ -262,8 +262,11 @@ class Worker:
         try:
             spec = self.registry.get(job.task)
             context = TaskContext(self.db, self.settings, job, self.resources)
-            async with asyncio.timeout(spec.timeout):
-                result = await spec.handler(context, job.payload)
+            attributes: dict[str, Any] = {"job.id": job.id, "job.attempt": job.attempts}
+            attributes["stratabase.request_id"] = job.request_id or ""
+            with tracing.span(f"job {job.task}", attributes):
+                async with asyncio.timeout(spec.timeout):
+                    result = await spec.handler(context, job.payload)
             if result is not None and not isinstance(result, dict):
                 raise PermanentJobError(
                     f"task {job.task!r} returned {type(result).__name__}, not a dict or None"

@@ -7,7 +7,7 @@ import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from stratabase.observability import health, metrics
+from stratabase.observability import health, metrics, tracing
 from stratabase.observability.slowlog import SlowQuery, SlowQueryRecorder, top_statements
 
 if TYPE_CHECKING:
@@ -20,8 +20,12 @@ class _MetricsObserver:
     """Feeds every SQL statement of a database into the Prometheus counters."""
 
     def statement(self, statement: str, elapsed_ms: float, *, slow: bool) -> None:
-        """Count the statement."""
+        """Count the statement (and trace it, when tracing is on)."""
         metrics.observe_statement(elapsed_ms, slow)
+        if tracing.enabled():
+            tracing.record_span(
+                "SQL", elapsed_ms / 1000, {"db.statement": statement[:2000], "db.slow": slow}
+            )
 
     def error(self) -> None:
         """Count the error."""
@@ -55,6 +59,9 @@ class Observability:
         if self._installed:
             return
         self._installed = True
+        settings = self.sb.settings
+        if settings.otel_exporter and not tracing.enabled():
+            tracing.configure(settings.otel_exporter, settings.otel_service_name)
         monitor = self.sb.db.monitor
         monitor.observe(_METRICS_OBSERVER)
         if self.sb.settings.slow_query_log:
