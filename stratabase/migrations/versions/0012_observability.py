@@ -23,16 +23,14 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("query_logs") as batch:
-        batch.add_column(sa.Column("origin", sa.String(length=200), nullable=True))
-        batch.add_column(sa.Column("request_id", sa.String(length=128), nullable=True))
-    with op.batch_alter_table("jobs") as batch:
-        batch.add_column(sa.Column("request_id", sa.String(length=128), nullable=True))
+    # Plain ADD/DROP COLUMN (SQLite >= 3.35 has both): no table rebuild, so the tables keep
+    # the exact definitions revision 0008 expects when the history is walked down and up.
+    op.add_column("query_logs", sa.Column("origin", sa.String(length=200), nullable=True))
+    op.add_column("query_logs", sa.Column("request_id", sa.String(length=128), nullable=True))
+    op.add_column("jobs", sa.Column("request_id", sa.String(length=128), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("jobs") as batch:
-        batch.drop_column("request_id")
-    with op.batch_alter_table("query_logs") as batch:
-        batch.drop_column("request_id")
-        batch.drop_column("origin")
+    op.drop_column("jobs", "request_id")
+    op.drop_column("query_logs", "request_id")
+    op.drop_column("query_logs", "origin")
