@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from stratabase.ledger.service import LedgerService
     from stratabase.ledger.values import WalletHook
     from stratabase.moderation.service import ModerationService
+    from stratabase.observability import Observability
     from stratabase.pagination import CursorCodec
     from stratabase.ratelimit import RateLimiter, RateLimits
 
@@ -138,6 +139,14 @@ class Stratabase:
         )
 
     @functools.cached_property
+    def observability(self) -> Observability:
+        """Health, Prometheus metrics and the slow-query log of this process
+        (``stratabase/observability``); ``install()`` starts the counting."""
+        from stratabase.observability import Observability
+
+        return Observability(self)
+
+    @functools.cached_property
     def cursors(self) -> CursorCodec:
         """Signs page cursors with the settings' secret key."""
         from stratabase.pagination import CursorCodec
@@ -191,6 +200,8 @@ class Stratabase:
         built = self.__dict__
         if "changes" in built:
             await self.changes.stop()
+        if "observability" in built:
+            await self.observability.close()
         if self._owns_limiter and "limiter" in built:
             await self.limiter.close()
         if self._owns_cache and "cache" in built:
@@ -230,6 +241,7 @@ class Stratabase:
         from stratabase.jobs.worker import run_embedded_worker
 
         resources.setdefault(RESERVER, LedgerReserver(self.ledger))
+        self.observability.install()
         await run_embedded_worker(
             self.db, self.settings, stop, cache=self.cache, resources=resources
         )

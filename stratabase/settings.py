@@ -121,6 +121,23 @@ class Settings(BaseSettings):
     transaction_retries: int = Field(default=5, ge=0, le=50)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    #: ``json``: one JSON object per log line, with the request id (docs/observability.md).
+    log_format: Literal["text", "json"] = "text"
+    #: ``GET /metrics`` answers this bearer token (or an administrator's); unset: admins only.
+    metrics_token: SecretStr | None = None
+    #: Record slow statements (over ``slow_query_ms``) in ``query_logs``.
+    slow_query_log: bool = True
+    #: At most this many slow statements recorded per second per process; the rest dropped.
+    slow_query_log_rate: int = Field(default=10, ge=1, le=10_000)
+    #: Records waiting to be written, at most (per process); beyond, dropped.
+    slow_query_log_buffer: int = Field(default=1000, ge=1, le=1_000_000)
+    #: ``maintenance.prune`` deletes slow-query records older than this.
+    slow_query_log_retention_days: float = Field(default=7.0, gt=0)
+    #: OpenTelemetry traces (``otlp`` or ``console``; needs the ``otel`` extra); empty: off.
+    otel_exporter: Literal["", "otlp", "console"] = ""
+    otel_service_name: str = Field(default="stratabase", max_length=200)
+    #: Seconds ``/health/stats`` keeps its counts.
+    health_stats_ttl: float = Field(default=5.0, ge=0, le=3600)
     #: Signs webhooks and cursors. Unset: ``serve``/``up`` generate one and keep it (beside
     #: the SQLite file, or in the PostgreSQL database), see ``stratabase/secret_key.py``.
     secret_key: SecretStr = Field(default_factory=lambda: SecretStr(secrets.token_urlsafe(32)))

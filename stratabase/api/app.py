@@ -18,6 +18,7 @@ from stratabase.api.fast_path import PostPageFastPath
 from stratabase.api.middleware import (
     BodyLimit,
     HeadAsGet,
+    Observe,
     ProblemCORS,
     SecurityHeaders,
     cors_options,
@@ -32,6 +33,7 @@ from stratabase.api.routes.chat import router as chat_router
 from stratabase.api.routes.events import router as events_router
 from stratabase.api.routes.highlights import router as highlights_router
 from stratabase.api.routes.jobs import router as jobs_router
+from stratabase.api.routes.metrics import router as metrics_router
 from stratabase.api.routes.moderation import router as moderation_router
 from stratabase.api.routes.organizations import invitations_router
 from stratabase.api.routes.organizations import router as organizations_router
@@ -54,8 +56,9 @@ class StratabaseAPI(FastAPI):
     inside them, the anonymous post page's fast path (:mod:`stratabase.api.fast_path`)."""
 
     def build_middleware_stack(self) -> ASGIApp:
-        """Wrap Starlette's whole stack, so these layers see every response (see the class)."""
-        return SecurityHeaders(PostPageFastPath(super().build_middleware_stack()))
+        """Wrap Starlette's whole stack, so these layers see every response (see the class);
+        outermost, the request id and the HTTP metrics (:class:`Observe`)."""
+        return Observe(SecurityHeaders(PostPageFastPath(super().build_middleware_stack())))
 
 
 #: FastAPI versions with native OpenTelemetry take ``telemetry=``; older ones do not.
@@ -153,5 +156,7 @@ def build_api(sb: Stratabase, *, owned: bool, ready: bool = False) -> FastAPI:
     app.include_router(organizations_router)
     app.include_router(invitations_router)
     app.include_router(projects_router)
+    app.include_router(metrics_router)
     install_studio(app)  # /studio: admins' and moderators' web UI (docs/studio.md)
+    sb.observability.install()  # SQL, pool and cache metrics; the slow-query log
     return app

@@ -21,6 +21,7 @@ from stratabase.jobs.service import JobService
 from stratabase.ledger.payments import PaymentService
 from stratabase.ledger.service import LedgerService
 from stratabase.moderation.service import ModerationService
+from stratabase.observability.context import set_user as set_request_user
 from stratabase.pagination import CursorCodec
 from stratabase.ratelimit import RateLimiter, Scope
 from stratabase.settings import Settings
@@ -144,6 +145,7 @@ async def get_optional_user(
     if principal is None:
         raise _unauthorized("the token is invalid, expired or revoked")
     request.state.principal = principal
+    set_request_user(principal.user_id)  # for the slow-query log (observability)
     return principal
 
 

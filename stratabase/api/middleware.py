@@ -1,4 +1,5 @@
-"""Pure ASGI middleware at the edge of the API: body size, HEAD, CORS, security headers.
+"""Pure ASGI middleware at the edge of the API: request id and metrics, body size, HEAD,
+CORS, security headers.
 
 Pure ASGI (no ``BaseHTTPMiddleware``) so that a body is counted as it streams in and a
 response streams out untouched. Every refusal is RFC 9457 problem+json, like the rest.
@@ -6,6 +7,8 @@ response streams out untouched. Every refusal is RFC 9457 problem+json, like the
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Iterable
 
 from fastapi import HTTPException
@@ -15,6 +18,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from stratabase.api.errors import problem
+from stratabase.observability import context, metrics, tracing
 from stratabase.settings import Settings, split_list
 
 #: Paths whose answers carry a fresh bearer token: never stored by a cache.
@@ -126,7 +130,8 @@ class HeadAsGet:
 
 class SecurityHeaders:
     """Headers every answer carries: no MIME sniffing, no framing, and ``no-store`` on
-    answers a shared cache must never keep (tokens, anything asked for with credentials).
+    answers a shared cache must never keep (tokens, anything asked for with credentials);
+    inside :class:`Observe`, also ``X-Request-ID`` (and it notes the status for the metrics).
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -140,11 +145,16 @@ class SecurityHeaders:
             name == b"authorization" for name, _ in scope["headers"]
         )
 
+        current = context.current()  # set by Observe: the request id, the status
+
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 # One pass over the raw list instead of a lookup per header: this runs on
                 # every answer.
                 raw: list[tuple[bytes, bytes]] = list(message.get("headers", ()))
+                if current is not None:
+                    current.status = message["status"]
+                    raw.append((b"x-request-id", current.request_id.encode("latin-1")))
                 present = {name.lower() for name, _ in raw}
                 if b"x-content-type-options" not in present:
                     raw.append((b"x-content-type-options", b"nosniff"))
@@ -194,3 +204,76 @@ def cors_options(settings: Settings) -> dict[str, object] | None:
         "allow_credentials": settings.cors_credentials,
         "expose_headers": list(EXPOSED_HEADERS),
     }
+
+
+#: The post page the fast path answers below routing (``api/fast_path.py``): its template.
+_POST_PAGE = re.compile(r"/v1/posts/[0-9]+")
+POST_PAGE_ROUTE = "/v1/posts/{post_id}"
+#: Label of a request no route matched (404s of unknown paths: unbounded, never a label).
+UNMATCHED = "unmatched"
+
+
+def route_template(scope: Scope) -> str:
+    """The route template that answered (``/v1/posts/{post_id}``), never the raw path."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    if path is not None:
+        return str(path)
+    if _POST_PAGE.fullmatch(scope.get("path", "")):
+        return POST_PAGE_ROUTE
+    return UNMATCHED
+
+
+class Observe:
+    """The outermost layer: a request id for every request (``X-Request-ID`` taken when sane,
+    else made; returned in the response header; current while the request runs, for log
+    lines, slow queries and jobs it enqueues) and one count + latency per route template,
+    method and status (``observability/metrics.py``).
+
+    Once per request, below nothing: the fast path's answers are counted too, and the cost
+    is two clock reads, a context variable and a few additions (``metrics.observe_request``);
+    the response header and the status are handled by :class:`SecurityHeaders`, just
+    inside, which rewrites the response head anyway.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                given = value.decode("latin-1")
+                break
+        current = context.RequestContext(context.accept_request_id(given), scope=scope)
+        token = context.bind(current)
+        started = time.perf_counter()
+        try:
+            # SecurityHeaders, just inside, adds the X-Request-ID header and notes the
+            # status on ``current``: no send wrapper of our own, one await layer less.
+            if tracing.enabled():
+                await self._traced(scope, receive, send, current)
+            else:
+                await self.app(scope, receive, send)
+        finally:
+            elapsed = time.perf_counter() - started
+            context.unbind(token)
+            metrics.observe_request(route_template(scope), scope["method"], current.status, elapsed)
+
+    async def _traced(
+        self, scope: Scope, receive: Receive, send: Send, current: context.RequestContext
+    ) -> None:
+        """The request inside a span (``observability/tracing.py``)."""
+        attributes = {"http.method": scope["method"], "http.target": scope["path"]}
+        attributes["stratabase.request_id"] = current.request_id
+        with tracing.span(f"HTTP {scope['method']}", attributes) as span:
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                route = route_template(scope)
+                span.update_name(f"HTTP {scope['method']} {route}")
+                span.set_attribute("http.route", route)
+                span.set_attribute("http.status_code", current.status)

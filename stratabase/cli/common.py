@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
@@ -47,12 +46,11 @@ def settings_from(ctx: typer.Context) -> Settings:
 
 
 def configure_logging(settings: Settings) -> None:
-    """Log lines to stderr at the settings' level, for the long-running commands."""
-    logging.basicConfig(
-        level=settings.log_level_number,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    """Log lines to stderr at the settings' level and format, for the long-running commands."""
+    from stratabase.observability.logs import configure_logging as configure
+
+    # Text or JSON lines (STRATABASE_LOG_FORMAT), with the request id (observability/logs.py).
+    configure(settings.log_level_number, settings.log_format)
     # Alembic narrates every plugin and revision at INFO; `up` prints the revision itself.
     if settings.log_level_number > logging.DEBUG:
         logging.getLogger("alembic").setLevel(logging.WARNING)

@@ -76,6 +76,8 @@ async def _work(sb: Stratabase, settings: Settings, config: WorkerConfig) -> Non
     # With Redis, the worker's invalidations reach every API process; embedded, a separate
     # worker process has no one to tell, so it carries no cache.
     cache = None if settings.embedded else sb.cache
+    # Job and SQL metrics (PROMETHEUS_MULTIPROC_DIR), slow queries: docs/observability.md.
+    sb.observability.install(cache=cache is not None)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -70,7 +70,7 @@ COMMANDS: dict[str, LazyCommand] = {
     ),
     "health": LazyCommand(
         "stratabase.cli.health:health",
-        "Check the database and Redis; exit 1 when unhealthy (database down).",
+        "Check the database, cache and queue; exit 1 when not ready.",
     ),
     "serve": LazyCommand(
         "stratabase.cli.serve:serve", "Serve the HTTP API on an already migrated database."
@@ -116,6 +116,7 @@ COMMANDS: dict[str, LazyCommand] = {
     "audit": LazyCommand(
         "stratabase.cli.audit:app", "The audit log: verify its hash chain, list entries."
     ),
+    "queries": LazyCommand("stratabase.cli.queries:app", "The slow-query log and index usage."),
 }
 
 

@@ -1,4 +1,6 @@
-"""Health probes: can we reach the database and Redis, how fast, how busy is the pool."""
+"""Health probes of the database layer: can we reach the database and Redis, how fast,
+how busy is the pool. The report that also asks the cache, the queue and the rate limiter
+is composed above both layers, in :mod:`stratabase.observability.health`."""
 
 from __future__ import annotations
 
@@ -8,10 +10,8 @@ from typing import Any, Literal
 
 from sqlalchemy import text
 
-from stratabase.cache import Cache, cache_health
 from stratabase.db.session import Database
 from stratabase.exceptions import StratabaseError
-from stratabase.ratelimit import RateLimiter
 
 Status = Literal["ok", "degraded", "down"]
 
@@ -79,25 +79,3 @@ def overall(checks: dict[str, dict[str, Any]]) -> Status:
     if any(check.get("status") != "ok" for check in checks.values()):
         return "degraded"
     return "ok"
-
-
-async def check_all(
-    db: Database,
-    redis_url: str,
-    cache: Cache | None = None,
-    limiter: RateLimiter | None = None,
-) -> dict[str, Any]:
-    """Database and Redis; with ``cache`` and ``limiter``, also those (degraded while Redis
-    is away: the cache answers from its loaders, the limits are kept per process). The
-    checks run side by side, each bounded by its own timeout: a hung Redis costs the
-    report one timeout, not one per check."""
-    names = ["database", "redis"]
-    probes: list[Any] = [check_database(db), check_redis(redis_url)]
-    if cache is not None:
-        names.append("cache")
-        probes.append(cache_health(cache))
-    if limiter is not None:
-        names.append("rate_limiter")
-        probes.append(limiter.health())
-    checks = dict(zip(names, await asyncio.gather(*probes), strict=True))
-    return {"status": overall(checks), "checks": checks}

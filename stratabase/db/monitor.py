@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -38,6 +38,22 @@ _SPACE = re.compile(r"\s+")
 _in_bulk: ContextVar[bool] = ContextVar("stratabase_bulk_work", default=False)
 
 
+#: Set inside ``internal()``: the monitor's own bookkeeping (the slow-query log's writes).
+_internal: ContextVar[bool] = ContextVar("stratabase_monitor_internal", default=False)
+
+
+@contextmanager
+def internal() -> Iterator[None]:
+    """Statements of the block are observability's own (writing the slow-query log): timed
+    in the totals, but neither counted by ``count()`` blocks nor told to observers, so a
+    background flush never shows up in a test's statement count or records itself."""
+    token = _internal.set(True)
+    try:
+        yield
+    finally:
+        _internal.reset(token)
+
+
 @contextmanager
 def bulk_work() -> Iterator[None]:
     """Mark the block (this task and the tasks it starts) as bulk work: no slow-query noise."""
@@ -55,6 +71,17 @@ def normalise_sql(statement: str) -> str:
     shape = _NUMBER_LITERAL.sub("?", shape)
     shape = _IN_LIST.sub("(?, …)", shape)
     return _SPACE.sub(" ", shape).strip()
+
+
+class StatementObserver(Protocol):
+    """Told about every statement (metrics, the slow-query log): installed from above the
+    database layer (``stratabase.observability``), so this module imports neither."""
+
+    def statement(self, statement: str, elapsed_ms: float, *, slow: bool) -> None:
+        """One statement ran for ``elapsed_ms``; ``slow``: over the threshold, not bulk work."""
+
+    def error(self) -> None:
+        """One statement raised."""
 
 
 @dataclass
@@ -108,6 +135,13 @@ class QueryMonitor:
         self.log_parameters = log_parameters
         self.stats = QueryStats()
         self._counters: list[StatementCounter] = []
+        #: Told about every statement; see :meth:`observe`.
+        self.observers: list[StatementObserver] = []
+
+    def observe(self, observer: StatementObserver) -> None:
+        """Tell ``observer`` about every statement from now on (once per observer)."""
+        if observer not in self.observers:
+            self.observers.append(observer)
 
     def attach(self, engine: Engine) -> None:
         """Count and time every statement ``engine`` runs."""
@@ -150,6 +184,8 @@ class QueryMonitor:
 
     def _error(self, context: Any) -> None:
         self.stats.errors += 1
+        for observer in self.observers:
+            observer.error()
         connection = context.connection
         starts = connection.info.get("stratabase_query_start") if connection is not None else None
         if starts:
@@ -161,8 +197,13 @@ class QueryMonitor:
         stats.total_ms += elapsed_ms
         stats.max_ms = max(stats.max_ms, elapsed_ms)
         stats.histogram[bisect.bisect_left(HISTOGRAM_BOUNDS_MS, elapsed_ms)] += 1
-        if elapsed_ms >= self.slow_ms and not bulk:
+        if _internal.get():
+            return
+        slow = elapsed_ms >= self.slow_ms and not bulk
+        if slow:
             stats.slow += 1
+        for observer in self.observers:
+            observer.statement(statement, elapsed_ms, slow=slow)
         for counter in self._counters:
             counter.statements += 1
             counter.sql.append(statement)

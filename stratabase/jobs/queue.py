@@ -37,6 +37,7 @@ from stratabase.db import portable
 from stratabase.db.types import utcnow
 from stratabase.enums import JobStatus
 from stratabase.models.jobs import Job
+from stratabase.observability.context import current_request_id
 from stratabase.schemas.jobs import JobCreate
 
 jobs = cast(Table, Job.__table__)
@@ -51,9 +52,9 @@ MAX_ERROR_CHARS = 16_000
 
 _PG_ENQUEUE = """
     INSERT INTO jobs (queue, task, payload, priority, run_at, max_attempts, unique_key,
-                      status, attempts, created_at, updated_at)
+                      status, attempts, created_at, updated_at, request_id)
     SELECT v.queue, v.task, v.payload::jsonb, v.priority, v.run_at, v.max_attempts,
-           v.unique_key, 'queued', 0, :now, :now
+           v.unique_key, 'queued', 0, :now, :now, CAST(:request_id AS text)
     FROM unnest(CAST(:queues AS text[]), CAST(:tasks AS text[]), CAST(:payloads AS text[]),
                 CAST(:priorities AS int[]), CAST(:run_ats AS timestamptz[]),
                 CAST(:max_attempts AS int[]), CAST(:unique_keys AS text[]))
@@ -73,6 +74,8 @@ class ClaimedJob:
     payload: dict[str, Any]
     attempts: int
     max_attempts: int
+    #: The request that enqueued it (its ``X-Request-ID``), carried into its logs.
+    request_id: str | None = None
 
 
 def is_postgres(session: AsyncSession) -> bool:
@@ -133,6 +136,7 @@ def _pg_enqueue(specs: Sequence[JobCreate], *, returning: bool) -> Any:
 def _pg_params(specs: Sequence[JobCreate], now: datetime) -> dict[str, Any]:
     return {
         "now": now,
+        "request_id": current_request_id(),
         "queues": [s.queue for s in specs],
         "tasks": [s.task for s in specs],
         "payloads": [orjson.dumps(s.payload).decode() if s.payload else "{}" for s in specs],
@@ -148,8 +152,10 @@ def _pg_params(specs: Sequence[JobCreate], now: datetime) -> dict[str, Any]:
 async def _sqlite_enqueue(
     session: AsyncSession, specs: Sequence[JobCreate], now: datetime, *, returning: bool
 ) -> Any:
+    request_id = current_request_id()
     rows = [
         {
+            "request_id": request_id,
             "queue": s.queue,
             "task": s.task,
             "payload": s.payload,
@@ -221,6 +227,7 @@ async def claim(
             jobs.c.payload,
             jobs.c.attempts,
             jobs.c.max_attempts,
+            jobs.c.request_id,
         )
     )
     result = await session.execute(statement)

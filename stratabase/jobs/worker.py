@@ -47,6 +47,8 @@ from stratabase.jobs.registry import (
 )
 from stratabase.jobs.schedule import Periodic
 from stratabase.jobs.service import enqueue_in
+from stratabase.observability import context as request_context
+from stratabase.observability import metrics, tracing
 from stratabase.schemas.jobs import JobCreate
 from stratabase.settings import Settings
 
@@ -251,17 +253,27 @@ class Worker:
         self._running[job.id] = asyncio.create_task(self._execute(job), name=f"job-{job.id}")
 
     async def _execute(self, job: ClaimedJob) -> None:
+        # Its log lines and slow queries carry the enqueuing request's id (observability).
+        bound = request_context.bind(
+            request_context.RequestContext(
+                job.request_id or request_context.new_request_id(), origin=f"job:{job.task}"
+            )
+        )
         try:
             spec = self.registry.get(job.task)
             context = TaskContext(self.db, self.settings, job, self.resources)
-            async with asyncio.timeout(spec.timeout):
-                result = await spec.handler(context, job.payload)
+            attributes: dict[str, Any] = {"job.id": job.id, "job.attempt": job.attempts}
+            attributes["stratabase.request_id"] = job.request_id or ""
+            with tracing.span(f"job {job.task}", attributes):
+                async with asyncio.timeout(spec.timeout):
+                    result = await spec.handler(context, job.payload)
             if result is not None and not isinstance(result, dict):
                 raise PermanentJobError(
                     f"task {job.task!r} returned {type(result).__name__}, not a dict or None"
                 )
             self._acks[job.id] = result
             self.completed += 1
+            metrics.job_finished(job.task, "completed")
         except asyncio.CancelledError:
             if job.id in self._lost:
                 logger.warning("job %s (%s) stopped: cancelled or lease lost", job.id, job.task)
@@ -284,7 +296,9 @@ class Worker:
                 type(exc).__name__,
             )
             self._failures.append(_Failure(job.id, error, retry_in, permanent))
+            metrics.job_finished(job.task, "failed" if retry_in is None else "retried")
         finally:
+            request_context.unbind(bound)
             self._running.pop(job.id, None)
             self._running_by_queue[job.queue] -= 1
             self._lost.discard(job.id)
@@ -327,6 +341,7 @@ class Worker:
     async def _reap(self) -> None:
         reaped = await self.db.transaction(lambda session: queue.reap_expired(session))
         if reaped:
+            metrics.lease_expired(len(reaped))
             logger.warning("re-queued %d jobs whose worker was lost", len(reaped))
             self._wake.set()
 

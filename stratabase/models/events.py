@@ -62,7 +62,8 @@ class ChangeEvent(IdMixin, CreatedAtMixin, Base):
 
 
 class QueryLog(IdMixin, CreatedAtMixin, Base):
-    """A slow statement, kept for operators (when query logging is on)."""
+    """A slow statement, kept for operators (``stratabase queries slow``): sampled, rate
+    limited and pruned by ``maintenance.prune`` (``observability/slowlog.py``)."""
 
     __tablename__ = "query_logs"
     __table_args__ = (
@@ -78,6 +79,10 @@ class QueryLog(IdMixin, CreatedAtMixin, Base):
     )
     ip: Mapped[str | None] = mapped_column(String(45))
     user_agent: Mapped[str | None] = mapped_column(String(500))
+    #: Route template (``GET /v1/posts/{post_id}``) or ``job:<task>`` (migration 0012).
+    origin: Mapped[str | None] = mapped_column(String(200))
+    #: The request's ``X-Request-ID`` (or the one we made up), to find its log lines.
+    request_id: Mapped[str | None] = mapped_column(String(128))
 
 
 class SystemState(Base):

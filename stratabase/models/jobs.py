@@ -55,6 +55,8 @@ class Job(IdMixin, TimestampsMixin, Base):
     queue: Mapped[str] = mapped_column(String(60), default="default")
     task: Mapped[str] = mapped_column(String(120))
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: The ``X-Request-ID`` of the request that enqueued it (migration 0012), if any.
+    request_id: Mapped[str | None] = mapped_column(String(128))
     status: Mapped[JobStatus] = mapped_column(
         enum_column_type(JobStatus, "status"), default=JobStatus.QUEUED
     )

@@ -7,9 +7,10 @@ import logging
 import pytest
 from sqlalchemy import select, text
 
-from stratabase.db.health import check_all, check_database, check_redis
+from stratabase.db.health import check_database, check_redis
 from stratabase.db.session import Database
 from stratabase.models import User
+from stratabase.observability.health import check_all
 from stratabase.settings import load_settings
 
 

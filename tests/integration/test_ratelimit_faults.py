@@ -171,6 +171,8 @@ def test_cli_health_shows_the_limiter(database_url: str, server: RedisServer) ->
     assert code == 0 and report["checks"]["rate_limiter"]["status"] == "ok"
     server.stop()
     code, report = health()
-    assert code == 0 and report["status"] == "degraded"  # the database is still up
+    # The database is still up (degraded), but the cache is not reachable: not ready, exit 1.
+    assert code == 1 and report["status"] == "degraded"
+    assert report["ready"]["not_ready"] == ["cache"]
     assert report["checks"]["rate_limiter"]["status"] == "degraded"
     assert "per process" in report["checks"]["rate_limiter"]["error"]

@@ -1,4 +1,5 @@
-"""``noop`` (health checks, benchmarks) and ``maintenance.prune`` (retention of finished jobs)."""
+"""``noop`` (health checks, benchmarks) and ``maintenance.prune`` (retention of finished jobs,
+the change feed's outbox and the slow-query log)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from stratabase.enums import JobStatus
 from stratabase.jobs.registry import Registry, TaskContext, TaskResult, TaskSpec
 from stratabase.jobs.schedule import Periodic
 from stratabase.jobs.service import JobService
+from stratabase.observability import slowlog
 
 #: Dead and failed jobs are kept this many times longer than succeeded ones: people read them.
 FAILED_RETENTION_FACTOR = 4
@@ -36,7 +38,10 @@ async def prune(ctx: TaskContext, payload: dict[str, Any]) -> TaskResult:
     )
     retention = timedelta(days=ctx.settings.changes_retention_days)  # the change feed's outbox
     changes = await ctx.db.transaction(lambda session: outbox.prune(session, retention))
-    return {"deleted": done + failed, "changes_deleted": changes}
+    queries = await slowlog.prune(
+        ctx.db, older_than=timedelta(days=ctx.settings.slow_query_log_retention_days)
+    )
+    return {"deleted": done + failed, "changes_deleted": changes, "query_logs_deleted": queries}
 
 
 def register(registry: Registry, *, periodic: bool = True) -> None:
