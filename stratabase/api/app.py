@@ -24,6 +24,7 @@ from stratabase.api.middleware import (
 )
 from stratabase.api.openapi import install_openapi
 from stratabase.api.routes import auth, categories, comments, feeds, health, posts, search, users
+from stratabase.api.routes.account import router as account_router
 from stratabase.api.routes.changes import router as changes_router
 from stratabase.api.routes.jobs import router as jobs_router
 from stratabase.api.routes.payments import router as payments_router
@@ -133,5 +134,6 @@ def build_api(sb: Stratabase, *, owned: bool, ready: bool = False) -> FastAPI:
     app.include_router(payments_router)
     app.include_router(jobs_router)
     app.include_router(changes_router)
+    app.include_router(account_router)
     install_studio(app)  # /studio: admins' and moderators' web UI (docs/studio.md)
     return app

@@ -131,9 +131,10 @@ class Registry:
 
 def builtin_registry(*, periodic: bool = True) -> Registry:
     """Every built-in task, and (unless ``periodic=False``) their periodic schedules."""
+    from stratabase.accounts import export
     from stratabase.jobs.tasks import crawl, episodes, maintenance, rankings, stats, usage
 
     registry = Registry()
-    for module in (maintenance, crawl, episodes, stats, usage, rankings):
+    for module in (maintenance, crawl, episodes, stats, usage, rankings, export):
         module.register(registry, periodic=periodic)
     return registry

@@ -1,6 +1,7 @@
 """ORM mappings, one module per domain. Importing this package registers every table."""
 
 from stratabase.db.base import Base, metadata
+from stratabase.models.account_tokens import AccountExport, AccountToken
 from stratabase.models.accounts import Organization, User, UserSession
 from stratabase.models.cache import CacheGeneration, CacheInvalidation
 from stratabase.models.content import (
@@ -36,6 +37,8 @@ from stratabase.models.search import SearchDocument
 from stratabase.models.social import Block, Follow, Like, Mute
 
 __all__ = [
+    "AccountExport",
+    "AccountToken",
     "AgentMemory",
     "AuditLog",
     "Base",
