@@ -127,6 +127,13 @@ _STORED_IN: dict[str, tuple[str | None, dict[str, str]]] = {
     "PaymentCreate": ("payments", {}),
     # Stored as JSON inside projects.cadence_config: no column of its own.
     "CadenceConfig": (None, {}),
+    # Account self-service: passwords are stored hashed, tokens never (only their hash).
+    "ProfileUpdate": ("users", {}),
+    "ResetRequest": ("users", {}),
+    "PasswordChange": (None, {}),
+    "ResetConfirm": (None, {}),
+    "TokenIn": (None, {}),
+    "AccountDeletion": (None, {}),
 }
 
 
