@@ -33,7 +33,15 @@ from stratabase.auth.principal import Principal
 from stratabase.auth.service import Account
 from stratabase.auth.tokens import hash_token, new_token
 from stratabase.cache import Cache, delete_after_commit, invalidate_tags_after_commit
-from stratabase.cache.keys import SESSION, TAG_SEARCH, TAG_STATS, tag_user
+from stratabase.cache.keys import (
+    SESSION,
+    TAG_SEARCH,
+    TAG_STATS,
+    tag_category,
+    tag_post,
+    tag_user,
+)
+from stratabase.content.comments import tag_comments
 from stratabase.db.session import Database
 from stratabase.db.types import utcnow
 from stratabase.enums import UserStatus
@@ -43,9 +51,11 @@ from stratabase.models import (
     AccountExport,
     AccountToken,
     Block,
+    Comment,
     Follow,
     LedgerAccount,
     Mute,
+    Post,
     User,
     UserSession,
 )
@@ -61,6 +71,8 @@ SESSIONS_CURSOR = "account-sessions"
 RESET = "reset"
 VERIFY = "verify"
 DELETED_NAME = "Deleted user"
+#: Profile fields printed beside the user's posts and comments (author cards).
+_SHOWN_ON_CONTENT = frozenset({"name", "username", "avatar_url"})
 
 
 def _aware(moment: datetime) -> datetime:
@@ -118,9 +130,10 @@ class AccountService:
                 setattr(user, key, value)
             await session.flush()
             await index.sync_user(session, user)
-            invalidate_tags_after_commit(
-                session, self.cache, [tag_user(user.id), TAG_SEARCH, TAG_STATS]
-            )
+            stale = [tag_user(user.id), TAG_SEARCH, TAG_STATS]
+            if values.keys() & _SHOWN_ON_CONTENT:
+                stale += await _content_tags(session, user.id)
+            invalidate_tags_after_commit(session, self.cache, stale)
             return OwnAccount(Account.from_user(user), await _verified(session, user))
 
         try:
@@ -348,6 +361,7 @@ class AccountService:
             await index.sync_user(session, row)
             await self._revoke(session, user.id, keep=None)
             tags = [tag_user(user.id), TAG_SEARCH, TAG_STATS, *map(tag_user, neighbours)]
+            tags += await _content_tags(session, user.id)
             invalidate_tags_after_commit(session, self.cache, tags)
 
         await self.db.transaction(work)
@@ -453,6 +467,21 @@ async def _verified(session: AsyncSession, user: User) -> bool:
         )
     )
     return bool(found)
+
+
+async def _content_tags(session: AsyncSession, user_id: int) -> list[str]:
+    """Cached pages that show the user as an author: their posts' pages and category
+    feeds, and the comment pages of posts they commented on."""
+    posts = (
+        await session.execute(select(Post.id, Post.category_id).where(Post.author_id == user_id))
+    ).all()
+    commented = await session.scalars(
+        select(Comment.post_id).where(Comment.author_id == user_id).distinct()
+    )
+    tags = {tag_post(post_id) for post_id, _ in posts}
+    tags |= {tag_category(category) for _, category in posts if category is not None}
+    tags |= {tag_comments(post_id) for post_id in commented}
+    return sorted(tags)
 
 
 async def _neighbours(session: AsyncSession, user_id: int) -> set[int]:

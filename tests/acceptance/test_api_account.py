@@ -24,6 +24,7 @@ from stratabase.db.types import utcnow
 from stratabase.jobs.config import WorkerConfig
 from stratabase.jobs.registry import Registry
 from stratabase.jobs.worker import Worker
+from stratabase.ratelimit import RateLimits
 from stratabase.settings import Settings
 from tests.acceptance.api_support import NO_LIMITS, assert_problem
 from tests.acceptance.auth_support import use_hasher
@@ -89,12 +90,15 @@ class World:
 
 @asynccontextmanager
 async def _world(
-    settings: Settings, db: Database, monkeypatch: pytest.MonkeyPatch
+    settings: Settings,
+    db: Database,
+    monkeypatch: pytest.MonkeyPatch,
+    limits: RateLimits = NO_LIMITS,
 ) -> AsyncIterator[World]:
     use_hasher(monkeypatch)
     with smtp_server() as inbox:
         mailing = settings.model_copy(update={"smtp_host": "127.0.0.1", "smtp_port": inbox.port})
-        app = create_app(mailing, database=db, rate_limits=NO_LIMITS)
+        app = create_app(mailing, database=db, rate_limits=limits)
         root: Stratabase = app.state.stratabase
         clock = Clock()
         root.accounts.clock = clock
@@ -112,6 +116,13 @@ async def test_profile_edit_is_seen_by_the_next_public_read(
 ) -> None:
     async with _world(settings, db, monkeypatch) as w:
         me, other = await w.register(), await w.register()
+        post = await w.http.post(
+            "/v1/posts",
+            json={"kind": "article", "title": "Before", "status": "published"},
+            headers=me.headers,
+        )
+        post_path = f"/v1/posts/{post.json()['id']}"
+        assert (await w.http.get(post_path)).json()["author"]["username"] == me.username
         before = await w.http.get(f"/v1/users/{me.id}")  # fills the profile cache
         assert before.status_code == 200 and before.json()["username"] == me.username
         edit = {
@@ -128,6 +139,7 @@ async def test_profile_edit_is_seen_by_the_next_public_read(
         assert {k: after[k] for k in ("name", "bio", "avatar_url", "username")} == {
             k: edit[k] for k in ("name", "bio", "avatar_url", "username")
         }
+        assert (await w.http.get(post_path)).json()["author"]["username"] == edit["username"]
         found = await w.http.get("/v1/users", params={"search": f"{me.username}_x"})
         assert [u["id"] for u in found.json()["items"]] == [me.id]
 
@@ -404,3 +416,21 @@ async def _until_done(
         if loop.time() > deadline:
             raise AssertionError(f"export still {body['status']}")
         await asyncio.sleep(0.05)
+
+
+async def test_token_flows_share_the_per_ip_sign_in_budget(
+    settings: Settings, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reset requests and token redemptions are limited per IP like sign-in (429 with
+    Retry-After), known and unknown emails alike."""
+    async with _world(settings, db, monkeypatch, RateLimits(auth="3/hour")) as w:
+        statuses = [
+            (
+                await w.http.post("/v1/account/password-reset", json={"email": f"n{n}@example.com"})
+            ).status_code
+            for n in range(3)
+        ]
+        assert statuses == [202] * 3
+        refused = await w.http.post("/v1/account/verify-email", json={"token": "x" * 43})
+        assert_problem(refused, 429)
+        assert int(refused.headers["retry-after"]) >= 1
