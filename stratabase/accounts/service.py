@@ -369,9 +369,21 @@ class AccountService:
     # --- export -----------------------------------------------------------------------
 
     async def start_export(self, principal: Principal) -> ExportInfo:
-        """Queue an export of the caller's data (the ``account.export`` job builds it)."""
+        """Queue an export of the caller's data (the ``account.export`` job builds it); while
+        one is still pending, that one is answered instead of queueing another."""
 
         async def work(session: AsyncSession) -> ExportInfo:
+            pending = await session.scalar(
+                select(AccountExport)
+                .where(
+                    AccountExport.user_id == principal.user_id,
+                    AccountExport.status == "pending",
+                )
+                .order_by(AccountExport.id.desc())
+                .limit(1)
+            )
+            if pending is not None:
+                return _export_info(pending, with_data=False)
             row = AccountExport(user_id=principal.user_id, status="pending")
             session.add(row)
             await session.flush()

@@ -373,6 +373,8 @@ async def test_export_is_a_job_only_its_owner_reads(
         assert started.status_code == 202, started.text
         export_id = started.json()["id"]
         assert started.json()["status"] == "pending"
+        again = await w.http.post("/v1/me/exports", headers=me.headers)
+        assert again.json()["id"] == export_id, "one pending export at a time"
         assert_problem(await w.http.get(f"/v1/me/exports/{export_id}", headers=other.headers), 404)
         assert_problem(await w.http.get(f"/v1/me/exports/{export_id}"), 401)
 
@@ -434,3 +436,24 @@ async def test_token_flows_share_the_per_ip_sign_in_budget(
         refused = await w.http.post("/v1/account/verify-email", json={"token": "x" * 43})
         assert_problem(refused, 429)
         assert int(refused.headers["retry-after"]) >= 1
+
+
+async def test_a_token_racing_itself_wins_once(
+    settings: Settings, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with _world(settings, db, monkeypatch) as w:
+        me = await w.register()
+        await w.http.post("/v1/account/password-reset", json={"email": me.email})
+        token = token_in((await w.inbox.wait_for(1))[0])
+        answers = await asyncio.gather(
+            *(
+                w.http.post(
+                    "/v1/account/password-reset/confirm",
+                    json={"token": token, "new_password": f"{NEW_PASSWORD} {n}"},
+                )
+                for n in range(4)
+            )
+        )
+        assert sorted(a.status_code for a in answers) == [204, 422, 422, 422]
+        winner = next(n for n, a in enumerate(answers) if a.status_code == 204)
+        assert (await w.login(me.email, f"{NEW_PASSWORD} {winner}")).status_code == 200
