@@ -186,6 +186,13 @@ class AccountService:
             )
         )
 
+    async def send_reset(self, email: str) -> None:
+        """Look the email up and mail a reset token if it has an account: the whole of a
+        reset request, run after the answer so its timing cannot tell accounts apart."""
+        pending = await self.request_reset(email)
+        if pending is not None:
+            await self.deliver(pending)
+
     async def confirm_reset(self, token: str, new_password: str) -> None:
         """Set a new password with a mailed reset token (good once, before it expires) and
         revoke every session of the account."""
