@@ -27,6 +27,7 @@ from stratabase.settings import Settings, load_settings
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from stratabase.accounts.service import AccountService
     from stratabase.cache import Cache
     from stratabase.changes.feed import ChangeFeed
     from stratabase.jobs.registry import Registry
@@ -147,6 +148,15 @@ class Stratabase:
         return Observability(self)
 
     @functools.cached_property
+    def accounts(self) -> AccountService:
+        """Account self-service, sending its mail through the settings' mailer."""
+        from stratabase.accounts.mailer import build_mailer
+        from stratabase.accounts.service import AccountService
+
+        mailer = build_mailer(self.settings)
+        return AccountService(self.db, self.cache, self.settings, mailer, cursors=self.cursors)
+
+    @functools.cached_property
     def cursors(self) -> CursorCodec:
         """Signs page cursors with the settings' secret key."""
         from stratabase.pagination import CursorCodec
@@ -165,7 +175,7 @@ class Stratabase:
     def _use_settings(self, settings: Settings) -> None:
         """New settings (a resolved secret key): what is signed with it is built anew."""
         self.settings = settings
-        for name in ("cursors", "payments", "jobs"):
+        for name in ("cursors", "payments", "jobs", "accounts"):
             self.__dict__.pop(name, None)
         if "ledger" in self.__dict__:  # kept (its batcher may be busy), re-keyed
             self.ledger.cursors = self.cursors

@@ -203,6 +203,19 @@ class Settings(BaseSettings):
     moderation_auto_hide_reports: int = Field(default=3, ge=0, le=10_000)
     moderation_claim_seconds: float = Field(default=900.0, ge=1, le=86_400)
 
+    #: Account mail (reset, verification): SMTP when ``smtp_host`` is set, else the embedded
+    #: mailer appends each message as a JSON line to ``mail_file`` (or prints it to stdout).
+    smtp_host: str = ""
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_starttls: bool = False
+    mail_from: str = "Stratabase <no-reply@localhost>"
+    mail_file: str = ""
+    #: Lifetimes of mailed tokens: password reset, email verification.
+    reset_token_minutes: float = Field(default=30.0, gt=0, le=10_080)
+    verify_token_hours: float = Field(default=48.0, gt=0, le=8_760)
+
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: str) -> str:

@@ -25,6 +25,7 @@ from stratabase.api.middleware import (
 )
 from stratabase.api.openapi import install_openapi
 from stratabase.api.routes import auth, categories, comments, feeds, health, posts, search, users
+from stratabase.api.routes.account import router as account_router
 from stratabase.api.routes.analytics import router as analytics_router
 from stratabase.api.routes.audit import bind_audit_context
 from stratabase.api.routes.audit import router as audit_router
@@ -157,6 +158,7 @@ def build_api(sb: Stratabase, *, owned: bool, ready: bool = False) -> FastAPI:
     app.include_router(invitations_router)
     app.include_router(projects_router)
     app.include_router(metrics_router)
+    app.include_router(account_router)
     install_studio(app)  # /studio: admins' and moderators' web UI (docs/studio.md)
     sb.observability.install()  # SQL, pool and cache metrics; the slow-query log
     return app

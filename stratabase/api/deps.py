@@ -10,6 +10,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import HTTPConnection
 
+from stratabase.accounts.service import AccountService
 from stratabase.api.client_ip import client_ip, limit_key
 from stratabase.app import Stratabase
 from stratabase.auth import service as auth_service
@@ -82,6 +83,11 @@ async def get_moderation(request: Request) -> ModerationService:
     return _root(request).moderation
 
 
+async def get_accounts(request: Request) -> AccountService:
+    """The account self-service of the root."""
+    return _root(request).accounts
+
+
 DatabaseDep = Annotated[Database, Depends(get_database)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 #: The app's cache (in-process, or two tiers over Redis), built once by the root.
@@ -94,6 +100,8 @@ PaymentsDep = Annotated[PaymentService, Depends(get_payments)]
 JobsDep = Annotated[JobService, Depends(get_jobs)]
 #: Reports, the review queue, decisions and appeals.
 ModerationDep = Annotated[ModerationService, Depends(get_moderation)]
+#: Account self-service (profile, passwords, sessions, deletion, export).
+AccountsDep = Annotated[AccountService, Depends(get_accounts)]
 
 
 # --- authentication -------------------------------------------------------------------

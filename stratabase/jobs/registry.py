@@ -131,13 +131,13 @@ class Registry:
 
 def builtin_registry(*, periodic: bool = True) -> Registry:
     """Every built-in task, and (unless ``periodic=False``) their periodic schedules."""
+    from stratabase.accounts import export
     from stratabase.analytics import aggregate
     from stratabase.jobs.tasks import crawl, episodes, maintenance, rankings, stats, usage
-
-    registry = Registry()
     from stratabase.moderation import tasks as moderation
 
-    modules = (maintenance, crawl, episodes, stats, usage, rankings, aggregate, moderation)
+    registry = Registry()
+    modules = (maintenance, crawl, episodes, stats, usage, rankings, aggregate, moderation, export)
     for module in modules:
         module.register(registry, periodic=periodic)
     return registry

@@ -1,6 +1,7 @@
 """ORM mappings, one module per domain. Importing this package registers every table."""
 
 from stratabase.db.base import Base, metadata
+from stratabase.models.account_tokens import AccountExport, AccountToken
 from stratabase.models.accounts import Organization, User, UserSession
 from stratabase.models.analytics import DailyActiveUsers, DailyEventCount, EpisodeReadingDaily
 from stratabase.models.cache import CacheGeneration, CacheInvalidation
@@ -44,6 +45,8 @@ from stratabase.models.social import Block, Follow, Like, Mute
 from stratabase.models.trust import ModerationAppeal, ModerationHold, UserSanction
 
 __all__ = [
+    "AccountExport",
+    "AccountToken",
     "AgentMemory",
     "AuditLog",
     "Base",

@@ -42,7 +42,7 @@ LOGINS = {
 }
 #: Operations that end the caller's own session: fuzzed anonymously only, so the signed-in
 #: roles keep their tokens for the rest of the run.
-SELF_REVOKING = ("/v1/auth/logout", "/v1/auth/logout-all")
+SELF_REVOKING = ("/v1/auth/logout", "/v1/auth/logout-all", "/v1/me/sessions/{session_id}")
 #: Answers that never end (a valid subscription streams): see test_api_changes.py.
 STREAMING = ("/v1/changes",)
 

@@ -146,6 +146,13 @@ _STORED_IN: dict[str, tuple[str | None, dict[str, str]]] = {
     "NoteResolve": ("planning_notes", {"resolution": "planning_notes.status"}),
     "NoteAttach": ("planning_note_episodes", {}),
     "MemoryWrite": ("agent_memories", {}),
+    # Account self-service: passwords are stored hashed, tokens never (only their hash).
+    "ProfileUpdate": ("users", {}),
+    "ResetRequest": ("users", {}),
+    "PasswordChange": (None, {}),
+    "ResetConfirm": (None, {}),
+    "TokenIn": (None, {}),
+    "AccountDeletion": (None, {}),
 }
 
 
