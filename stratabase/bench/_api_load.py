@@ -76,7 +76,7 @@ class Targets:
     user_ids: list[int]
     batches: list[list[int]]
     post_words: list[str]
-    user_prefixes: list[str]
+    user_words: list[str]
 
 
 @dataclass(frozen=True)
@@ -170,7 +170,7 @@ def _endpoints(t: Targets) -> list[_Endpoint]:
         ),
         _Endpoint(
             "search users",
-            [_get("search", f"/v1/search?q={p}&type=users&limit={PAGE}") for p in t.user_prefixes],
+            [_get("search", f"/v1/search?q={w}&type=users&limit={PAGE}") for w in t.user_words],
         ),
         _Endpoint(
             "trending",
@@ -217,8 +217,8 @@ def _mixed(t: Targets) -> list[Request]:
         add("comment tree", "GET", f"/v1/posts/{post_id}/comments?limit={PAGE}&depth=5")
     for word in t.post_words:
         add("search posts", "GET", f"/v1/search?q={word}&type=posts&limit={PAGE}")
-    for prefix in t.user_prefixes:
-        add("search users", "GET", f"/v1/search?q={prefix}&type=users&limit={PAGE}")
+    for word in t.user_words:
+        add("search users", "GET", f"/v1/search?q={word}&type=users&limit={PAGE}")
     for user_id in t.user_ids:
         add("profile", "GET", f"/v1/users/{user_id}")
     return out

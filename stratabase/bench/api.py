@@ -164,7 +164,7 @@ async def _targets(db: Database) -> Targets:
                 select(User.id).where(User.status == UserStatus.ACTIVE).order_by(User.id)
             )
         )
-        names = list(await session.scalars(select(User.username).order_by(User.id).limit(500)))
+        names = list(await session.scalars(select(User.name).order_by(User.id).limit(500)))
         titles = list(
             await session.scalars(select(Post.title).where(Post.id.in_(pick.sample(published, 40))))
         )
@@ -188,5 +188,12 @@ async def _targets(db: Database) -> Targets:
         user_ids=pick.sample(users, min(SAMPLE, len(users))),
         batches=[pick.sample(users, min(100, len(users))) for _ in range(5)],
         post_words=pick.sample(words, min(20, len(words))) or ["news"],
-        user_prefixes=sorted({name[:3] for name in pick.sample(names, min(20, len(names)))}),
+        # Whole words of display names (first names repeat: a page of matches each). The
+        # index matches words, not prefixes: 3-letter prefixes found nobody, so every
+        # request was an empty page, never cached (empty pages are not), and measured
+        # the miss path under the name of a hit.
+        user_words=sorted(
+            {n.split()[0].lower() for n in pick.sample(names, min(20, len(names))) if n.split()}
+        )
+        or ["user"],
     )

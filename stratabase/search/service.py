@@ -271,7 +271,7 @@ async def _hydrate(
     ids = [doc.ref_id for doc, _ in rows]
     if kind == "posts":
         posts = await content_queries.posts_by_ids(session, ids, viewer)
-        by_id = {p["id"]: p for p in await pages.json_bodies(session, posts)}
+        by_id: dict[int, Any] = {p["id"]: p for p in await pages.json_bodies(session, posts)}
     else:
         users = await session.scalars(select(User).where(User.id.in_(ids)))
         by_id = {u.id: content_queries.public_user(u) for u in users}

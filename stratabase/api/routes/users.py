@@ -15,7 +15,7 @@ from stratabase.api.deps import (
     DatabaseDep,
     WriterUserDep,
 )
-from stratabase.api.responses import json_answer
+from stratabase.api.responses import Rendered, cached_answer, json_answer
 from stratabase.api.routes._params import (
     DEFAULT,
     Cursor,
@@ -29,6 +29,7 @@ from stratabase.api.routes._router import public_router
 from stratabase.api.schemas.common import PageOut
 from stratabase.api.schemas.fields import page_json, page_response, parse_fields
 from stratabase.api.schemas.users import FollowUserOut, UserCardOut, UserProfileOut
+from stratabase.cache.keys import PROFILE, tag_user
 from stratabase.pagination import Page
 from stratabase.schemas.accounts import UserPublicRead
 from stratabase.schemas.social import RelationshipRead
@@ -88,8 +89,13 @@ async def get_user(
 ) -> Response:
     """A public profile with followers, following, posts and likes received (cached; every
     write that changes it invalidates it at once)."""
-    profile = await service.get_profile(db, cache, user_id)
-    return json_answer(request, _PROFILE.dump_json(_PROFILE.validate_python(profile)), public=True)
+
+    async def render(exact: bool) -> Rendered:
+        profile = await service.get_profile(db, cache, user_id)
+        body = _PROFILE.dump_json(_PROFILE.validate_python(profile))
+        return Rendered(body, (tag_user(user_id),), float(PROFILE.ttl))
+
+    return await cached_answer(request, cache, render)
 
 
 @router.get("/{user_id}/relationship", response_model=RelationshipRead)
