@@ -96,8 +96,8 @@ class Rendered:
     fresh_for: float
 
 
-#: Builds an answer; its argument is True when the answer is to be kept (then counters are
-#: read exactly, so a kept answer is never older than its ``fresh_for``).
+#: Builds an answer; its argument is True for an answer that may be kept (then counters are
+#: read exactly, in one statement, so a kept answer is never older than its ``fresh_for``).
 Render = Callable[[bool], Awaitable[Rendered]]
 
 
@@ -109,7 +109,7 @@ async def cached_answer(request: Request, cache: Cache, render: Render) -> Respo
     between the two invalidates a tag the fill checks, so a stale answer is never stored.
     If the second render depends on other tags (the page changed meanwhile), it is
     answered but not kept."""
-    first = await render(False)
+    first = await render(True)  # one statement for the counters, not one per cold post
     if first.tags is None or first.fresh_for < 1 or "authorization" in request.headers:
         return json_answer(request, first.body, public=True)
     key = answer_key(request.scope["path"], request.scope["query_string"])

@@ -180,6 +180,13 @@ async def _targets(db: Database) -> Targets:
             if len(word.strip(".,:;!?\"'()")) >= 4 and word.isascii()
         }
     )
+    firsts = sorted(
+        {
+            first.lower()
+            for first in (name.split()[0] for name in names if name.split())
+            if first.isascii() and first.isalpha()  # a plain word in a URL
+        }
+    )
     return Targets(
         post_ids=pick.sample(published, min(SAMPLE, len(published))),
         thread_ids=threads or published[:1],
@@ -192,8 +199,5 @@ async def _targets(db: Database) -> Targets:
         # index matches words, not prefixes: 3-letter prefixes found nobody, so every
         # request was an empty page, never cached (empty pages are not), and measured
         # the miss path under the name of a hit.
-        user_words=sorted(
-            {n.split()[0].lower() for n in pick.sample(names, min(20, len(names))) if n.split()}
-        )
-        or ["user"],
+        user_words=pick.sample(firsts, min(20, len(firsts))) or ["user"],
     )

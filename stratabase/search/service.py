@@ -80,12 +80,14 @@ async def search(
     cursor: str | None,
     limit: int,
     cache: Cache | None = None,
+    exact_counters: bool = False,
 ) -> Page[dict[str, Any]]:
     """A page of ranked hits. Pages are cached per (kind, normalised query, cursor, limit,
     viewer class) with the tag ``search``, which every write of an indexed post and every
     sign-up and account status change invalidate after commit, and the viewer's
     ``feed:<id>``; post stats and the viewer's like are read fresh. Only active accounts
-    are found (suspended and deleted ones are not). Nothing is cached without ``cache``."""
+    are found (suspended and deleted ones are not). Nothing is cached without ``cache``.
+    ``exact_counters``: anonymous counters from the database (one statement), not the cache."""
     cleaned = validate_query(text)
     parsed = parse_query(cleaned)
     if parsed.empty:  # only punctuation or only exclusions: nothing can rank
@@ -103,7 +105,9 @@ async def search(
     if kind == "users":
         return Page(page["items"], page["next"])
     items = page["items"]
-    posts = await pages.with_extras(db, viewer, [item["post"] for item in items], cache=cache)
+    posts = await pages.with_extras(
+        db, viewer, [item["post"] for item in items], cache=None if exact_counters else cache
+    )
     for item, post in zip(items, posts, strict=True):
         item["post"] = post
     return Page(items, page["next"])

@@ -51,6 +51,8 @@ def _urls(world: dict[str, Any]) -> list[str]:
         "/v1/posts/popular",
         f"/v1/posts/{world['post']['id']}/comments?depth=2",
         f"/v1/users/{world['author'].id}",
+        "/v1/search?q=article",
+        f"/v1/search?q={world['author'].username}&type=users",
     ]
 
 
@@ -89,7 +91,7 @@ async def test_a_kept_answer_lives_no_longer_than_the_counters_bound(
     api: Api, wired: Wired
 ) -> None:
     world = await _world(api, wired)
-    for url in _urls(world)[:3]:  # the pages of posts, whose counters change with views
+    for url in [*_urls(world)[:3], "/v1/search?q=article"]:  # pages of posts: their views
         await _ok(await api.http.get(url))
         path, _, query = url.partition("?")
         left = await wired[1].ttl(answer_key(path, query.encode()))
@@ -105,6 +107,7 @@ async def test_every_write_shows_on_the_next_read_and_never_answers_304(
     tree = f"/v1/posts/{post['id']}/comments?depth=2"
     profile = f"/v1/users/{author.id}"
     popular = "/v1/posts/popular"
+    search = "/v1/search?q=article"
 
     async def tagged(url: str) -> tuple[dict[str, Any], str]:
         await api.http.get(url)  # kept (if not already)
@@ -129,12 +132,14 @@ async def test_every_write_shows_on_the_next_read_and_never_answers_304(
 
     # An edit of a post in the category: its title.
     _, feed_tag = await tagged(feed)
+    await tagged(search)
     edited = await api.http.patch(
         f"/v1/posts/{post['id']}", json={"title": "Edited"}, headers=author.headers
     )
     assert edited.status_code == 200, edited.text
     titles = [i["title"] for i in (await changed(feed, feed_tag))["items"]]
     assert "Edited" in titles
+    assert (await _ok(await api.http.get(search)))["items"] == []  # "article" is gone
 
     # A new post in the category (tag of the category).
     _, feed_tag = await tagged(feed)
