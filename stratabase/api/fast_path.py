@@ -11,10 +11,11 @@ address) and the same headers and ``ETag``/304 rules as the route (:func:`json_a
 
 The same wrapper answers the anonymous list pages whose whole answer the routes keep
 (:func:`stratabase.api.responses.cached_answer`: category feeds, popular, trending, comment
-trees, profiles, search): a plain ``GET`` of one of those paths, any query string, no credentials,
-no ``Origin``, is looked up under :func:`answer_key` and, when kept, answered from those
-bytes with their ``ETag`` (304 when ``If-None-Match`` names it), after the same rate limit.
-A miss goes to the route, which answers and keeps the answer for the next request.
+trees, profiles, batches of users, search): a plain ``GET`` of one of those paths, any
+query string, no credentials, no ``Origin``, is looked up under :func:`answer_key` and,
+when kept, answered from those bytes with their ``ETag`` (304 when ``If-None-Match`` names
+it), after the same rate limit. A miss goes to the route, which answers and keeps the
+answer for the next request.
 
 Anything else, and anything that goes wrong (a post that does not exist or is not visible,
 a refused rate limit, a cache or database error), falls through to the full application,
@@ -40,7 +41,7 @@ _POST_PAGE = re.compile(r"/v1/posts/([1-9][0-9]{0,18})")
 #: Paths whose anonymous answers the routes keep whole (see ``responses.cached_answer``).
 _KEPT_ANSWERS = re.compile(
     r"/v1/(?:feed/categories/[1-9][0-9]{0,18}|posts/(?:popular|trending)"
-    r"|posts/[1-9][0-9]{0,18}/comments|users/[1-9][0-9]{0,18}|search)"
+    r"|posts/[1-9][0-9]{0,18}/comments|users(?:/[1-9][0-9]{0,18})?|search)"
 )
 #: Headers that send a request down the full path (credentials, CORS, conditional forms
 #: other than If-None-Match are simply ignored by the route too).

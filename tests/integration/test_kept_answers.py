@@ -53,6 +53,7 @@ def _urls(world: dict[str, Any]) -> list[str]:
         f"/v1/users/{world['author'].id}",
         "/v1/search?q=article",
         f"/v1/search?q={world['author'].username}&type=users",
+        f"/v1/users?ids={world['author'].id},{world['fan'].id}&include=stats",
     ]
 
 
@@ -154,9 +155,13 @@ async def test_every_write_shows_on_the_next_read_and_never_answers_304(
 
     # A follow: the profile's counters.
     before, profile_tag = await tagged(profile)
+    batch = f"/v1/users?ids={author.id},{fan.id}&include=stats"
+    _, batch_tag = await tagged(batch)
     await _ok(await api.http.post(f"/v1/users/{author.id}/follow", headers=fan.headers))
     after = await changed(profile, profile_tag)
     assert after["stats"]["followers"] == before["stats"]["followers"] + 1
+    cards = (await changed(batch, batch_tag))["items"]
+    assert [c["stats"]["following"] for c in cards] == [0, 1]
 
     # The post unpublished: gone from the feed, its comment tree answers 404.
     _, feed_tag = await tagged(feed)

@@ -15,7 +15,7 @@ from stratabase.api.deps import (
     DatabaseDep,
     WriterUserDep,
 )
-from stratabase.api.responses import Rendered, cached_answer, json_answer
+from stratabase.api.responses import Rendered, cached_answer
 from stratabase.api.routes._params import (
     DEFAULT,
     Cursor,
@@ -67,20 +67,28 @@ async def list_users(
     wanted = parse_fields(fields, model)
     if wanted is not None and include is not None:
         wanted.add("stats")
-    page = await service.list_users(
-        db,
-        cache,
-        search=search,
-        ids=parse_ids(ids),
-        codec=codec,
-        cursor=cursor,
-        limit=limit,
-        fields=frozenset(wanted) if wanted is not None else None,
-        include=frozenset([include]) if include is not None else frozenset(),
-    )
-    items = [card.model_dump() for card in page.items]
-    body = page_json(Page(items, page.next_cursor), model, wanted)
-    return json_answer(request, body, public=True)
+    batch = parse_ids(ids)
+
+    async def render(exact: bool) -> Rendered:
+        page = await service.list_users(
+            db,
+            cache,
+            search=search,
+            ids=batch,
+            codec=codec,
+            cursor=cursor,
+            limit=limit,
+            fields=frozenset(wanted) if wanted is not None else None,
+            include=frozenset([include]) if include is not None else frozenset(),
+        )
+        items = [card.model_dump() for card in page.items]
+        body = page_json(Page(items, page.next_cursor), model, wanted)
+        # A batch is kept like its cached cards (tag user:<id> of each), when all were found.
+        complete = batch is not None and len(items) == len(set(batch))
+        tags = tuple(tag_user(i) for i in dict.fromkeys(batch or ())) if complete else None
+        return Rendered(body, tags, float(PROFILE.ttl))
+
+    return await cached_answer(request, cache, render)
 
 
 @router.get("/{user_id}", response_model=UserProfileOut)
