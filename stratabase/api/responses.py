@@ -12,12 +12,13 @@ public, max-age=…, stale-while-revalidate=…``); answers to a request with cr
 Authorization`` so a shared cache never hands an anonymous copy to a signed-in reader.
 
 **Whole anonymous answers.** A list page an anonymous reader asks for (a category feed,
-popular, trending, a comment tree, a profile) is the same bytes for every anonymous
-reader, so :func:`cached_answer` keeps those bytes (and their ``ETag``) in the cache under
-the request's path and query (:func:`answer_key`), with the tags of everything they were
-built from, for as long as the page may be served (counters: :data:`counters.BOUND`, the
-post page's bound). :class:`~stratabase.api.fast_path.FastPath` answers the next such
-request from them, below the framework. The entry is filled the way every cached read is
+popular, trending, a comment tree, a profile, a batch of users, search) is the same bytes
+for every anonymous reader, so :func:`cached_answer` keeps those bytes (and their
+``ETag``) in the cache under the request's path and query (:func:`answer_key`), with the
+tags of everything they were built from, for as long as the page may be served (at most
+:data:`counters.BOUND` where it shows counters: the post page's bound).
+:class:`~stratabase.api.fast_path.PostPageFastPath` answers the next such request from
+them, below the framework. The entry is filled the way every cached read is
 (``Cache.get_or_load``: tag versions taken before the load, a fill refused if a write
 touched one meanwhile), so a write that changes the answer makes it a miss at once, in
 this process and, on two tiers, in the others as soon as the invalidation arrives.
