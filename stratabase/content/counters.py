@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import exists, select
 
@@ -29,7 +30,7 @@ from stratabase.cache import Cache
 from stratabase.cache.keys import POST_STATS
 from stratabase.db.session import Database
 from stratabase.enums import LikeTarget
-from stratabase.models import Like, PostStats
+from stratabase.models import Like, Post, PostStats
 from stratabase.schemas.content import PostStatsRead
 
 #: Longest (seconds) an anonymous reader's counts lag the database: a view counted now is
@@ -107,7 +108,49 @@ async def fresh_stats(db: Database, viewer: Principal, post_id: int) -> tuple[st
     return render(post_id, tuple(row[:5])), bool(row[5])  # type: ignore[arg-type]
 
 
-__all__ = ["BOUND", "cached_stats", "fresh_stats", "render", "stats_tags", "tag_post_stats"]
+async def fresh_many(
+    db: Database, viewer: Principal, post_ids: Sequence[int]
+) -> dict[int, tuple[dict[str, Any], bool]]:
+    """:func:`fresh_stats` for a page of posts, in one statement: each post's exact
+    counters (``stats`` as a list page shows them) and whether ``viewer`` likes it."""
+    liked = exists().where(
+        Like.user_id == viewer.user_id,
+        Like.target_type == LikeTarget.POST,
+        Like.target_id == Post.id,
+    )
+    statement = (
+        select(Post.id, *_COLUMNS, liked.label("liked"))
+        .select_from(Post)
+        .outerjoin(PostStats, PostStats.post_id == Post.id)
+        .where(Post.id.in_(post_ids))
+    )
+    async with db.session() as session:
+        rows = (await session.execute(statement)).all()
+    out: dict[int, tuple[dict[str, Any], bool]] = {}
+    for post_id, views, likes, shares, comments, updated_at, likes_it in rows:
+        stats: dict[str, Any] = {"post_id": post_id, "views": views or 0, "likes": likes or 0}
+        stats.update(shares=shares or 0, comments=comments or 0)
+        if views is not None:
+            stats["updated_at"] = updated_at
+        out[post_id] = (stats, bool(likes_it))
+    for post_id in post_ids:  # not found (deleted meanwhile): no counters, not liked
+        out.setdefault(
+            post_id,
+            ({"post_id": post_id, "views": 0, "likes": 0, "shares": 0, "comments": 0}, False),
+        )
+    return out
+
+
+__all__ = [
+    "BOUND",
+    "cached_many",
+    "cached_stats",
+    "fresh_many",
+    "fresh_stats",
+    "render",
+    "stats_tags",
+    "tag_post_stats",
+]
 
 
 async def cached_many(db: Database, cache: Cache, post_ids: Sequence[int]) -> dict[int, str]:

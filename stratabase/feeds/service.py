@@ -20,12 +20,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from stratabase.auth.principal import Principal
 from stratabase.cache import Cache
 from stratabase.cache.keys import FEED, tag_category, tag_feed, tag_post, tag_user
-from stratabase.content import queries
+from stratabase.content import counters, queries
 from stratabase.content.reads import TAG_CATEGORIES
 from stratabase.db.session import Database
+from stratabase.db.types import utcnow
 from stratabase.enums import PostKind, PostStatus
 from stratabase.exceptions import InvalidInput, NotFound
 from stratabase.feeds import pages, rankings
+from stratabase.feeds.pages import BodyPage, PostJson, TaggedPage
 from stratabase.models import Category, Follow, Post
 from stratabase.pagination import CursorCodec, Page
 from stratabase.social.queries import hidden_authors
@@ -43,7 +45,7 @@ async def home(
     cursor: str | None,
     limit: int,
     shape: queries.Shape = queries.FULL,
-) -> Page[dict[str, Any]]:
+) -> Page[PostJson]:
     """Published posts of the authors the viewer follows, newest first (cached).
 
     The followed authors are read first (one statement) and the page is cached under a key
@@ -62,7 +64,7 @@ async def home(
         else select(Follow.followee_id).where(Follow.follower_id == viewer.user_id)
     )
 
-    async def load() -> dict[str, Any]:
+    async def load() -> BodyPage:
         statement = select(Post).where(
             Post.status == PostStatus.PUBLISHED, Post.author_id.in_(authors)
         )
@@ -112,7 +114,7 @@ async def _body_page(
     codec: CursorCodec,
     cursor: str | None,
     limit: int,
-) -> dict[str, Any]:
+) -> BodyPage:
     """One keyset page of post bodies (no stats): what a cached feed page holds."""
     if viewer is not None:
         statement = statement.where(~hidden_authors(viewer.user_id))
@@ -138,12 +140,16 @@ async def category(
     cursor: str | None,
     limit: int,
     shape: queries.Shape = queries.FULL,
-) -> Page[dict[str, Any]]:
+    exact_counters: bool = False,
+) -> TaggedPage[PostJson]:
     """Published posts of a category, newest first (cached, tag ``category:<id>``, which
-    every post write in the category invalidates; per viewer when signed in)."""
+    every post write in the category invalidates; per viewer when signed in).
+
+    ``exact_counters``: anonymous counters read from the database rather than the cache
+    (for an answer kept :data:`counters.BOUND` seconds, so a view shows within that bound)."""
     kind = f"category:{category_id}"
 
-    async def load() -> dict[str, Any]:
+    async def load() -> BodyPage:
         async with db.session() as session:
             if await session.get(Category, category_id) is None:
                 raise _NoCategory
@@ -160,9 +166,10 @@ async def category(
         page = await pages.cached_page(cache, key, load, tags)
     except _NoCategory:
         raise NotFound(f"category {category_id} does not exist", field="category_id") from None
-    return Page(
-        await pages.with_extras(db, viewer, page["items"], shape, cache=cache), page["next"]
+    items = await pages.with_extras(
+        db, viewer, page["items"], shape, cache=None if exact_counters else cache
     )
+    return TaggedPage(items, page["next"], pages.answer_tags(tags, items), float(counters.BOUND))
 
 
 class _NoCategory(Exception):
@@ -180,12 +187,14 @@ async def popular(
     kind: PostKind | None = None,
     cache: Cache | None = None,
     shape: queries.Shape = queries.FULL,
-) -> Page[dict[str, Any]]:
+    exact_counters: bool = False,
+) -> TaggedPage[PostJson]:
     """Most-liked posts published in the last ``days`` days (ties: newest id first), of one
     ``kind`` or all, from the ranking (at most 45 s old; see :mod:`~stratabase.feeds.rankings`)."""
     return await _ranked(
-        db, cache, viewer, days, kind, shape, codec=codec, cursor=cursor, limit=limit
-    )
+        db, cache, viewer, days, kind, shape, exact_counters,
+        codec=codec, cursor=cursor, limit=limit,
+    )  # fmt: skip
 
 
 async def trending(
@@ -198,12 +207,14 @@ async def trending(
     kind: PostKind | None = None,
     cache: Cache | None = None,
     shape: queries.Shape = queries.FULL,
-) -> Page[dict[str, Any]]:
+    exact_counters: bool = False,
+) -> TaggedPage[PostJson]:
     """Posts of the last few days by time-decayed score (``score``), of one ``kind`` or all,
     from the ranking (at most 45 s old; see :mod:`~stratabase.feeds.rankings`)."""
     return await _ranked(
-        db, cache, viewer, None, kind, shape, codec=codec, cursor=cursor, limit=limit
-    )
+        db, cache, viewer, None, kind, shape, exact_counters,
+        codec=codec, cursor=cursor, limit=limit,
+    )  # fmt: skip
 
 
 async def _ranked(
@@ -213,11 +224,12 @@ async def _ranked(
     days: int | None,
     kind: PostKind | None,
     shape: queries.Shape,
+    exact_counters: bool,
     *,
     codec: CursorCodec,
     cursor: str | None,
     limit: int,
-) -> Page[dict[str, Any]]:
+) -> TaggedPage[PostJson]:
     """A page of a ranking: the ranking (cache), the page's bodies (cache, per ranking
     version, viewer class and position), fresh stats and likes.
 
@@ -236,19 +248,25 @@ async def _ranked(
     window = list(ranking.entries[start : start + _window(limit)])
     show_score = days is None
 
-    async def load() -> dict[str, Any]:
+    async def load() -> BodyPage:
         return await _ranked_page(db, viewer, window, start, limit, show_score)
 
+    tags = [*(tag_post(e.post_id) for e in window), *pages.viewer_tags(viewer)]
     if cache is None:
         page = await load()
     else:
         key = pages.page_key(FEED, "ranked", viewer, list_kind, ranking.version, start, limit)
-        tags = [*(tag_post(e.post_id) for e in window), *pages.viewer_tags(viewer)]
         page = await pages.cached_page(cache, key, load, tags, ttl=float(rankings.MAX_AGE))
     next_cursor = None
     if page["next"] is not None and page["next"][0] < len(ranking.entries):
         next_cursor = codec.encode(list_kind, [ranking.version, *page["next"]])
-    return Page(await pages.with_extras(db, viewer, page["items"], shape, cache=cache), next_cursor)
+    items = await pages.with_extras(
+        db, viewer, page["items"], shape, cache=None if exact_counters else cache
+    )
+    # An answer built from this ranking is kept no longer than the ranking may be served.
+    left = rankings.MAX_AGE - (utcnow() - ranking.computed_at).total_seconds()
+    fresh_for = max(0.0, min(float(counters.BOUND), left))
+    return TaggedPage(items, next_cursor, pages.answer_tags(tags, items), fresh_for)
 
 
 def _window(limit: int) -> int:
@@ -273,7 +291,7 @@ async def _ranked_page(
     start: int,
     limit: int,
     show_score: bool,
-) -> dict[str, Any]:
+) -> BodyPage:
     """The first ``limit`` posts of ``window`` still published (and not hidden from the
     viewer), as bodies; ``next`` is ``[offset after the last one, its id]``. One statement
     for the posts plus the body loads."""

@@ -70,7 +70,7 @@ class SearchHit(TypedDict):
     rank: int
     title: str
     snippet: str
-    post: dict[str, Any] | None
+    post: pages.PostJson | None
     user: PublicUser | None
 
 
@@ -108,12 +108,14 @@ async def search(
     cursor: str | None,
     limit: int,
     cache: Cache | None = None,
+    exact_counters: bool = False,
 ) -> Page[SearchHit]:
     """A page of ranked hits. Pages are cached per (kind, normalised query, cursor, limit,
     viewer class) with the tag ``search``, which every write of an indexed post and every
     sign-up and account status change invalidate after commit, and the viewer's
     ``feed:<id>``; post stats and the viewer's like are read fresh. Only active accounts
-    are found (suspended and deleted ones are not). Nothing is cached without ``cache``."""
+    are found (suspended and deleted ones are not). Nothing is cached without ``cache``.
+    ``exact_counters``: anonymous counters from the database (one statement), not the cache."""
     cleaned = validate_query(text)
     parsed = parse_query(cleaned)
     if parsed.empty:  # only punctuation or only exclusions: nothing can rank
@@ -136,7 +138,7 @@ async def search(
         return Page(page["items"], page["next"])
     items = page["items"]
     bodies = [item["post"] for item in items if item["post"] is not None]
-    posts = await pages.with_extras(db, viewer, bodies, cache=cache)
+    posts = await pages.with_extras(db, viewer, bodies, cache=None if exact_counters else cache)
     for item, post in zip(items, posts, strict=True):
         item["post"] = post
     return Page(items, page["next"])
@@ -302,7 +304,7 @@ async def _hydrate(
     viewer: Principal | None,
 ) -> list[SearchHit]:
     ids = [doc.ref_id for doc, _ in rows]
-    posts: dict[int, dict[str, Any]] = {}
+    posts: dict[int, pages.PostJson] = {}
     users: dict[int, PublicUser] = {}
     if kind == "posts":
         found = await content_queries.posts_by_ids(session, ids, viewer)

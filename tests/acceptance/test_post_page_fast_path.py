@@ -4,6 +4,8 @@ is exactly what the route would have answered (body, ETag/304, headers, rate lim
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 import pytest
@@ -75,13 +77,10 @@ class _Refuse:
         await send({"type": "http.response.body", "body": b""})
 
 
-async def test_only_anonymous_visible_plain_pages_take_the_fast_path(
-    settings: Settings, db: Database, api: Api
-) -> None:
-    author = await api.user()
-    published = await api.post(author)
-    draft = await api.post(author, status="draft")
-    app = create_app(settings, database=db)
+@asynccontextmanager
+async def behind_refusal(app: Any) -> AsyncIterator[tuple[httpx.AsyncClient, _Refuse]]:
+    """A client whose requests reach the fast path of ``app`` over a stand-in for the
+    framework that answers 418 to anything passed on (and counts it)."""
     inner = _Refuse()
     fast = PostPageFastPath(inner)
 
@@ -90,6 +89,16 @@ async def test_only_anonymous_visible_plain_pages_take_the_fast_path(
 
     transport = httpx.ASGITransport(app=with_app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        yield http, inner
+
+
+async def test_only_anonymous_visible_plain_pages_take_the_fast_path(
+    settings: Settings, db: Database, api: Api
+) -> None:
+    author = await api.user()
+    published = await api.post(author)
+    draft = await api.post(author, status="draft")
+    async with behind_refusal(create_app(settings, database=db)) as (http, inner):
         page = await http.get(f"/v1/posts/{published['id']}")
         assert page.status_code == 200
         assert page.json()["id"] == published["id"]

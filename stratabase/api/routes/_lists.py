@@ -14,15 +14,18 @@ shared with the post page.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import Response
 
-from stratabase.api.responses import json_answer
+from stratabase.api.responses import Rendered, cached_answer, json_answer
 from stratabase.api.schemas.fields import page_json, parse_fields
 from stratabase.api.schemas.posts import PostOut
+from stratabase.cache import Cache
 from stratabase.content.queries import FULL, Shape
+from stratabase.feeds.pages import TaggedPage
 from stratabase.pagination import Page
 
 
@@ -37,3 +40,21 @@ def post_page(
 ) -> Response:
     """A page of posts, serialized once, with its ETag (see :func:`json_answer`)."""
     return json_answer(request, page_json(page, PostOut, wanted), public=public)
+
+
+async def public_post_page(
+    request: Request,
+    cache: Cache,
+    load: Callable[[bool], Awaitable[TaggedPage[Any]]],
+    wanted: set[str] | None,
+) -> Response:
+    """An anonymous page of posts, kept whole for the fast path
+    (:func:`~stratabase.api.responses.cached_answer`); ``load(exact)`` reads the page,
+    with counters from the database when ``exact``. An empty page is not kept."""
+
+    async def render(exact: bool) -> Rendered:
+        page = await load(exact)
+        tags = page.tags if page.items else None
+        return Rendered(page_json(page, PostOut, wanted), tags, page.fresh_for)
+
+    return await cached_answer(request, cache, render)

@@ -14,7 +14,7 @@ from stratabase.api.deps import (
     OptionalUserDep,
     WriterUserDep,
 )
-from stratabase.api.responses import json_answer
+from stratabase.api.responses import Rendered, cached_answer, json_answer
 from stratabase.api.routes._params import DEFAULT, Cursor, Limit, ObjectId
 from stratabase.api.routes._router import public_router
 from stratabase.api.schemas.common import PageOut
@@ -44,11 +44,18 @@ async def comment_tree(
     """Top-level comments (oldest first, paged) with their replies nested to ``depth``.
     Never stale: every comment write, comment like and post deletion shows on the next
     read (the viewer's own likes are read fresh)."""
-    page = await comments.tree(
-        db, cache, viewer, post_id, codec=codec, cursor=cursor, limit=limit, depth=depth
-    )
-    body = {"items": page.items, "next_cursor": page.next_cursor, "has_more": page.has_more}
-    return json_answer(request, _TREE.dump_json(_TREE.validate_python(body)), public=viewer is None)
+
+    async def render(exact: bool) -> Rendered:
+        page = await comments.tree(
+            db, cache, viewer, post_id, codec=codec, cursor=cursor, limit=limit, depth=depth
+        )
+        body = {"items": page.items, "next_cursor": page.next_cursor, "has_more": page.has_more}
+        tags = page.tags if page.items else None
+        return Rendered(_TREE.dump_json(_TREE.validate_python(body)), tags, page.fresh_for)
+
+    if viewer is None:
+        return await cached_answer(request, cache, render)
+    return json_answer(request, (await render(False)).body, public=False)
 
 
 @router.post(

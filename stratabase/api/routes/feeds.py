@@ -12,12 +12,13 @@ from stratabase.api.deps import (
     DatabaseDep,
     OptionalUserDep,
 )
-from stratabase.api.routes._lists import post_fields, post_page
+from stratabase.api.routes._lists import post_fields, post_page, public_post_page
 from stratabase.api.routes._params import DEFAULT, Cursor, Fields, Limit, ObjectId
 from stratabase.api.routes._router import public_router
 from stratabase.api.schemas.common import PageOut
 from stratabase.api.schemas.posts import PostOut
 from stratabase.feeds import service
+from stratabase.feeds.pages import PostJson, TaggedPage
 
 router = public_router("/v1/feed", "feeds")
 
@@ -57,7 +58,13 @@ async def category_feed(
 ) -> Response:
     """Published posts of a category, newest first (never stale)."""
     wanted, shape = post_fields(fields)
-    page = await service.category(
-        db, cache, viewer, category_id, codec=codec, cursor=cursor, limit=limit, shape=shape
-    )
-    return post_page(request, page, wanted, public=viewer is None)
+
+    async def load(exact: bool) -> TaggedPage[PostJson]:
+        return await service.category(
+            db, cache, viewer, category_id, codec=codec, cursor=cursor, limit=limit,
+            shape=shape, exact_counters=exact,
+        )  # fmt: skip
+
+    if viewer is None:
+        return await public_post_page(request, cache, load, wanted)
+    return post_page(request, await load(False), wanted, public=False)

@@ -17,7 +17,7 @@ from stratabase.api.deps import (
     get_cursors,
 )
 from stratabase.api.responses import json_answer, splice
-from stratabase.api.routes._lists import post_fields, post_page
+from stratabase.api.routes._lists import post_fields, post_page, public_post_page
 from stratabase.api.routes._params import (
     DEFAULT,
     Cursor,
@@ -39,6 +39,7 @@ from stratabase.content.queries import PostFilter
 from stratabase.db.session import Database
 from stratabase.enums import LikeTarget, PostKind, PostStatus
 from stratabase.feeds import service as feeds
+from stratabase.feeds.pages import PostJson, TaggedPage
 from stratabase.pagination import CursorCodec
 from stratabase.schemas.common import MAX_ID, Slug
 from stratabase.schemas.content import PostCreate, PostUpdate
@@ -94,11 +95,16 @@ async def popular(
     """The most-liked posts (of ``kind``, or all) published in the last ``days`` days, from
     a ranking recomputed every 30 s (order at most 45 s old; contents and stats fresh)."""
     wanted, shape = post_fields(fields)
-    page = await feeds.popular(
-        db, viewer, days=days, kind=kind, cache=cache, shape=shape,
-        codec=codec, cursor=cursor, limit=limit,
-    )  # fmt: skip
-    return post_page(request, page, wanted, public=viewer is None)
+
+    async def load(exact: bool) -> TaggedPage[PostJson]:
+        return await feeds.popular(
+            db, viewer, days=days, kind=kind, cache=cache, shape=shape,
+            codec=codec, cursor=cursor, limit=limit, exact_counters=exact,
+        )  # fmt: skip
+
+    if viewer is None:
+        return await public_post_page(request, cache, load, wanted)
+    return post_page(request, await load(False), wanted, public=False)
 
 
 @router.get("/trending", response_model=PageOut[PostOut])
@@ -116,10 +122,16 @@ async def trending(
     """Recent posts (of ``kind``, or all) by engagement decayed with age (``score``), from a
     ranking recomputed every 30 s (order at most 45 s old; contents and stats fresh)."""
     wanted, shape = post_fields(fields)
-    page = await feeds.trending(
-        db, viewer, kind=kind, cache=cache, shape=shape, codec=codec, cursor=cursor, limit=limit
-    )
-    return post_page(request, page, wanted, public=viewer is None)
+
+    async def load(exact: bool) -> TaggedPage[PostJson]:
+        return await feeds.trending(
+            db, viewer, kind=kind, cache=cache, shape=shape,
+            codec=codec, cursor=cursor, limit=limit, exact_counters=exact,
+        )  # fmt: skip
+
+    if viewer is None:
+        return await public_post_page(request, cache, load, wanted)
+    return post_page(request, await load(False), wanted, public=False)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=PostOut)

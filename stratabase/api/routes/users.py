@@ -15,7 +15,7 @@ from stratabase.api.deps import (
     DatabaseDep,
     WriterUserDep,
 )
-from stratabase.api.responses import json_answer
+from stratabase.api.responses import Rendered, cached_answer
 from stratabase.api.routes._params import (
     DEFAULT,
     Cursor,
@@ -29,6 +29,7 @@ from stratabase.api.routes._router import public_router
 from stratabase.api.schemas.common import PageOut
 from stratabase.api.schemas.fields import page_json, page_response, parse_fields
 from stratabase.api.schemas.users import FollowUserOut, UserCardOut, UserProfileOut
+from stratabase.cache.keys import PROFILE, tag_user
 from stratabase.pagination import Page
 from stratabase.schemas.accounts import UserPublicRead
 from stratabase.schemas.social import RelationshipRead
@@ -67,20 +68,28 @@ async def list_users(
     wanted = parse_fields(fields, model)
     if wanted is not None and include is not None:
         wanted.add("stats")
-    page = await service.list_users(
-        db,
-        cache,
-        search=search,
-        ids=parse_ids(ids),
-        codec=codec,
-        cursor=cursor,
-        limit=limit,
-        fields=frozenset(wanted) if wanted is not None else None,
-        include=frozenset([include]) if include is not None else frozenset(),
-    )
-    items = [card.model_dump() for card in page.items]
-    body = page_json(Page(items, page.next_cursor), model, wanted)
-    return json_answer(request, body, public=True)
+    batch = parse_ids(ids)
+
+    async def render(exact: bool) -> Rendered:
+        page = await service.list_users(
+            db,
+            cache,
+            search=search,
+            ids=batch,
+            codec=codec,
+            cursor=cursor,
+            limit=limit,
+            fields=frozenset(wanted) if wanted is not None else None,
+            include=frozenset([include]) if include is not None else frozenset(),
+        )
+        items = [card.model_dump() for card in page.items]
+        body = page_json(Page(items, page.next_cursor), model, wanted)
+        # A batch is kept like its cached cards (tag user:<id> of each), when all were found.
+        complete = batch is not None and len(items) == len(set(batch))
+        tags = tuple(tag_user(i) for i in dict.fromkeys(batch or ())) if complete else None
+        return Rendered(body, tags, float(PROFILE.ttl))
+
+    return await cached_answer(request, cache, render)
 
 
 @router.get("/{user_id}", response_model=UserProfileOut)
@@ -89,10 +98,13 @@ async def get_user(
 ) -> Response:
     """A public profile with followers, following, posts and likes received (cached; every
     write that changes it invalidates it at once)."""
-    profile = await service.get_profile(db, cache, user_id)
-    return json_answer(
-        request, _PROFILE.dump_json(_PROFILE.validate_python(profile.model_dump())), public=True
-    )
+
+    async def render(exact: bool) -> Rendered:
+        profile = await service.get_profile(db, cache, user_id)
+        body = _PROFILE.dump_json(_PROFILE.validate_python(profile.model_dump()))
+        return Rendered(body, (tag_user(user_id),), float(PROFILE.ttl))
+
+    return await cached_answer(request, cache, render)
 
 
 @router.get("/{user_id}/relationship", response_model=RelationshipRead)
