@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import delete, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from stratabase import audit
 from stratabase.accounts.inputs import ProfileUpdate
 from stratabase.accounts.mailer import Mail, Mailer
 from stratabase.accounts.results import ExportInfo, OwnAccount, PendingMail, SessionInfo
@@ -158,7 +159,11 @@ class AccountService:
             await session.execute(
                 update(User).where(User.id == user.id).values(password_hash=new_hash)
             )
-            return await self._revoke(session, user.id, keep=keep)
+            revoked = await self._revoke(session, user.id, keep=keep)
+            audit.record(
+                session, user.id, "password.changed", "user", user.id, {"sessions": [None, revoked]}
+            )
+            return revoked
 
         return await self.db.transaction(work)
 
@@ -215,7 +220,10 @@ class AccountService:
                 )
                 .values(used_at=self.clock())
             )
-            await self._revoke(session, user.id, keep=None)
+            revoked = await self._revoke(session, user.id, keep=None)
+            audit.record(
+                session, user.id, "password.reset", "user", user.id, {"sessions": [None, revoked]}
+            )
 
         await self.db.transaction(work)
 
@@ -315,6 +323,7 @@ class AccountService:
             hashes = list(result.scalars())
             if not hashes:
                 raise NotFound(f"you have no live session {session_id}", field="session_id")
+            audit.record(session, principal.user_id, "session.revoked", "user_session", session_id)
             delete_after_commit(session, self.cache, [SESSION.key(h) for h in hashes])
 
         await self.db.transaction(work)
@@ -322,9 +331,20 @@ class AccountService:
     async def revoke_other_sessions(self, principal: Principal) -> int:
         """Revoke every session of the caller but the current one; returns how many."""
         keep = principal.session_id
-        return await self.db.transaction(
-            lambda session: self._revoke(session, principal.user_id, keep=keep)
-        )
+
+        async def work(session: AsyncSession) -> int:
+            revoked = await self._revoke(session, principal.user_id, keep=keep)
+            audit.record(
+                session,
+                principal.user_id,
+                "sessions.revoked",
+                "user",
+                principal.user_id,
+                {"sessions": [None, revoked]},
+            )
+            return revoked
+
+        return await self.db.transaction(work)
 
     # --- deletion ---------------------------------------------------------------------
 
@@ -367,6 +387,7 @@ class AccountService:
             await session.flush()
             await index.sync_user(session, row)
             await self._revoke(session, user.id, keep=None)
+            audit.record(session, user.id, "account.deleted", "user", user.id)
             tags = [tag_user(user.id), TAG_SEARCH, TAG_STATS, *map(tag_user, neighbours)]
             tags += await _content_tags(session, user.id)
             invalidate_tags_after_commit(session, self.cache, tags)

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from stratabase.accounts import export
 from stratabase.api.app import create_app
@@ -24,6 +25,7 @@ from stratabase.db.types import utcnow
 from stratabase.jobs.config import WorkerConfig
 from stratabase.jobs.registry import Registry
 from stratabase.jobs.worker import Worker
+from stratabase.models import AuditLog
 from stratabase.ratelimit import RateLimits
 from stratabase.settings import Settings
 from tests.acceptance.api_support import NO_LIMITS, assert_problem
@@ -183,6 +185,18 @@ async def test_password_change_revokes_every_other_session(
         assert (await w.http.get("/v1/me", headers=me.headers)).status_code == 200
         assert (await w.login(me.email)).status_code == 401
         assert (await w.login(me.email, NEW_PASSWORD)).status_code == 200
+        async with db.session() as session:
+            entries = (
+                await session.execute(
+                    select(AuditLog.actor_id, AuditLog.resource_id, AuditLog.changes).where(
+                        AuditLog.action == "password.changed"
+                    )
+                )
+            ).all()
+        # the change is in the audit log, with how many sessions it revoked
+        assert [(e.actor_id, e.resource_id, e.changes) for e in entries] == [
+            (me.id, str(me.id), {"sessions": [None, 1]})
+        ]
 
 
 async def test_reset_by_mail_through_smtp_is_single_use_and_revokes_all_sessions(

@@ -148,7 +148,9 @@ async def test_create_app_serves_the_roots_services(settings: Settings) -> None:
             assert user.id in changes[0].user_ids
             wallet = await http.get("/v1/wallet", headers=user.headers)
             assert wallet.json()["balance"] == 9
-    assert set(app.state._state) == {"stratabase"}  # no service was added by a route
+    # the studio keeps its timeline beside the root, set when the app is built; no route
+    # added anything
+    assert set(app.state._state) == {"stratabase", "studio"}
 
 
 async def test_from_env_reads_the_environment(
