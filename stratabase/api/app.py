@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 import stratabase
-from stratabase.api.deps import InputGuard
+from stratabase.api.deps import STREAMED_UPLOADS, InputGuard
 from stratabase.api.docs import install_docs
 from stratabase.api.errors import install_error_handlers
 from stratabase.api.fast_path import PostPageFastPath
@@ -26,8 +26,10 @@ from stratabase.api.openapi import install_openapi
 from stratabase.api.routes import auth, categories, comments, feeds, health, posts, search, users
 from stratabase.api.routes.changes import router as changes_router
 from stratabase.api.routes.jobs import router as jobs_router
+from stratabase.api.routes.media import router as media_router
 from stratabase.api.routes.payments import router as payments_router
 from stratabase.api.routes.stats import router as stats_router
+from stratabase.api.routes.videos import router as videos_router
 from stratabase.api.routes.wallet import router as wallet_router
 from stratabase.cache import Cache
 from stratabase.db.session import Database
@@ -115,7 +117,7 @@ def build_api(sb: Stratabase, *, owned: bool, ready: bool = False) -> FastAPI:
     # Added innermost first: routing, HEAD, the body limit, CORS (when on), then the 500
     # catcher (install_error_handlers), outermost of ours so it sees every layer's errors.
     app.add_middleware(HeadAsGet)
-    app.add_middleware(BodyLimit, limit=sb.settings.max_body_bytes)
+    app.add_middleware(BodyLimit, limit=sb.settings.max_body_bytes, exempt=STREAMED_UPLOADS)
     cors = cors_options(sb.settings)
     if cors is not None:
         app.add_middleware(ProblemCORS, **cors)  # type: ignore[arg-type]
@@ -133,5 +135,7 @@ def build_api(sb: Stratabase, *, owned: bool, ready: bool = False) -> FastAPI:
     app.include_router(payments_router)
     app.include_router(jobs_router)
     app.include_router(changes_router)
+    app.include_router(media_router)
+    app.include_router(videos_router)
     install_studio(app)  # /studio: admins' and moderators' web UI (docs/studio.md)
     return app

@@ -20,6 +20,7 @@ from stratabase.exceptions import InvalidInput, PermissionDenied
 from stratabase.jobs.service import JobService
 from stratabase.ledger.payments import PaymentService
 from stratabase.ledger.service import LedgerService
+from stratabase.media.service import MediaService
 from stratabase.pagination import CursorCodec
 from stratabase.ratelimit import RateLimiter, Scope
 from stratabase.settings import Settings
@@ -75,6 +76,11 @@ async def get_jobs(request: Request) -> JobService:
     return _root(request).jobs
 
 
+async def get_media(request: Request) -> MediaService:
+    """The root's media service (uploads, attachments) and its store."""
+    return _root(request).media
+
+
 DatabaseDep = Annotated[Database, Depends(get_database)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 #: The app's cache (in-process, or two tiers over Redis), built once by the root.
@@ -85,6 +91,8 @@ LedgerDep = Annotated[LedgerService, Depends(get_ledger)]
 PaymentsDep = Annotated[PaymentService, Depends(get_payments)]
 #: The job queue's use cases and the tasks the API accepts.
 JobsDep = Annotated[JobService, Depends(get_jobs)]
+#: Media uploads and attachments.
+MediaDep = Annotated[MediaService, Depends(get_media)]
 
 
 # --- authentication -------------------------------------------------------------------
@@ -261,6 +269,8 @@ AuthRateLimited = Depends(limit_auth)
 
 # --- input hygiene --------------------------------------------------------------------
 
+#: Paths whose body is a binary upload the route streams itself (no NUL check, no full read).
+STREAMED_UPLOADS = frozenset({"/v1/media"})
 _JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 
@@ -271,6 +281,8 @@ async def reject_nul(request: Request) -> None:
     if b"%00" in query or b"\x00" in query:
         raise InvalidInput("query parameters may not contain NUL characters", field="query")
     if request.method in ("POST", "PUT", "PATCH"):
+        if request.url.path in STREAMED_UPLOADS:
+            return  # binary, streamed and checked by stratabase.media.upload: not read here
         body = await request.body()
         if b"\x00" in body or _JSON_NUL.search(body):
             raise InvalidInput("the body may not contain NUL characters", field="body")

@@ -132,8 +132,9 @@ class Registry:
 def builtin_registry(*, periodic: bool = True) -> Registry:
     """Every built-in task, and (unless ``periodic=False``) their periodic schedules."""
     from stratabase.jobs.tasks import crawl, episodes, maintenance, rankings, stats, usage
+    from stratabase.media import jobs as media
 
     registry = Registry()
-    for module in (maintenance, crawl, episodes, stats, usage, rankings):
+    for module in (maintenance, crawl, episodes, stats, usage, rankings, media):
         module.register(registry, periodic=periodic)
     return registry

@@ -23,6 +23,7 @@ from stratabase.models.ledger import (
     Payment,
     PaymentEvent,
 )
+from stratabase.models.media_store import MediaObject, post_media
 from stratabase.models.moderation import AuditLog, ContentReport, ModerationReview
 from stratabase.models.publishing import (
     AgentMemory,
@@ -58,6 +59,7 @@ __all__ = [
     "LedgerTransfer",
     "Like",
     "Media",
+    "MediaObject",
     "ModerationReview",
     "Mute",
     "Organization",
@@ -76,5 +78,6 @@ __all__ = [
     "UserEvent",
     "UserSession",
     "metadata",
+    "post_media",
     "post_tags",
 ]
