@@ -4,7 +4,7 @@ delete, and attach to / detach from posts."""
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Query, Request
 from fastapi.responses import Response, StreamingResponse
@@ -12,6 +12,7 @@ from fastapi.responses import Response, StreamingResponse
 from stratabase.api.deps import CurrentUserDep, MediaDep, WriterUserDep
 from stratabase.api.routes._params import ObjectId
 from stratabase.api.routes._router import public_router
+from stratabase.api.schemas.common import ProblemOut
 from stratabase.api.schemas.media import AttachmentOut, MediaOut
 from stratabase.media.results import Content
 from stratabase.media.service import MediaService
@@ -22,6 +23,17 @@ router = public_router("", "media")
 IMMUTABLE = "public, max-age=31536000, immutable"
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 
+
+def _problem(description: str) -> dict[str, Any]:
+    return {
+        "model": ProblemOut,
+        "description": description,
+        "content": {
+            "application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemOut"}}
+        },
+    }
+
+
 _UPLOAD_BODY = {
     "requestBody": {
         "required": True,
@@ -30,7 +42,14 @@ _UPLOAD_BODY = {
                 "schema": {
                     "type": "object",
                     "required": ["file"],
-                    "properties": {"file": {"type": "string", "format": "binary"}},
+                    "properties": {
+                        # Bounded by STRATABASE_MEDIA_MAX_BYTES; this is its ceiling.
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "maxLength": 1_099_511_627_776,
+                        }
+                    },
                 }
             }
         },
@@ -43,7 +62,13 @@ _UPLOAD_BODY = {
     response_model=MediaOut,
     status_code=201,
     openapi_extra=_UPLOAD_BODY,
-    responses={413: {"description": "larger than STRATABASE_MEDIA_MAX_BYTES"}, 415: {}},
+    responses={
+        413: _problem("the file is larger than STRATABASE_MEDIA_MAX_BYTES (nothing is kept)"),
+        415: _problem(
+            "not multipart, or the bytes are not an accepted image/video type, "
+            "or not the declared one"
+        ),
+    },
 )
 async def upload(
     request: Request, principal: WriterUserDep, media: MediaDep, response: Response
