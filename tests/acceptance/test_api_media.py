@@ -280,3 +280,18 @@ async def test_trending_videos_and_video_stats(api: Api, db: Database) -> None:
     assert one.status_code == 200
     assert (one.json()["likes"], one.json()["views"], one.json()["media_id"]) == (10, 100, None)
     assert_problem(await api.http.get("/v1/videos/999999"), 404)
+
+
+async def test_draft_videos_are_seen_by_their_author_and_admins_only(api: Api) -> None:
+    author, other = await api.user(), await api.user()
+    admin = await api.user(role=Role.ADMIN)
+    draft = await api.post(author, kind="video", title="Draft", status="draft")
+    path = f"/v1/videos/{draft['id']}"
+    assert_problem(await api.http.get(path), 404)
+    assert_problem(await api.http.get(path, headers=other.headers), 404)
+    assert (await api.http.get(path, headers=author.headers)).json()["status"] == "draft"
+    assert (await api.http.get(path, headers=admin.headers)).status_code == 200
+    article = await api.post(author)
+    assert_problem(await api.http.get(f"/v1/videos/{article['id']}"), 404)
+    trending = (await api.http.get("/v1/videos/trending")).json()
+    assert trending["items"] == [] and trending["has_more"] is False
