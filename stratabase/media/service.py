@@ -135,6 +135,12 @@ class MediaService:
             return row, True
 
         row, created = await self.db.transaction(work)
+        if not stored and not await self.store.exists(key):
+            # The last other item of these bytes was deleted meanwhile: store them again.
+            await self.store.put_file(key, received.path, sniffed.mime_type)
+            stored = True
+        if thumbnail is not None and thumb_key and not await self.store.exists(thumb_key):
+            await self.store.put_bytes(thumb_key, thumbnail, "image/jpeg")
         return Upload(MediaInfo.of(row), created, stored)
 
     async def get(self, media_id: int) -> MediaInfo:
