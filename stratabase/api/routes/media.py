@@ -63,6 +63,7 @@ _UPLOAD_BODY = {
     status_code=201,
     openapi_extra=_UPLOAD_BODY,
     responses={
+        200: {"model": MediaOut, "description": "you had already uploaded these bytes"},
         413: _problem("the file is larger than STRATABASE_MEDIA_MAX_BYTES (nothing is kept)"),
         415: _problem(
             "not multipart, or the bytes are not an accepted image/video type, "
