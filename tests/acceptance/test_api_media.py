@@ -13,8 +13,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stratabase.db.session import Database
-from stratabase.enums import Role
-from stratabase.models import Job, PostStats
+from stratabase.enums import MediaType, Role
+from stratabase.models import Job, Media, PostStats
 from stratabase.models.media_store import MediaObject
 from stratabase.settings import Settings
 from tests.acceptance.api_support import Actor, Api, assert_problem, make_api
@@ -254,6 +254,17 @@ async def test_trending_videos_and_video_stats(api: Api, db: Database) -> None:
                 .values(likes=likes, views=views)
             )
 
+        session.add(
+            Media(
+                post_id=middle["id"],
+                type=MediaType.VIDEO,
+                url="https://cdn.example.com/tech/video/1.m3u8",
+                width=1280,
+                height=720,
+                duration_seconds=42.0,
+            )
+        )  # a seeded video (the seed's media rows)
+
     await db.transaction(stats)
     clip = await upload(api, author, MP4, content_type="video/mp4", name="clip.mp4")
     assert clip.status_code == 201, clip.text  # type: ignore[attr-defined]
@@ -278,7 +289,10 @@ async def test_trending_videos_and_video_stats(api: Api, db: Database) -> None:
 
     one = await api.http.get(f"/v1/videos/{middle['id']}")
     assert one.status_code == 200
-    assert (one.json()["likes"], one.json()["views"], one.json()["media_id"]) == (10, 100, None)
+    seeded = one.json()
+    assert (seeded["likes"], seeded["views"], seeded["media_id"]) == (10, 100, None)
+    assert seeded["hls_url"] == "https://cdn.example.com/tech/video/1.m3u8"
+    assert (seeded["resolution"], seeded["duration_seconds"]) == ("1280x720", 42.0)
     assert_problem(await api.http.get("/v1/videos/999999"), 404)
 
 
