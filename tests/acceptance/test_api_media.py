@@ -13,7 +13,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stratabase.db.session import Database
-from stratabase.enums import MediaType, Role
+from stratabase.enums import MediaType, Role, UserStatus
 from stratabase.models import Job, Media, PostStats
 from stratabase.models.media_store import MediaObject
 from stratabase.settings import Settings
@@ -234,6 +234,8 @@ async def test_attach_detach_delete_authorization(api: Api) -> None:
     ).status_code == 204
     assert_problem(await api.http.get(f"/v1/media/{mine['id']}"), 404)
     assert_problem(await upload(api, None, png()), 401)  # type: ignore[arg-type]
+    suspended = await api.user(status=UserStatus.SUSPENDED)
+    assert_problem(await upload(api, suspended, png()), 403)  # type: ignore[arg-type]
     assert (
         await api.http.delete(f"/v1/media/{theirs['id']}", headers=admin.headers)
     ).status_code == 204
