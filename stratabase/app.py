@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from stratabase.ledger.payments import PaymentService
     from stratabase.ledger.service import LedgerService
     from stratabase.ledger.values import WalletHook
+    from stratabase.media.service import MediaService
     from stratabase.moderation.service import ModerationService
     from stratabase.observability import Observability
     from stratabase.pagination import CursorCodec
@@ -171,6 +172,15 @@ class Stratabase:
 
         secret = self.settings.secret_key.get_secret_value()
         return PaymentService(self.ledger, adapters(secret, self._webhook_secrets))
+
+    @functools.cached_property
+    def media(self) -> MediaService:
+        """Uploads and attachments over the media store the settings choose (filesystem
+        under the data directory, or S3)."""
+        from stratabase.media.service import MediaService
+        from stratabase.media.store import build_store
+
+        return MediaService(self.db, build_store(self.settings), self.settings)
 
     def _use_settings(self, settings: Settings) -> None:
         """New settings (a resolved secret key): what is signed with it is built anew."""

@@ -172,6 +172,21 @@ class Settings(BaseSettings):
 
     #: HTTP: largest request body accepted (413 beyond), counted while it is read.
     max_body_bytes: int = Field(default=1_048_576, ge=1024, le=1_073_741_824)
+    #: Media: uploads larger than this are refused (413) while streamed, nothing stored.
+    media_max_bytes: int = Field(default=52_428_800, ge=1024, le=1_099_511_627_776)
+    #: Media: images with more pixels than this are refused (decompression-bomb guard).
+    media_max_pixels: int = Field(default=40_000_000, ge=1, le=1_000_000_000)
+    #: Media: the filesystem store's directory (empty: ``media/`` beside the SQLite file,
+    #: else ``./stratabase-media``).
+    media_dir: str = ""
+    #: Media: an S3-compatible store instead of the filesystem when the bucket is set
+    #: (``pip install stratabase[s3]``).
+    media_s3_bucket: str = ""
+    media_s3_endpoint_url: str = ""
+    media_s3_region: str = "us-east-1"
+    media_s3_access_key: str = ""
+    media_s3_secret_key: SecretStr = SecretStr("")
+    media_s3_prefix: str = ""
     #: HTTP: CORS is off while no origin is listed (comma-separated; ``*`` for any).
     cors_origins: str = ""
     cors_methods: str = "GET,HEAD,POST,PUT,PATCH,DELETE"

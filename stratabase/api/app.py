@@ -11,7 +11,7 @@ from fastapi import Depends, FastAPI
 from starlette.types import ASGIApp
 
 import stratabase
-from stratabase.api.deps import InputGuard
+from stratabase.api.deps import STREAMED_UPLOADS, InputGuard
 from stratabase.api.docs import install_docs
 from stratabase.api.errors import install_error_handlers
 from stratabase.api.fast_path import PostPageFastPath
@@ -34,6 +34,7 @@ from stratabase.api.routes.chat import router as chat_router
 from stratabase.api.routes.events import router as events_router
 from stratabase.api.routes.highlights import router as highlights_router
 from stratabase.api.routes.jobs import router as jobs_router
+from stratabase.api.routes.media import router as media_router
 from stratabase.api.routes.metrics import router as metrics_router
 from stratabase.api.routes.moderation import router as moderation_router
 from stratabase.api.routes.organizations import invitations_router
@@ -41,6 +42,7 @@ from stratabase.api.routes.organizations import router as organizations_router
 from stratabase.api.routes.payments import router as payments_router
 from stratabase.api.routes.projects import router as projects_router
 from stratabase.api.routes.stats import router as stats_router
+from stratabase.api.routes.videos import router as videos_router
 from stratabase.api.routes.wallet import router as wallet_router
 from stratabase.cache import Cache
 from stratabase.db.session import Database
@@ -129,7 +131,7 @@ def build_api(sb: Stratabase, *, owned: bool, ready: bool = False) -> FastAPI:
     # Added innermost first: routing, HEAD, the body limit, CORS (when on), then the 500
     # catcher (install_error_handlers), outermost of ours so it sees every layer's errors.
     app.add_middleware(HeadAsGet)
-    app.add_middleware(BodyLimit, limit=sb.settings.max_body_bytes)
+    app.add_middleware(BodyLimit, limit=sb.settings.max_body_bytes, exempt=STREAMED_UPLOADS)
     cors = cors_options(sb.settings)
     if cors is not None:
         app.add_middleware(ProblemCORS, **cors)  # type: ignore[arg-type]
@@ -159,6 +161,8 @@ def build_api(sb: Stratabase, *, owned: bool, ready: bool = False) -> FastAPI:
     app.include_router(projects_router)
     app.include_router(metrics_router)
     app.include_router(account_router)
+    app.include_router(media_router)
+    app.include_router(videos_router)
     install_studio(app)  # /studio: admins' and moderators' web UI (docs/studio.md)
     sb.observability.install()  # SQL, pool and cache metrics; the slow-query log
     return app

@@ -21,6 +21,7 @@ from stratabase.exceptions import InvalidInput, PermissionDenied
 from stratabase.jobs.service import JobService
 from stratabase.ledger.payments import PaymentService
 from stratabase.ledger.service import LedgerService
+from stratabase.media.service import MediaService
 from stratabase.moderation.service import ModerationService
 from stratabase.observability.context import set_user as set_request_user
 from stratabase.pagination import CursorCodec
@@ -88,6 +89,11 @@ async def get_accounts(request: Request) -> AccountService:
     return _root(request).accounts
 
 
+async def get_media(request: Request) -> MediaService:
+    """The root's media service (uploads, attachments) and its store."""
+    return _root(request).media
+
+
 DatabaseDep = Annotated[Database, Depends(get_database)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 #: The app's cache (in-process, or two tiers over Redis), built once by the root.
@@ -102,6 +108,8 @@ JobsDep = Annotated[JobService, Depends(get_jobs)]
 ModerationDep = Annotated[ModerationService, Depends(get_moderation)]
 #: Account self-service (profile, passwords, sessions, deletion, export).
 AccountsDep = Annotated[AccountService, Depends(get_accounts)]
+#: Media uploads and attachments.
+MediaDep = Annotated[MediaService, Depends(get_media)]
 
 
 # --- authentication -------------------------------------------------------------------
@@ -288,6 +296,8 @@ ReportRateLimited = Depends(limit_reports)
 
 # --- input hygiene --------------------------------------------------------------------
 
+#: Paths whose body is a binary upload the route streams itself (no NUL check, no full read).
+STREAMED_UPLOADS = frozenset({"/v1/media"})
 _JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 
@@ -298,6 +308,8 @@ async def reject_nul(request: Request) -> None:
     if b"%00" in query or b"\x00" in query:
         raise InvalidInput("query parameters may not contain NUL characters", field="query")
     if request.method in ("POST", "PUT", "PATCH"):
+        if request.url.path in STREAMED_UPLOADS:
+            return  # binary, streamed and checked by stratabase.media.upload: not read here
         body = await request.body()
         # the substring test first: the regex costs ~1 ms on a 10 kB body, ``in`` ~1 µs
         if b"\x00" in body or (b"\\u0000" in body and _JSON_NUL.search(body)):

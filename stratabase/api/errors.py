@@ -30,6 +30,7 @@ from stratabase.exceptions import (
     StratabaseError,
 )
 from stratabase.jobs.errors import JobError
+from stratabase.media.errors import MediaTooLarge, UnsupportedMedia
 
 logger = logging.getLogger("stratabase.api")
 
@@ -42,6 +43,8 @@ _STATUS: list[tuple[type[StratabaseError], int]] = [
     (Conflict, 409),
     (InvariantViolation, 409),
     (ConstraintRefused, 409),
+    (MediaTooLarge, 413),
+    (UnsupportedMedia, 415),
     (InvalidInput, 422),
     (PermissionDenied, 403),
     (SignInRequired, 401),

@@ -134,10 +134,14 @@ def builtin_registry(*, periodic: bool = True) -> Registry:
     from stratabase.accounts import export
     from stratabase.analytics import aggregate
     from stratabase.jobs.tasks import crawl, episodes, maintenance, rankings, stats, usage
+    from stratabase.media import jobs as media
     from stratabase.moderation import tasks as moderation
 
     registry = Registry()
-    modules = (maintenance, crawl, episodes, stats, usage, rankings, aggregate, moderation, export)
+    modules = (
+        *(maintenance, crawl, episodes, stats, usage, rankings),
+        *(aggregate, moderation, export, media),
+    )
     for module in modules:
         module.register(registry, periodic=periodic)
     return registry

@@ -25,6 +25,7 @@ from stratabase.models.ledger import (
     Payment,
     PaymentEvent,
 )
+from stratabase.models.media_store import MediaObject, post_media
 from stratabase.models.moderation import AuditLog, ContentReport, ModerationReview
 from stratabase.models.organizations import (
     OrganizationInvitation,
@@ -72,6 +73,7 @@ __all__ = [
     "LedgerTransfer",
     "Like",
     "Media",
+    "MediaObject",
     "ModerationAppeal",
     "ModerationHold",
     "ModerationReview",
@@ -97,5 +99,6 @@ __all__ = [
     "UserSanction",
     "UserSession",
     "metadata",
+    "post_media",
     "post_tags",
 ]
