@@ -42,6 +42,7 @@ from stratabase.cache.keys import (
     tag_post,
     tag_user,
 )
+from stratabase.changes import emit
 from stratabase.content.comments import tag_comments
 from stratabase.db.session import Database
 from stratabase.db.types import utcnow
@@ -74,6 +75,8 @@ VERIFY = "verify"
 DELETED_NAME = "Deleted user"
 #: Profile fields printed beside the user's posts and comments (author cards).
 _SHOWN_ON_CONTENT = frozenset({"name", "username", "avatar_url"})
+#: Fields of the public profile: a change to one is a ``profile.updated`` on ``user:<id>``.
+_PUBLIC_PROFILE = _SHOWN_ON_CONTENT | {"bio"}
 
 
 def _aware(moment: datetime) -> datetime:
@@ -131,6 +134,8 @@ class AccountService:
                 setattr(user, key, value)
             await session.flush()
             await index.sync_user(session, user)
+            if values.keys() & _PUBLIC_PROFILE:
+                await emit.profile_changed(session, user)
             stale = [tag_user(user.id), TAG_SEARCH, TAG_STATS]
             if values.keys() & _SHOWN_ON_CONTENT:
                 stale += await _content_tags(session, user.id)

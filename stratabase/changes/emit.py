@@ -155,6 +155,7 @@ async def profile_changed(session: AsyncSession, user: User) -> None:
             "user_id": user.id,
             "username": user.username,
             "name": user.name,
+            "bio": user.bio,
             "avatar_url": user.avatar_url,
         },
     )

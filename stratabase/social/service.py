@@ -58,14 +58,19 @@ async def set_edge(
             added = await session.execute(portable.insert_or_ignore(session, model, edge))
             changed = bool(added.rowcount)  # type: ignore[attr-defined]
             if kind == "block":
-                await session.execute(
-                    delete(Follow).where(
+                # a block ends follows both ways: each one ended is a follow.removed
+                ended = await session.execute(
+                    delete(Follow)
+                    .where(
                         or_(
                             (Follow.follower_id == actor.user_id) & (Follow.followee_id == user_id),
                             (Follow.follower_id == user_id) & (Follow.followee_id == actor.user_id),
                         )
                     )
+                    .returning(Follow.follower_id, Follow.followee_id)
                 )
+                for follower, followee in ended.all():
+                    await emit.follow_changed(session, follower, followee, followed=False)
         else:
             removed = await session.execute(
                 delete(model).where(

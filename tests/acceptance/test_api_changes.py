@@ -112,6 +112,35 @@ async def test_follow_events_come_once_per_actual_change(api: Api) -> None:
     assert (await page(api, "me", bob, after=0))["events"] == []
 
 
+async def test_a_block_ends_follows_both_ways_with_follow_removed(api: Api) -> None:
+    """A block removes the follows between the two users: each one ended reaches the
+    followed user's ``me`` as ``follow.removed`` (a client's follower list stays right)."""
+    alice, bob = await api.user(), await api.user()
+    for who, whom in ((bob, alice), (alice, bob)):
+        followed = await api.http.post(f"/v1/users/{whom.id}/follow", headers=who.headers)
+        assert followed.status_code == 200, followed.text
+    blocked = await api.http.post(f"/v1/users/{bob.id}/block", headers=alice.headers)
+    assert blocked.status_code == 200, blocked.text
+    for me, other in ((alice, bob), (bob, alice)):
+        events = (await page(api, "me", me, after=0))["events"]
+        assert [(e["type"], e["payload"]["follower_id"]) for e in events] == [
+            ("follow.created", other.id),
+            ("follow.removed", other.id),
+        ]
+
+
+async def test_a_profile_edit_is_published_on_the_users_topic(api: Api) -> None:
+    """``user:<id>`` carries public profile changes (not private fields like the zone)."""
+    alice = await api.user()
+    for change in ({"bio": "hello there"}, {"timezone": "Europe/Paris"}):
+        edited = await api.http.patch("/v1/me", json=change, headers=alice.headers)
+        assert edited.status_code == 200, edited.text
+    events = (await page(api, f"user:{alice.id}", None, after=0))["events"]
+    assert [(e["type"], e["payload"]["bio"]) for e in events] == [
+        ("profile.updated", "hello there")
+    ]
+
+
 async def test_sse_resumes_from_last_event_id_exactly_once(api: Api) -> None:
     alice = await api.user()
     first = await api.post(alice, title="one")
