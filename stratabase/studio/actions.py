@@ -4,8 +4,10 @@ Retry or cancel a job (:class:`~stratabase.jobs.service.JobService`, admins only
 a post (:func:`stratabase.content.service.set_status`, moderators), suspend a user
 (:func:`stratabase.auth.service.set_user_status`; moderators may suspend ordinary users,
 only admins may suspend moderators, no one an admin or themselves). The service owns the
-rule and the transaction; once it succeeded, one ``audit_logs`` row records who did what
-from where (``action`` ``studio.<resource>.<verb>``).
+rule and the transaction; an entry appended to the audit chain records who did what from
+where (``action`` ``studio.<resource>.<verb>``): after the service's transaction for jobs
+and posts, in the same transaction for a suspension (whose service also records
+``user.status_changed``).
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from stratabase import audit
 from stratabase.app import Stratabase
 from stratabase.auth import service as auth_service
 from stratabase.auth.principal import Principal
 from stratabase.content import service as content_service
 from stratabase.enums import PostStatus, Role, UserStatus
 from stratabase.exceptions import NotFound, PermissionDenied
-from stratabase.models import AuditLog, User
+from stratabase.models import User
 
 
 @dataclass(frozen=True)
@@ -43,19 +46,12 @@ async def _audit(
     changes: dict[str, Any],
     ip: str | None,
 ) -> None:
-    async def work(session: AsyncSession) -> None:
-        session.add(
-            AuditLog(
-                actor_id=actor.user_id,
-                action=f"studio.{resource}.{action}",
-                resource_type=resource,
-                resource_id=str(resource_id),
-                changes=changes,
-                ip=(ip or None) and ip[:45],
-            )
-        )
-
-    await sb.db.transaction(work)
+    """Append ``studio.<resource>.<action>`` to the audit chain (the request's ip, user
+    agent and id come from the audit context the app binds per request)."""
+    del ip  # the audit context carries the client's address (api/routes/audit.py)
+    await audit.audit_after(
+        sb.db, actor.user_id, f"studio.{resource}.{action}", resource, resource_id, changes
+    )
 
 
 async def retry_job(sb: Stratabase, actor: Principal, job_id: int, ip: str | None) -> ActionDone:
@@ -92,9 +88,14 @@ async def suspend_user(
         role, before = Role(user.role), UserStatus(user.status)
     if role == Role.ADMIN or (role == Role.MODERATOR and not actor.is_admin):
         raise PermissionDenied(f"a {role.value} cannot be suspended from here", field="user_id")
-    await auth_service.set_user_status(sb.db, sb.cache, user_id, UserStatus.SUSPENDED)
     changes = {"status": [before.value, UserStatus.SUSPENDED.value]}
-    await _audit(sb, actor, "suspend", "user", user_id, changes, ip)
+
+    async def work(session: AsyncSession) -> None:
+        # the status change and who made it from the studio commit together
+        await auth_service.apply_user_status(session, sb.cache, user_id, UserStatus.SUSPENDED)
+        audit.record(session, actor.user_id, "studio.user.suspend", "user", user_id, changes)
+
+    await sb.db.transaction(work)
     return ActionDone("user", user_id, "suspend", {"id": user_id, "status": "suspended"})
 
 

@@ -9,8 +9,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from stratabase.db.session import Database
 from stratabase.enums import JobStatus
-from stratabase.jobs import service
 from stratabase.jobs.registry import Registry, RetryPolicy, TaskContext, TaskSpec
+from stratabase.jobs.service import JobService
 from stratabase.jobs.worker import Worker, WorkerConfig
 from stratabase.models.jobs import Job
 from stratabase.observability import context, metrics
@@ -55,8 +55,9 @@ async def test_jobs_run_under_the_enqueuing_request_and_are_counted(
     before = _jobs_total()
     token = context.bind(context.RequestContext("job-req-9"))
     try:
-        ok = await service.enqueue(db, JobCreate(task="obs.remember"))
-        bad = await service.enqueue(db, JobCreate(task="obs.broken", max_attempts=2))
+        jobs = JobService(db)  # no registry: the jobs are stored as given
+        ok = await jobs.enqueue(None, JobCreate(task="obs.remember"))
+        bad = await jobs.enqueue(None, JobCreate(task="obs.broken", max_attempts=2))
     finally:
         context.unbind(token)
     assert ok is not None and bad is not None

@@ -8,6 +8,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from stratabase.audit import service as audit_service
 from stratabase.auth import service as auth
 from stratabase.db.session import Database
 from stratabase.enums import JobStatus, Role, UserStatus
@@ -217,8 +218,11 @@ async def test_hide_a_post_and_suspend_a_user_are_audited(api: Api) -> None:
             a.action for a in (await session.scalars(select(AuditLog).order_by(AuditLog.id))).all()
         ]
         status = await session.scalar(select(User.status).where(User.id == author.id))
-    assert actions == ["studio.post.hide", "studio.user.suspend"]
+    # the suspension's own entry and who made it from the studio, in one transaction
+    assert actions == ["studio.post.hide", "user.status_changed", "studio.user.suspend"]
     assert UserStatus(status) == UserStatus.SUSPENDED
+    chain = await audit_service.verify(api.db)  # studio entries are links of the chain
+    assert chain.ok and chain.checked == 3, chain
 
 
 async def test_the_overview_counts_traffic(api: Api) -> None:

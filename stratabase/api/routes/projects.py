@@ -244,7 +244,11 @@ async def get_memory(
     return await notes.get_memory(db, principal, project_id, kind, key)
 
 
-@router.put("/{project_id}/memory/{kind}/{key}", response_model=MemoryRead)
+@router.put(
+    "/{project_id}/memory/{kind}/{key}",
+    response_model=MemoryRead,
+    responses={201: {"model": MemoryRead, "description": "a new entry (200: replaced)"}},
+)
 async def put_memory(
     project_id: ObjectId,
     kind: Kind,
